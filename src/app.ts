@@ -1,0 +1,171 @@
+// The composition root: builds backends, frontends and their listeners from a
+// config, and owns their lifecycle (listen, graceful shutdown, close).
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { Backend } from './backend/backend.js';
+import { UpstreamServer } from './backend/server.js';
+import type { Config, FrontendConfig } from './config/types.js';
+import { createListener, type Listener } from './frontend/listener.js';
+import type { AccessRecord } from './proxy/access-record.js';
+import { createRequestHandler, type FrontendRoute } from './proxy/handler.js';
+import { createUpgradeHandler } from './proxy/websocket.js';
+import type { TransactionObserver } from './proxy/transaction.js';
+import { createFrontendTls } from './tls/frontend.js';
+
+/** A running (or ready to run) Doorman. */
+export interface LoadBalancer {
+  readonly config: Config;
+  readonly backends: ReadonlyMap<string, Backend>;
+  /** Binds every frontend and logs one `listening` line each. */
+  listen(): Promise<void>;
+  /** The port each frontend is bound to (after listen). */
+  port(frontend: string): number;
+  /** True from the start of a graceful shutdown. */
+  readonly draining: boolean;
+  /** Stops accepting, lets requests in flight finish (up to timeouts.shutdown), closes everything. */
+  shutdown(): Promise<void>;
+  /** Closes everything at once. */
+  close(): Promise<void>;
+}
+
+export interface LoadBalancerOptions {
+  readonly logger: Logger;
+  /** Extra observers of finished requests and attempts (metrics, passive checks). */
+  readonly observers?: readonly TransactionObserver[];
+}
+
+/** Builds a load balancer from a validated config. Nothing is bound until listen(). */
+export function createLoadBalancer(config: Config, options: LoadBalancerOptions): LoadBalancer {
+  const { logger } = options;
+  const backends = new Map<string, Backend>();
+  for (const backendConfig of config.backends) {
+    const servers = backendConfig.servers.map((s, i) => new UpstreamServer(s, i, config.timeouts));
+    backends.set(backendConfig.name, new Backend(backendConfig, servers, config.timeouts));
+  }
+
+  let draining = false;
+  let inFlight = 0;
+  let idleWaiter: (() => void) | undefined;
+  const ports = new Map<string, number>();
+  const accessLog = config.log.access;
+  const extraObservers = options.observers ?? [];
+
+  const observer: TransactionObserver = {
+    attemptDone(server, failure, status) {
+      for (const o of extraObservers) o.attemptDone(server, failure, status);
+    },
+    requestDone(record: AccessRecord) {
+      inFlight -= 1;
+      if (inFlight === 0) idleWaiter?.();
+      if (accessLog) logger.info(record, 'access');
+      for (const o of extraObservers) o.requestDone(record);
+    },
+  };
+
+  const ticketKeys = randomBytes(48);
+  const idPrefix = `${process.pid.toString(36)}-`;
+
+  function routeOf(frontend: FrontendConfig): FrontendRoute {
+    if (frontend.redirect === 'https') {
+      const target = config.frontends.find((f) => f.tls !== null)!;
+      return { kind: 'redirect', httpsPort: () => ports.get(target.name) ?? target.bind.port };
+    }
+    return { kind: 'backend', backend: backends.get(frontend.backend!)! };
+  }
+
+  const listeners: Listener[] = config.frontends.map((frontend) => {
+    const facts = { name: frontend.name, proto: frontend.tls ? ('https' as const) : ('http' as const), port: String(frontend.bind.port) };
+    const route = routeOf(frontend);
+    const handleRequest = createRequestHandler({
+      frontend: facts,
+      route,
+      serverTimeoutMs: config.timeouts.serverMs,
+      clientTimeoutMs: config.timeouts.clientMs,
+      observer,
+      draining: () => draining,
+      idPrefix,
+    });
+    const handleUpgrade = createUpgradeHandler({
+      frontend: facts,
+      route,
+      clientTimeoutMs: config.timeouts.clientMs,
+      logger,
+    });
+    const listener = createListener(
+      frontend,
+      frontend.tls ? createFrontendTls(frontend.tls, ticketKeys) : null,
+      config.timeouts,
+      {
+        request(req: IncomingMessage, res: ServerResponse) {
+          inFlight += 1;
+          handleRequest(req, res);
+        },
+        upgrade(req: IncomingMessage, socket: Duplex, head: Buffer) {
+          handleUpgrade(req, socket, head);
+        },
+      },
+      logger,
+    );
+    // X-Forwarded-Port is the real port, known after listen.
+    listener.server.once('listening', () => {
+      const address = listener.server.address();
+      if (address && typeof address === 'object') facts.port = String(address.port);
+    });
+    return listener;
+  });
+
+  async function closeServers(): Promise<void> {
+    await Promise.all([...backends.values()].flatMap((b) => b.servers.map((s) => s.destroy())));
+  }
+
+  return {
+    config,
+    backends,
+    get draining() {
+      return draining;
+    },
+    async listen() {
+      for (const listener of listeners) {
+        const port = await listener.listen();
+        ports.set(listener.config.name, port);
+        logger.info(
+          { frontend: listener.config.name, address: listener.config.bind.host, port, tls: listener.config.tls !== null },
+          'listening',
+        );
+      }
+    },
+    port(frontend) {
+      const port = ports.get(frontend);
+      if (port === undefined) throw new Error(`frontend ${frontend} is not listening`);
+      return port;
+    },
+    async shutdown() {
+      draining = true;
+      for (const { server } of listeners) {
+        server.close();
+        server.closeIdleConnections();
+      }
+      if (inFlight > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, config.timeouts.shutdownMs);
+          idleWaiter = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      for (const { server } of listeners) server.closeAllConnections();
+      await closeServers();
+    },
+    async close() {
+      draining = true;
+      for (const { server } of listeners) {
+        server.close();
+        server.closeAllConnections();
+      }
+      await closeServers();
+    },
+  };
+}

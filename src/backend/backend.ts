@@ -1,0 +1,194 @@
+// A backend at runtime: its servers, balancing policy and queue. `acquire` hands out
+// a server slot (now, or after waiting in a FIFO); `release` gives it back and wakes
+// the oldest waiter.
+import { BlockList, isIP } from 'node:net';
+import { createPersistenceCookie, type PersistenceCookie } from '../balancer/cookie.js';
+import { createPolicy } from '../balancer/create-policy.js';
+import type { BalancePolicy } from '../balancer/policy.js';
+import type { BackendConfig, CookieConfig, TimeoutsConfig } from '../config/types.js';
+import { LbError } from '../errors.js';
+import { WaitQueue, type Waiter } from './wait-queue.js';
+import type { UpstreamServer } from './server.js';
+
+/** What the balancer needs to know of one request. */
+export interface AcquireRequest {
+  readonly clientAddress: string;
+  /** The server named by a valid persistence cookie, if any. */
+  readonly preferred?: UpstreamServer | undefined;
+  /** Servers already tried for this request (redispatch). */
+  readonly exclude?: ReadonlySet<UpstreamServer> | undefined;
+}
+
+/** A request waiting for a slot: resolves with a server, rejects with an LbError. */
+export interface PendingAcquire {
+  readonly promise: Promise<UpstreamServer>;
+  /** Withdraws the request (client gone). A later grant is then impossible. */
+  cancel(): void;
+}
+
+/** Immediate outcome of trying to place a request. */
+export type Placement =
+  | { readonly kind: 'server'; readonly server: UpstreamServer }
+  | { readonly kind: 'wait'; readonly pending: PendingAcquire }
+  | { readonly kind: 'none' };
+
+/** The persistence cookie of a backend, with its config. */
+export interface Persistence {
+  readonly config: CookieConfig;
+  readonly cookie: PersistenceCookie;
+  /** Whether Set-Cookie carries Secure on a frontend of this protocol. */
+  secure(proto: 'http' | 'https'): boolean;
+}
+
+/** A BlockList of CIDRs ("10.0.0.0/8", "::1", "192.0.2.7"), or null for none. */
+export function cidrList(cidrs: readonly string[]): BlockList | null {
+  if (cidrs.length === 0) return null;
+  const list = new BlockList();
+  for (const cidr of cidrs) {
+    const [address, prefix] = cidr.split('/') as [string, string | undefined];
+    const type = isIP(address) === 6 ? 'ipv6' : 'ipv4';
+    list.addSubnet(address, prefix === undefined ? (type === 'ipv6' ? 128 : 32) : Number(prefix), type);
+  }
+  return list;
+}
+
+function createPersistence(config: CookieConfig, servers: readonly UpstreamServer[]): Persistence {
+  return {
+    config,
+    cookie: createPersistenceCookie(config, servers.map((s) => s.config.cookie)),
+    secure: config.secure === 'auto' ? (proto) => proto === 'https' : () => config.secure === true,
+  };
+}
+
+/** A named group of servers with a policy, a queue and a slot accounting. */
+export class Backend {
+  readonly name: string;
+  readonly config: BackendConfig;
+  readonly servers: readonly UpstreamServer[];
+  readonly queue = new WaitQueue<UpstreamServer | null>();
+  readonly persistence: Persistence | null;
+  readonly forwardTrusted: BlockList | null;
+  readonly forwardExcept: BlockList | null;
+  readonly #policy: BalancePolicy<UpstreamServer>;
+  readonly #queueMs: number;
+
+  constructor(config: BackendConfig, servers: readonly UpstreamServer[], timeouts: TimeoutsConfig) {
+    this.name = config.name;
+    this.config = config;
+    this.servers = servers;
+    this.#policy = createPolicy(config.balance, servers);
+    this.#queueMs = timeouts.queueMs;
+    this.persistence = config.cookie ? createPersistence(config.cookie, servers) : null;
+    this.forwardTrusted = cidrList(config.forwardFor.trusted);
+    this.forwardExcept = cidrList(config.forwardFor.except ? [config.forwardFor.except] : []);
+  }
+
+  /** The server called `name`, if any. */
+  server(name: string): UpstreamServer | undefined {
+    return this.servers.find((s) => s.name === name);
+  }
+
+  /**
+   * Places a request: on its cookie's server if that one takes cookie holders, else
+   * on the policy's pick. Full servers make it wait (in the cookie server's own queue
+   * or the backend's); no usable server at all is 'none' (503 at once).
+   */
+  place(request: AcquireRequest): Placement {
+    const choice = this.#choose(request);
+    if (choice === null) return { kind: 'none' };
+    if (choice instanceof WaitQueue) return { kind: 'wait', pending: this.#wait(choice, request) };
+    choice.active += 1;
+    return { kind: 'server', server: choice };
+  }
+
+  /** A server with a free slot, the queue to wait in, or null when nothing can serve. */
+  #choose(request: AcquireRequest): UpstreamServer | WaitQueue<UpstreamServer | null> | null {
+    const preferred = request.preferred;
+    if (preferred && preferred.takesCookieHolders() && !request.exclude?.has(preferred)) {
+      return preferred.hasRoom() && preferred.queue.size === 0 ? preferred : preferred.queue;
+    }
+    const picked = this.#policy.pick({ clientAddress: request.clientAddress, exclude: request.exclude });
+    if (picked) return picked;
+    const anyUsable = this.servers.some((s) => s.takesNewClients() && !request.exclude?.has(s));
+    return anyUsable ? this.queue : null;
+  }
+
+  /** Gives a slot back and hands it to the oldest request that may use it. */
+  release(server: UpstreamServer): void {
+    server.active -= 1;
+    this.#handOver(server);
+  }
+
+  /**
+   * Re-evaluates after a server's health, operator state or weight changed: waiters
+   * pinned to a server that no longer takes them are balanced again, and a server
+   * that became usable takes waiters from the backend queue.
+   */
+  serverChanged(server: UpstreamServer): void {
+    this.#policy.weightsChanged();
+    if (!server.takesCookieHolders()) {
+      for (const waiter of server.queue.drain()) waiter.resolve(null);
+    }
+    this.#handOver(server);
+  }
+
+  /** Requests waiting in the backend queue and every server queue. */
+  get queued(): number {
+    let total = this.queue.size;
+    for (const server of this.servers) total += server.queue.size;
+    return total;
+  }
+
+  #handOver(server: UpstreamServer): void {
+    while (server.hasRoom()) {
+      const own = server.takesCookieHolders() ? server.queue.peek() : undefined;
+      const shared = server.takesNewClients() ? this.queue.peek() : undefined;
+      const next = own && (!shared || own.enqueuedAt <= shared.enqueuedAt) ? server.queue : shared ? this.queue : undefined;
+      if (!next) return;
+      server.active += 1;
+      next.grant(server);
+    }
+  }
+
+  /** Waits in `queue` until granted a server, re-placed, cancelled or timed out. */
+  #wait(queue: WaitQueue<UpstreamServer | null>, request: AcquireRequest): PendingAcquire {
+    const deadline = performance.now() + this.#queueMs;
+    let waiter: Waiter<UpstreamServer | null> | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    let settled = false;
+    const promise = new Promise<UpstreamServer>((resolve, reject) => {
+      const finish = (fn: () => void) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        fn();
+      };
+      const enqueue = (target: WaitQueue<UpstreamServer | null>) => {
+        waiter = target.push((server) => {
+          if (server) return finish(() => resolve(server));
+          // The pinned server stopped taking its cookie holders: balance again.
+          const choice = this.#choose({ clientAddress: request.clientAddress, exclude: request.exclude });
+          if (choice === null) return finish(() => reject(new LbError('LB_ERR_NO_SERVER', 'no server available')));
+          if (choice instanceof WaitQueue) return enqueue(choice);
+          choice.active += 1;
+          finish(() => resolve(choice));
+        });
+      };
+      enqueue(queue);
+      timer = setTimeout(() => {
+        waiter?.cancel();
+        finish(() => reject(new LbError('LB_ERR_QUEUE_TIMEOUT', 'queue timeout')));
+      }, Math.max(0, deadline - performance.now()));
+    });
+    return {
+      promise,
+      cancel: () => {
+        waiter?.cancel();
+        if (!settled) {
+          settled = true;
+          clearTimeout(timer);
+        }
+      },
+    };
+  }
+}

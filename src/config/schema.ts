@@ -1,0 +1,297 @@
+// The zod schema of the raw YAML document: shapes, ranges and defaults, key by key.
+// Cross-field rules (unique names, references, listeners) live in load.ts.
+
+import { BlockList, isIP } from 'node:net';
+import { z } from 'zod';
+import { parseDuration } from './duration.js';
+import type { HostPort } from './types.js';
+
+/** Node's timers overflow above this many milliseconds (and then fire at once). */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * Parses `host:port` (IPv6 as `[::1]:8443`) into `{host, port}`, or throws with the
+ * problem; `minPort` is 0 for listeners (0 = ephemeral port) and 1 for servers.
+ */
+export function parseHostPort(text: string, minPort: 0 | 1): HostPort {
+  let host: string;
+  let portText: string;
+  if (text.startsWith('[')) {
+    const end = text.indexOf(']:');
+    if (end < 0) throw new Error('expected host:port');
+    host = text.slice(1, end);
+    portText = text.slice(end + 2);
+    if (isIP(host) !== 6) throw new Error(`invalid IPv6 address "${host}"`);
+  } else {
+    const colon = text.lastIndexOf(':');
+    if (colon < 0) throw new Error('expected host:port');
+    host = text.slice(0, colon);
+    portText = text.slice(colon + 1);
+    if (host.includes(':')) throw new Error('IPv6 addresses need brackets, e.g. [::1]:8443');
+    if (!isHostname(host)) throw new Error(`invalid host "${host}"`);
+  }
+  if (!/^\d{1,5}$/.test(portText)) throw new Error('expected host:port');
+  const port = Number(portText);
+  if (port < minPort || port > 65_535) throw new Error(`port must be ${minPort}..65535`);
+  return { host, port };
+}
+
+function isHostname(host: string): boolean {
+  if (isIP(host) === 4) return true;
+  if (/^[\d.]+$/.test(host)) return false; // looks like IPv4 but is not one
+  return /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/.test(
+    host,
+  );
+}
+
+/**
+ * Validates an IPv4 or IPv6 CIDR (a bare address means /32 or /128) and returns it
+ * as `address/prefix`, or throws.
+ */
+export function parseCidr(text: string): string {
+  const slash = text.indexOf('/');
+  const address = slash < 0 ? text : text.slice(0, slash);
+  const family = isIP(address);
+  if (family === 0) throw new Error(`invalid CIDR "${text}"`);
+  const max = family === 4 ? 32 : 128;
+  const prefixText = slash < 0 ? String(max) : text.slice(slash + 1);
+  const prefix = Number(prefixText);
+  if (!/^\d{1,3}$/.test(prefixText) || prefix > max) throw new Error(`invalid CIDR "${text}"`);
+  try {
+    new BlockList().addSubnet(address, prefix, family === 4 ? 'ipv4' : 'ipv6');
+  } catch {
+    throw new Error(`invalid CIDR "${text}"`);
+  }
+  return `${address}/${prefix}`;
+}
+
+// A schema-level error that still says `required` when the key is missing.
+function typeError(message: string) {
+  return (issue: { input?: unknown }): string => (issue.input === undefined ? 'required' : message);
+}
+
+// A string parsed by `parse`; its error message becomes the problem.
+function parsedString<T>(parse: (text: string) => T, expected: string) {
+  return z.string({ error: typeError(expected) }).transform((text, ctx): T => {
+    try {
+      return parse(text);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message, input: text });
+      return z.NEVER;
+    }
+  });
+}
+
+const bindAddress = parsedString((text) => parseHostPort(text, 0), 'expected host:port');
+const serverAddress = parsedString((text) => parseHostPort(text, 1), 'expected host:port');
+const cidr = parsedString(parseCidr, 'expected a CIDR such as 10.0.0.0/8');
+
+const duration = z
+  .union([z.string(), z.number()], { error: typeError('expected a duration such as 5s or integer milliseconds') })
+  .transform((value, ctx): number => {
+    try {
+      return parseDuration(value);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message, input: value });
+      return z.NEVER;
+    }
+  });
+
+/** A duration that must be > 0 and fit a Node timer. */
+const timerDuration = duration
+  .refine((ms) => ms > 0, 'must be greater than 0')
+  .refine((ms) => ms <= MAX_TIMER_MS, `must be at most ${MAX_TIMER_MS}ms (about 24.8 days)`);
+
+/** A duration that may be 0 and must fit a Node timer. */
+const timerDurationOrZero = duration.refine(
+  (ms) => ms <= MAX_TIMER_MS,
+  `must be at most ${MAX_TIMER_MS}ms (about 24.8 days)`,
+);
+
+// HAProxy's characters for proxy and server names; also safe in URLs and metric labels.
+const name = z.string().regex(/^[A-Za-z0-9._:-]+$/, 'must be letters, digits, ".", "_", ":" or "-"');
+const nonEmpty = z.string().min(1);
+// RFC 6265 cookie-name (an RFC 7230 token) and cookie-value characters.
+const cookieName = z.string().regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, 'not a valid cookie name');
+const cookieValue = z.string().regex(/^[\x21\x23-\x2B\x2D-\x3A\x3C-\x5B\x5D-\x7E]+$/, 'not a valid cookie value');
+
+const pin = z.string().refine((text) => {
+  if (!text.startsWith('sha256/')) return false;
+  const b64 = text.slice('sha256/'.length);
+  const bytes = Buffer.from(b64, 'base64');
+  return bytes.length === 32 && bytes.toString('base64') === b64;
+}, 'expected "sha256/" followed by the base64 of 32 bytes');
+
+const logSchema = z.strictObject({
+  level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  access: z.boolean().default(true),
+  format: z.enum(['json', 'haproxy']).default('json'),
+});
+
+const metricsSchema = z.strictObject({
+  haproxyCompat: z.boolean().default(false),
+});
+
+const timeoutsSchema = z.strictObject({
+  client: timerDuration.default(60_000),
+  server: timerDuration.default(60_000),
+  connect: timerDuration.default(5_000),
+  queue: timerDurationOrZero.default(10_000),
+  shutdown: timerDurationOrZero.default(30_000),
+});
+
+const adminSchema = z.strictObject({
+  bind: bindAddress.default({ host: '127.0.0.1', port: 9090 }),
+  token: nonEmpty.nullable().default(null),
+});
+
+const frontendSchema = z.strictObject({
+  name,
+  bind: bindAddress,
+  tls: z
+    .strictObject({
+      certs: z.array(z.strictObject({ cert: nonEmpty, key: nonEmpty })).min(1),
+      minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+    })
+    .nullable()
+    .default(null),
+  backend: name.nullable().default(null),
+  redirect: z.literal('https').nullable().default(null),
+});
+
+const cookieSchema = z.strictObject({
+  name: cookieName.default('WEBSERVERID'),
+  mode: z.literal('insert').default('insert'),
+  indirect: z.boolean().default(true),
+  nocache: z.boolean().default(true),
+  httpOnly: z.boolean().default(true),
+  secure: z.literal(['auto', true, false]).default('auto'),
+  secret: nonEmpty.nullable().default(null),
+  sameSite: z.enum(['Strict', 'Lax', 'None']).nullable().default(null),
+  maxIdle: duration.refine((ms) => ms > 0, 'must be greater than 0').nullable().default(null),
+  maxLife: duration.refine((ms) => ms > 0, 'must be greater than 0').nullable().default(null),
+});
+
+const forwardForSchema = z.strictObject({
+  except: cidr.nullable().default(null),
+  trusted: z.array(cidr).default([]),
+});
+
+const checkSchema = z.strictObject({
+  path: z.string().regex(/^\/\S*$/, 'must be a path starting with /').default('/health'),
+  interval: timerDuration.default(2_000),
+  timeout: timerDuration.default(1_000),
+  rise: z.int().min(1).default(2),
+  fall: z.int().min(1).default(3),
+  expect: z.int().min(100).max(599).default(200),
+  fastinter: timerDuration.nullable().default(null),
+  downinter: timerDuration.nullable().default(null),
+  observe: z.enum(['none', 'layer4', 'layer7']).default('none'),
+  errorLimit: z.int().min(1).default(10),
+  onError: z.enum(['mark-down', 'fastinter']).default('mark-down'),
+});
+
+const serverSchema = z.strictObject({
+  name,
+  address: serverAddress,
+  tls: z
+    .strictObject({
+      ca: nonEmpty.nullable().default(null),
+      pins: z.array(pin).default([]),
+      servername: nonEmpty.nullable().default(null),
+    })
+    .nullable()
+    .default(null),
+  maxconn: z.int().min(0).default(0),
+  weight: z.int().min(0).max(256).default(1),
+  cookie: cookieValue.optional(),
+});
+
+const backendSchema = z.strictObject({
+  name,
+  balance: z.enum(['leastconn', 'roundrobin', 'source']).default('leastconn'),
+  cookie: cookieSchema.nullable().default(null),
+  retries: z.int().min(0).default(3),
+  redispatch: z.boolean().default(true),
+  forwardFor: forwardForSchema.prefault({}),
+  check: checkSchema.nullable().default(null),
+  servers: z.array(serverSchema).min(1),
+});
+
+/** The whole raw document: every SPEC key plus Doorman's HAProxy-style extras, strict. */
+export const configSchema = z.strictObject({
+  workers: z
+    .union([z.int().min(1), z.literal('auto')], { error: typeError('expected a positive integer or "auto"') })
+    .default(1),
+  maxconn: z.int().min(1).default(20_000),
+  log: logSchema.prefault({}),
+  metrics: metricsSchema.prefault({}),
+  timeouts: timeoutsSchema.prefault({}),
+  admin: adminSchema.nullable().prefault({}),
+  stateFile: nonEmpty.nullable().default(null),
+  frontends: z.array(frontendSchema).min(1, 'at least one frontend is required'),
+  backends: z.array(backendSchema).default([]),
+});
+
+/** The validated document before paths are resolved and keys renamed to `...Ms`. */
+export type RawConfig = z.output<typeof configSchema>;
+
+/** One problem before formatting: where (keys and indices) and what. */
+export interface Problem {
+  readonly path: readonly PropertyKey[];
+  readonly message: string;
+}
+
+/** Formats a problem as `path.to.key: message` (`(root)` for the document itself). */
+export function formatProblem({ path, message }: Problem): string {
+  const where = path.length === 0 ? '(root)' : path.map(String).join('.');
+  return `${where}: ${message}`;
+}
+
+/** Turns zod issues into problems, one per unknown key, named by the key. */
+export function issuesToProblems(issues: readonly z.core.$ZodIssue[]): Problem[] {
+  return issues.flatMap((issue): Problem[] =>
+    issue.code === 'unrecognized_keys'
+      ? issue.keys.map((key) => ({ path: [...issue.path, key], message: 'unknown key' }))
+      : [{ path: issue.path, message: issue.message }],
+  );
+}
+
+/** Short lower-case messages for zod's built-in issues (`expected integer, got "x"`). */
+export const configErrorMap: z.core.$ZodErrorMap = (issue) => {
+  switch (issue.code) {
+    case 'invalid_type':
+      if (issue.input === undefined) return 'required';
+      return `expected ${TYPE_NAMES[issue.expected] ?? issue.expected}, got ${describe(issue.input)}`;
+    case 'invalid_value':
+      return issue.values.length === 1
+        ? `expected ${show(issue.values[0])}, got ${describe(issue.input)}`
+        : `expected one of ${issue.values.map(show).join(', ')}, got ${describe(issue.input)}`;
+    case 'too_small':
+      if (issue.origin === 'array') return `must have at least ${String(issue.minimum)} item(s)`;
+      if (issue.origin === 'string' && Number(issue.minimum) === 1) return 'must not be empty';
+      return `must be ${issue.inclusive ? '>=' : '>'} ${String(issue.minimum)}`;
+    case 'too_big':
+      return `must be ${issue.inclusive ? '<=' : '<'} ${String(issue.maximum)}`;
+    default:
+      return undefined;
+  }
+};
+
+const TYPE_NAMES: Partial<Record<string, string>> = {
+  object: 'mapping',
+  array: 'list',
+  int: 'integer',
+};
+
+function show(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value) : String(value);
+}
+
+function describe(input: unknown): string {
+  if (input === null) return 'null';
+  if (Array.isArray(input)) return 'list';
+  if (typeof input === 'object') return 'mapping';
+  if (typeof input === 'string' || typeof input === 'number' || typeof input === 'boolean') return show(input);
+  return typeof input;
+}

@@ -1,0 +1,156 @@
+// The validated, resolved and frozen configuration every other module reads.
+// Durations are milliseconds (`...Ms`), paths are absolute, defaults are filled in.
+
+/** A host and port to listen on or connect to. `host` has no brackets for IPv6. */
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+export type LogFormat = 'json' | 'haproxy';
+export type BalanceAlgorithm = 'leastconn' | 'roundrobin' | 'source';
+export type TlsVersion = 'TLSv1.2' | 'TLSv1.3';
+export type SameSite = 'Strict' | 'Lax' | 'None';
+export type ObserveMode = 'none' | 'layer4' | 'layer7';
+export type OnErrorAction = 'mark-down' | 'fastinter';
+
+export interface LogConfig {
+  readonly level: LogLevel;
+  readonly access: boolean;
+  readonly format: LogFormat;
+}
+
+export interface MetricsConfig {
+  readonly haproxyCompat: boolean;
+}
+
+export interface TimeoutsConfig {
+  /** Idle client connection, and time to receive the request headers. */
+  readonly clientMs: number;
+  /** Backend silent this long once the request is sent -> 504. */
+  readonly serverMs: number;
+  /** TCP + TLS handshake to a backend. */
+  readonly connectMs: number;
+  /** Waiting for a free server slot -> 503. */
+  readonly queueMs: number;
+  /** Drain time on SIGTERM. */
+  readonly shutdownMs: number;
+}
+
+export interface AdminConfig {
+  readonly bind: HostPort;
+  readonly token: string | null;
+}
+
+export interface CertPair {
+  /** Absolute path of the PEM certificate (chain). */
+  readonly cert: string;
+  /** Absolute path of the PEM private key. */
+  readonly key: string;
+}
+
+export interface FrontendTlsConfig {
+  /** The first pair is the default; the others are chosen by SNI. */
+  readonly certs: readonly CertPair[];
+  readonly minVersion: TlsVersion;
+}
+
+export interface FrontendConfig {
+  readonly name: string;
+  readonly bind: HostPort;
+  /** null: plain HTTP. */
+  readonly tls: FrontendTlsConfig | null;
+  /** Exactly one of backend and redirect is set. */
+  readonly backend: string | null;
+  readonly redirect: 'https' | null;
+}
+
+export interface CookieConfig {
+  readonly name: string;
+  readonly mode: 'insert';
+  readonly indirect: boolean;
+  readonly nocache: boolean;
+  readonly httpOnly: boolean;
+  /** 'auto': Secure on https frontends. */
+  readonly secure: 'auto' | boolean;
+  readonly secret: string | null;
+  readonly sameSite: SameSite | null;
+  /** HAProxy's maxidle: a cookie not seen for this long is expired. */
+  readonly maxIdleMs: number | null;
+  /** HAProxy's maxlife: a cookie older than this is expired. */
+  readonly maxLifeMs: number | null;
+}
+
+export interface ForwardForConfig {
+  /** CIDR whose clients get no X-Forwarded-For. */
+  readonly except: string | null;
+  /** CIDRs whose own X-Forwarded-For is kept and appended to. */
+  readonly trusted: readonly string[];
+}
+
+export interface CheckConfig {
+  readonly path: string;
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  readonly rise: number;
+  readonly fall: number;
+  /** Expected status code. */
+  readonly expect: number;
+  /** Interval while a server is in transition (null: intervalMs). */
+  readonly fastinterMs: number | null;
+  /** Interval while a server is DOWN (null: intervalMs). */
+  readonly downinterMs: number | null;
+  /** Passive checks on live traffic. */
+  readonly observe: ObserveMode;
+  readonly errorLimit: number;
+  readonly onError: OnErrorAction;
+}
+
+export interface ServerTlsConfig {
+  /** Absolute path of the PEM trust anchor(s); null: the system store. */
+  readonly ca: string | null;
+  /** "sha256/BASE64" SPKI pins; empty: no pinning. */
+  readonly pins: readonly string[];
+  /** SNI and the name checked against the certificate; null: the address host. */
+  readonly servername: string | null;
+}
+
+export interface ServerConfig {
+  readonly name: string;
+  readonly address: HostPort;
+  /** null: plain HTTP to this server. */
+  readonly tls: ServerTlsConfig | null;
+  /** Concurrent requests; 0 = no limit. */
+  readonly maxconn: number;
+  readonly weight: number;
+  /** Value of the persistence cookie for this server (default: its name). */
+  readonly cookie: string;
+}
+
+export interface BackendConfig {
+  readonly name: string;
+  readonly balance: BalanceAlgorithm;
+  readonly cookie: CookieConfig | null;
+  readonly retries: number;
+  readonly redispatch: boolean;
+  readonly forwardFor: ForwardForConfig;
+  readonly check: CheckConfig | null;
+  readonly servers: readonly ServerConfig[];
+}
+
+export interface Config {
+  /** Absolute path of the file this was read from. */
+  readonly file: string;
+  readonly workers: number | 'auto';
+  readonly maxconn: number;
+  readonly log: LogConfig;
+  readonly metrics: MetricsConfig;
+  readonly timeouts: TimeoutsConfig;
+  /** null: no admin listener. */
+  readonly admin: AdminConfig | null;
+  /** Absolute path; null: operator state is not persisted. */
+  readonly stateFile: string | null;
+  readonly frontends: readonly FrontendConfig[];
+  readonly backends: readonly BackendConfig[];
+}

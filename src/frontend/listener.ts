@@ -1,0 +1,103 @@
+// One frontend's listening socket: an http or https server with the client-side
+// timeouts, parse-error answers and connection accounting.
+import http from 'node:http';
+import https from 'node:https';
+import type { Duplex } from 'node:stream';
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { FrontendConfig, TimeoutsConfig } from '../config/types.js';
+import { rawErrorResponse } from '../proxy/responses.js';
+import type { FrontendTls } from '../tls/frontend.js';
+
+/** Status for a request the parser rejected, by Node's error code. */
+function statusForClientError(code: string | undefined): number {
+  if (code === 'HPE_HEADER_OVERFLOW') return 431;
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'ERR_HTTP_HEADERS_TIMEOUT') return 408;
+  return 400;
+}
+
+/** Callbacks a listener forwards its traffic to. */
+export interface ListenerHandlers {
+  request(req: http.IncomingMessage, res: http.ServerResponse): void;
+  upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** A client connection opened (+1) or closed (-1). */
+  connections?(delta: 1 | -1): void;
+  /** A TLS handshake failed. */
+  tlsError?(err: Error): void;
+  /** A request could not be parsed; `status` is what the client was answered. */
+  clientError?(err: Error, status: number): void;
+}
+
+/** A frontend's server, not yet listening. */
+export interface Listener {
+  readonly config: FrontendConfig;
+  readonly server: http.Server;
+  /** Binds the socket; resolves with the real port. */
+  listen(): Promise<number>;
+}
+
+/**
+ * Creates the server for a frontend. `timeouts.client` bounds the time to receive
+ * request headers and keep-alive idleness; the check interval is short so a
+ * slowloris connection is closed within about a second of its deadline.
+ */
+export function createListener(
+  config: FrontendConfig,
+  tls: FrontendTls | null,
+  timeouts: TimeoutsConfig,
+  handlers: ListenerHandlers,
+  logger: Logger,
+): Listener {
+  const clientMs = timeouts.clientMs;
+  const serverOptions: http.ServerOptions = {
+    headersTimeout: clientMs,
+    // The whole-request deadline must exceed headersTimeout; idle bodies are bounded per socket.
+    requestTimeout: 0,
+    keepAliveTimeout: clientMs,
+    connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(clientMs / 4))),
+    requireHostHeader: true,
+    joinDuplicateHeaders: false,
+    noDelay: true,
+  };
+  const server = tls ? https.createServer({ ...serverOptions, ...tls.serverOptions }) : http.createServer(serverOptions);
+  // Node's own timeout would also cut a client waiting on a slow server; timeouts.server covers that.
+  server.timeout = 0;
+
+  server.on('request', handlers.request);
+  server.on('upgrade', handlers.upgrade);
+  server.on(tls ? 'secureConnection' : 'connection', (socket: Socket) => {
+    handlers.connections?.(1);
+    socket.once('close', () => handlers.connections?.(-1));
+  });
+  if (tls) {
+    server.on('tlsClientError', (err: Error) => {
+      handlers.tlsError?.(err);
+      logger.debug({ frontend: config.name, err: err.message }, 'tls handshake failed');
+    });
+  }
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    const status = statusForClientError(err.code);
+    if (err.code !== 'ECONNRESET' && socket.writable && !(socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent) {
+      socket.end(rawErrorResponse(status));
+    } else {
+      socket.destroy();
+    }
+    if (err.code === 'ECONNRESET') return;
+    handlers.clientError?.(err, status);
+    logger.info({ frontend: config.name, status, err: err.code ?? err.message }, 'bad request');
+  });
+
+  return {
+    config,
+    server,
+    listen: () =>
+      new Promise<number>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ host: config.bind.host, port: config.bind.port }, () => {
+          server.off('error', reject);
+          const address = server.address();
+          resolve(typeof address === 'object' && address ? address.port : config.bind.port);
+        });
+      }),
+  };
+}

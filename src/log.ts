@@ -1,0 +1,35 @@
+// The pino logger: JSON on stdout through an asynchronous destination, so writing a
+// log line never blocks the request path; cookie and authorization values redacted.
+import pino, { type DestinationStream, type Logger } from 'pino';
+import type { LogConfig } from './config/types.js';
+
+/** A logger and the way to flush it before the process exits. */
+export interface LogOutput {
+  readonly logger: Logger;
+  /** Writes everything buffered, synchronously. */
+  flush(): void;
+}
+
+const REDACT = {
+  paths: ['cookie', 'authorization', '*.cookie', '*.authorization', 'headers.cookie', 'headers.authorization', 'token'],
+  censor: '[redacted]',
+};
+
+/** Creates the process logger; `destination` replaces stdout (tests). */
+export function createLogger(config: Pick<LogConfig, 'level'>, destination?: DestinationStream): LogOutput {
+  const options = { level: config.level, redact: REDACT, base: { pid: process.pid } };
+  if (destination) {
+    return { logger: pino(options, destination), flush: () => {} };
+  }
+  const stdout = pino.destination({ dest: 1, sync: false });
+  return {
+    logger: pino(options, stdout),
+    flush: () => {
+      try {
+        stdout.flushSync();
+      } catch {
+        // Not ready yet or already closed: nothing buffered to lose.
+      }
+    },
+  };
+}

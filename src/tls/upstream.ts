@@ -1,0 +1,55 @@
+// The connector undici uses to reach one server: TLS that fails closed, with the
+// server's own trust anchor, name check and SPKI pins; or plain TCP.
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
+import { buildConnector } from 'undici';
+import type { ServerConfig } from '../config/types.js';
+import { matchesPins, PinMismatchError } from './pin.js';
+
+/** The name a server's certificate must carry: its `servername`, else its address host. */
+export function expectedServerName(server: ServerConfig): string {
+  return server.tls?.servername ?? server.address.host;
+}
+
+/**
+ * Verifies the server name and, when pins are configured, the SPKI pin. Chain
+ * verification against `ca` has already happened in OpenSSL by the time this runs.
+ */
+export function createIdentityCheck(name: string, pins: readonly string[]) {
+  const pinSet = new Set(pins);
+  return function checkIdentity(_host: string, cert: PeerCertificate): Error | undefined {
+    const nameError = checkServerIdentity(name, cert);
+    if (nameError) return nameError;
+    if (pinSet.size === 0) return undefined;
+    const { ok, pin } = matchesPins(cert, pinSet);
+    return ok ? undefined : new PinMismatchError(pin);
+  };
+}
+
+/** undici's connector signature, with `protocol` left to us. */
+export type Connector = buildConnector.connector;
+
+/**
+ * A connector for one server. Pools are created with an `http:` origin so undici
+ * never derives SNI from the client's Host header; TLS is decided here, per server.
+ */
+export function createUpstreamConnector(server: ServerConfig, connectTimeoutMs: number): Connector {
+  const tls = server.tls;
+  if (!tls) {
+    return buildConnector({ timeout: connectTimeoutMs, noDelay: true } as buildConnector.BuildOptions);
+  }
+  const name = expectedServerName(server);
+  // SNI must not be an IP address (RFC 6066); the name check still applies to it.
+  const sni = isIP(name) ? undefined : name;
+  const tlsConnect = buildConnector({
+    timeout: connectTimeoutMs,
+    ca: tls.ca ? readFileSync(tls.ca) : undefined,
+    servername: sni,
+    rejectUnauthorized: true,
+    checkServerIdentity: createIdentityCheck(name, tls.pins),
+    minVersion: 'TLSv1.2',
+    noDelay: true,
+  } as buildConnector.BuildOptions);
+  return (options, callback) => tlsConnect({ ...options, protocol: 'https:', servername: sni ?? '' }, callback);
+}

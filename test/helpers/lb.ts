@@ -1,0 +1,57 @@
+// Runs a Doorman in the test process from a config object, with its certificates
+// written to a temp folder and its log lines collected in memory.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { stringify } from 'yaml';
+import { createLoadBalancer, type LoadBalancer } from '../../src/app.js';
+import { parseConfig } from '../../src/config/load.js';
+import { createLogger } from '../../src/log.js';
+import type { Issued } from '../../src/dev/pki.js';
+
+/** A temp folder to put a test's files in. */
+export function tempDir(prefix = 'doorman-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Writes a PEM pair as NAME.crt / NAME.key into `dir`; returns the file names. */
+export function writePair(dir: string, name: string, pair: Issued): { cert: string; key: string } {
+  writeFileSync(join(dir, `${name}.crt`), pair.cert);
+  writeFileSync(join(dir, `${name}.key`), pair.key);
+  return { cert: `${name}.crt`, key: `${name}.key` };
+}
+
+export interface RunningLb {
+  readonly lb: LoadBalancer;
+  readonly dir: string;
+  /** Parsed JSON log lines, in order. */
+  readonly logs: Record<string, unknown>[];
+  port(frontend?: string): number;
+  close(): Promise<void>;
+}
+
+/** Parses `config` (a plain object, written as YAML into `dir`) and starts a balancer. */
+export async function startLb(config: Record<string, unknown>, dir: string): Promise<RunningLb> {
+  const file = join(dir, 'lb.yaml');
+  const text = stringify({ admin: null, ...config });
+  writeFileSync(file, text);
+  const parsed = parseConfig(text, file);
+  const logs: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString().split('\n')) if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  const { logger } = createLogger({ level: 'debug' }, sink);
+  const lb = createLoadBalancer(parsed, { logger });
+  await lb.listen();
+  return {
+    lb,
+    dir,
+    logs,
+    port: (frontend = parsed.frontends[0]!.name) => lb.port(frontend),
+    close: () => lb.close(),
+  };
+}
