@@ -84,3 +84,31 @@ export async function startBackend(options: BackendOptions): Promise<TestBackend
   Object.assign(backend, { port, address: `127.0.0.1:${port}` });
   return backend;
 }
+
+/** A TLS (or TCP) server whose every connection is handed to `onConnection`: for malformed responses. */
+export async function startRawBackend(
+  tlsPair: { cert: string; key: string } | undefined,
+  onConnection: (socket: Socket, index: number) => void,
+): Promise<{ address: string; connections: () => number; close: () => Promise<void> }> {
+  const { default: tls } = await import('node:tls');
+  const { default: net } = await import('node:net');
+  let count = 0;
+  const sockets = new Set<Socket>();
+  const handle = (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+    onConnection(socket, count++);
+  };
+  const server = tlsPair ? tls.createServer(tlsPair, handle) : net.createServer(handle);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    address: `127.0.0.1:${(server.address() as AddressInfo).port}`,
+    connections: () => count,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -55,3 +55,62 @@ export async function startLb(config: Record<string, unknown>, dir: string): Pro
     close: () => lb.close(),
   };
 }
+
+/** A server entry for `startProxy`: a backend and the TLS settings the balancer uses for it. */
+export interface ProxyServer {
+  readonly name: string;
+  readonly address: string;
+  /** The backend's certificate written as its trust anchor; omit for plain HTTP. */
+  readonly trust?: Issued;
+  readonly servername?: string;
+  readonly pins?: readonly string[];
+  readonly extra?: Record<string, unknown>;
+}
+
+export interface ProxyOptions {
+  /** Extra keys for the backend. */
+  readonly backend?: Record<string, unknown>;
+  /** Extra top-level keys (timeouts, log, ...). */
+  readonly top?: Record<string, unknown>;
+  /** Extra keys for the https frontend. */
+  readonly frontend?: Record<string, unknown>;
+  /** Also open a plain http frontend named `http`. */
+  readonly plain?: boolean;
+}
+
+/** Starts a balancer with an https frontend `https` (front cert from `front`) and one backend `web`. */
+export async function startProxy(front: Issued, servers: readonly ProxyServer[], options: ProxyOptions = {}): Promise<RunningLb> {
+  const dir = tempDir();
+  const frontFiles = writePair(dir, 'front', front);
+  const frontends: Record<string, unknown>[] = [
+    { name: 'https', bind: '127.0.0.1:0', tls: { certs: [frontFiles] }, backend: 'web', ...options.frontend },
+  ];
+  if (options.plain) frontends.push({ name: 'http', bind: '127.0.0.1:0', backend: 'web' });
+  return startLb(
+    {
+      ...options.top,
+      frontends,
+      backends: [
+        {
+          name: 'web',
+          ...options.backend,
+          servers: servers.map((s) => ({
+            name: s.name,
+            address: s.address,
+            ...(s.trust
+              ? {
+                  tls: {
+                    ca: writePair(dir, `ca-${s.name}`, s.trust).cert,
+                    servername: s.servername ?? s.name,
+                    pins: s.pins ?? [],
+                  },
+                }
+              : {}),
+            ...s.extra,
+          })),
+        },
+      ],
+    },
+    dir,
+  );
+}
