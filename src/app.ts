@@ -3,7 +3,13 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type http from 'node:http';
 import type { Logger } from 'pino';
+import { createAdminServer } from './admin/admin-server.js';
+import { LbMetrics } from './admin/metrics.js';
+import { ServerControl } from './admin/server-control.js';
+import { loadStateFile, StateFileWriter } from './admin/state-file.js';
+import { createServerHealth, type ServerHealth } from './health/server-health.js';
 import { Backend } from './backend/backend.js';
 import { UpstreamServer } from './backend/server.js';
 import type { Config, FrontendConfig } from './config/types.js';
@@ -22,6 +28,11 @@ export interface LoadBalancer {
   listen(): Promise<void>;
   /** The port each frontend is bound to (after listen). */
   port(frontend: string): number;
+  /** The admin listener's port (after listen), undefined without admin. */
+  adminPort(): number | undefined;
+  readonly metrics: LbMetrics;
+  readonly health: ServerHealth;
+  readonly control: ServerControl;
   /** True from the start of a graceful shutdown. */
   readonly draining: boolean;
   /** Stops accepting, lets requests in flight finish (up to timeouts.shutdown), closes everything. */
@@ -32,8 +43,10 @@ export interface LoadBalancer {
 
 export interface LoadBalancerOptions {
   readonly logger: Logger;
-  /** Extra observers of finished requests and attempts (metrics, passive checks). */
+  /** Extra observers of finished requests and attempts. */
   readonly observers?: readonly TransactionObserver[];
+  /** prom-client's process metrics (default true; tests running several balancers turn them off). */
+  readonly processMetrics?: boolean;
 }
 
 /** Builds a load balancer from a validated config. Nothing is bound until listen(). */
@@ -41,16 +54,21 @@ export function createLoadBalancer(config: Config, options: LoadBalancerOptions)
   const { logger } = options;
   const backends = new Map<string, Backend>();
   for (const backendConfig of config.backends) {
-    const servers = backendConfig.servers.map((s, i) => new UpstreamServer(s, i, config.timeouts));
+    const servers = backendConfig.servers.map((s, i) => new UpstreamServer(backendConfig.name, s, i, config.timeouts));
     backends.set(backendConfig.name, new Backend(backendConfig, servers, config.timeouts));
   }
+
+  const metrics = new LbMetrics(() => backends.values(), { processMetrics: options.processMetrics });
+  const health = createServerHealth(backends, logger, metrics);
+  const stateWriter = config.stateFile ? new StateFileWriter(config.stateFile, logger) : null;
+  const control = new ServerControl(() => backends, stateWriter, logger);
 
   let draining = false;
   let inFlight = 0;
   let idleWaiter: (() => void) | undefined;
   const ports = new Map<string, number>();
   const accessLog = config.log.access;
-  const extraObservers = options.observers ?? [];
+  const extraObservers = [metrics, health.observer, ...(options.observers ?? [])];
 
   const observer: TransactionObserver = {
     attemptDone(server, failure, status) {
@@ -86,6 +104,7 @@ export function createLoadBalancer(config: Config, options: LoadBalancerOptions)
       observer,
       draining: () => draining,
       idPrefix,
+      logger,
     });
     const handleUpgrade = createUpgradeHandler({
       frontend: facts,
@@ -105,6 +124,8 @@ export function createLoadBalancer(config: Config, options: LoadBalancerOptions)
         upgrade(req: IncomingMessage, socket: Duplex, head: Buffer) {
           handleUpgrade(req, socket, head);
         },
+        connections: (delta) => metrics.frontendConnection(frontend.name, delta),
+        tlsError: () => metrics.tlsHandshakeError(frontend.name),
       },
       logger,
     );
@@ -113,20 +134,41 @@ export function createLoadBalancer(config: Config, options: LoadBalancerOptions)
       const address = listener.server.address();
       if (address && typeof address === 'object') facts.port = String(address.port);
     });
+    metrics.addFrontend(frontend.name);
     return listener;
   });
 
+  const admin: http.Server | null = config.admin
+    ? createAdminServer({ config: config.admin, control, metrics, draining: () => draining, logger })
+    : null;
+
+  function adminPort(): number | undefined {
+    const address = admin?.address();
+    return address && typeof address === 'object' ? address.port : undefined;
+  }
+
+  async function closeAdmin(): Promise<void> {
+    if (!admin?.listening) return;
+    admin.closeAllConnections();
+    await new Promise<void>((resolve) => admin.close(() => resolve()));
+  }
+
   async function closeServers(): Promise<void> {
+    await health.stop();
     await Promise.all([...backends.values()].flatMap((b) => b.servers.map((s) => s.destroy())));
   }
 
   return {
     config,
     backends,
+    metrics,
+    health,
+    control,
     get draining() {
       return draining;
     },
     async listen() {
+      if (config.stateFile) control.restore(await loadStateFile(config.stateFile, logger));
       for (const listener of listeners) {
         const port = await listener.listen();
         ports.set(listener.config.name, port);
@@ -135,7 +177,19 @@ export function createLoadBalancer(config: Config, options: LoadBalancerOptions)
           'listening',
         );
       }
+      if (admin && config.admin) {
+        await new Promise<void>((resolve, reject) => {
+          admin.once('error', reject);
+          admin.listen({ host: config.admin!.bind.host, port: config.admin!.bind.port }, () => {
+            admin.off('error', reject);
+            resolve();
+          });
+        });
+        logger.info({ admin: true, address: config.admin.bind.host, port: adminPort() }, 'admin listening');
+      }
+      health.start();
     },
+    adminPort,
     port(frontend) {
       const port = ports.get(frontend);
       if (port === undefined) throw new Error(`frontend ${frontend} is not listening`);
@@ -158,6 +212,7 @@ export function createLoadBalancer(config: Config, options: LoadBalancerOptions)
       }
       for (const { server } of listeners) server.closeAllConnections();
       await closeServers();
+      await closeAdmin();
     },
     async close() {
       draining = true;
@@ -166,6 +221,7 @@ export function createLoadBalancer(config: Config, options: LoadBalancerOptions)
         server.closeAllConnections();
       }
       await closeServers();
+      await closeAdmin();
     },
   };
 }

@@ -36,6 +36,8 @@ export type Placement =
 export interface Persistence {
   readonly config: CookieConfig;
   readonly cookie: PersistenceCookie;
+  /** The Cookie header without ours (bound, to pass as a callback). */
+  readonly strip: (cookieHeader: string) => string | undefined;
   /** Whether Set-Cookie carries Secure on a frontend of this protocol. */
   secure(proto: 'http' | 'https'): boolean;
 }
@@ -53,9 +55,11 @@ export function cidrList(cidrs: readonly string[]): BlockList | null {
 }
 
 function createPersistence(config: CookieConfig, servers: readonly UpstreamServer[]): Persistence {
+  const cookie = createPersistenceCookie(config, servers.map((s) => s.config.cookie));
   return {
     config,
-    cookie: createPersistenceCookie(config, servers.map((s) => s.config.cookie)),
+    cookie,
+    strip: (header) => cookie.strip(header),
     secure: config.secure === 'auto' ? (proto) => proto === 'https' : () => config.secure === true,
   };
 }

@@ -10,6 +10,18 @@ export type AdminState = 'READY' | 'DRAIN' | 'MAINT';
 /** What /api/state shows: MAINT and DOWN win over DRAIN, DRAIN over UP. */
 export type ServerState = 'UP' | 'DOWN' | 'DRAIN' | 'MAINT';
 
+/** The result of the latest active health check of a server. */
+export interface LastCheck {
+  readonly ok: boolean;
+  /** HTTP status, null when none was received. */
+  readonly code: number | null;
+  readonly durationMs: number;
+  /** `ok`, `http 503`, `tls: pin mismatch`, ... */
+  readonly reason: string;
+  /** Date.now() of the check. */
+  readonly at: number;
+}
+
 /** The origin undici connects to; TLS is the connector's business, so always http:. */
 function originOf(config: ServerConfig): string {
   const { host, port } = config.address;
@@ -19,11 +31,13 @@ function originOf(config: ServerConfig): string {
 /** A server of a backend, as the balancer and the proxy see it. */
 export class UpstreamServer {
   readonly name: string;
+  readonly backendName: string;
   /** Position in the backend's server list (the persistence cookie's index). */
   readonly index: number;
   readonly config: ServerConfig;
   readonly connector: Connector;
-  readonly pool: Pool;
+  #pool: Pool;
+  readonly #timeouts: TimeoutsConfig;
   /** Requests waiting for this server only (their cookie pins them here). */
   readonly queue = new WaitQueue<UpstreamServer | null>();
   /** Requests in flight now. */
@@ -31,23 +45,52 @@ export class UpstreamServer {
   weight: number;
   healthy = true;
   adminState: AdminState = 'READY';
-  /** performance.now() of the last state change, for /api/state and transition logs. */
-  lastChangeAt = performance.now();
+  /** Date.now() of the last state change, for /api/state. */
+  lastChangeAt = Date.now();
+  /** The latest active check, null before the first. */
+  lastCheck: LastCheck | null = null;
+  /** "UP", "UP 2/3 (going down)", ... from the health checker. */
+  healthDescription = 'UP';
+  /** Requests answered by this server, and attempts that failed on it. */
+  requests = 0;
+  errors = 0;
 
-  constructor(config: ServerConfig, index: number, timeouts: TimeoutsConfig) {
+  constructor(backendName: string, config: ServerConfig, index: number, timeouts: TimeoutsConfig) {
     this.name = config.name;
+    this.backendName = backendName;
     this.index = index;
     this.config = config;
     this.weight = config.weight;
     this.connector = createUpstreamConnector(config, timeouts.connectMs);
-    this.pool = new Pool(originOf(config), {
+    this.#timeouts = timeouts;
+    this.#pool = this.#createPool();
+  }
+
+  /** The keep-alive connection pool requests to this server go through. */
+  get pool(): Pool {
+    return this.#pool;
+  }
+
+  #createPool(): Pool {
+    return new Pool(originOf(this.config), {
       connect: this.connector,
-      connections: config.maxconn > 0 ? config.maxconn : null,
+      connections: this.config.maxconn > 0 ? this.config.maxconn : null,
       pipelining: 1,
-      headersTimeout: timeouts.serverMs,
-      bodyTimeout: timeouts.serverMs,
+      headersTimeout: this.#timeouts.serverMs,
+      bodyTimeout: this.#timeouts.serverMs,
       strictContentLength: true,
     });
+  }
+
+  /**
+   * Swaps in a fresh pool and closes the old one gracefully: requests in flight finish,
+   * idle keep-alive sockets close now. Used when the server goes DOWN, so no stale
+   * connection outlives its failure.
+   */
+  recyclePool(): void {
+    const old = this.#pool;
+    this.#pool = this.#createPool();
+    old.close().catch(() => {});
   }
 
   get state(): ServerState {
@@ -76,13 +119,13 @@ export class UpstreamServer {
     return this.takesNewClients() && this.hasRoom();
   }
 
-  /** Closes the pool's idle keep-alive connections and refuses new ones (reload, shutdown). */
+  /** Lets requests in flight finish, then closes every connection (reload, shutdown). */
   async close(): Promise<void> {
-    await this.pool.close();
+    await this.#pool.close();
   }
 
   /** Destroys every connection, in flight or not. */
   async destroy(): Promise<void> {
-    await this.pool.destroy();
+    await this.#pool.destroy();
   }
 }

@@ -1,6 +1,7 @@
 // The entry of every request on a frontend: validation, redirect, then a
 // ProxyTransaction that carries it to a server.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
 import type { Backend } from '../backend/backend.js';
 import { plainAddress } from './headers.js';
 import { sendError, sendRedirect } from './responses.js';
@@ -21,6 +22,7 @@ export interface HandlerOptions {
   readonly draining: () => boolean;
   /** Makes request ids unique across processes. */
   readonly idPrefix: string;
+  readonly logger: Logger;
 }
 
 /** Counts `host` header lines: Node keeps only the first of several. */
@@ -55,7 +57,14 @@ export function createRequestHandler(options: HandlerOptions): (req: IncomingMes
       boundBodyIdleTime(req, options.clientTimeoutMs);
     }
     const ctx = { frontend, backend: route.backend, serverTimeoutMs: options.serverTimeoutMs, observer, draining: options.draining };
-    new ProxyTransaction(req, res, ctx, reqId, plainAddress(req.socket.remoteAddress)).start();
+    try {
+      new ProxyTransaction(req, res, ctx, reqId, plainAddress(req.socket.remoteAddress)).start();
+    } catch (err) {
+      // A bug of ours must cost one request, never the process or a hung client.
+      options.logger.error({ reqId, err }, 'request failed unexpectedly');
+      if (!res.headersSent) sendError(res, 500, true);
+      else res.destroy();
+    }
   };
 
   function rejected(reqId: string, req: IncomingMessage, termination: 'bad-request' | 'redirect', status: number, error?: string) {

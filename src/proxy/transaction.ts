@@ -127,7 +127,7 @@ export class ProxyTransaction implements Dispatcher.DispatchHandler {
         trustClientChain: forwardFor.trusted.length > 0 && inBlockList(backend.forwardTrusted, this.#clientAddress),
         omitForwardedFor: forwardFor.except !== null && inBlockList(backend.forwardExcept, this.#clientAddress),
       },
-      persistence?.config.indirect ? persistence.cookie.strip : undefined,
+      persistence?.config.indirect ? persistence.strip : undefined,
       this.#req.headers.connection,
     );
     this.#upstreamHeaders = headers;

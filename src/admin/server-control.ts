@@ -1,0 +1,138 @@
+// Operator actions on servers (READY / DRAIN / MAINT, weight), the JSON view of the
+// servers for /api/state, and the link to the state file.
+import type { Logger } from 'pino';
+import type { Backend } from '../backend/backend.js';
+import type { AdminState, UpstreamServer } from '../backend/server.js';
+import { serverKey } from '../health/server-health.js';
+import type { SavedServerState, SavedState, StateFileWriter } from './state-file.js';
+
+/** A server as /api/state shows it. */
+export interface ServerView {
+  readonly name: string;
+  readonly address: string;
+  readonly state: 'UP' | 'DOWN' | 'DRAIN' | 'MAINT';
+  readonly adminState: AdminState;
+  readonly health: string;
+  readonly active: number;
+  readonly queued: number;
+  readonly weight: number;
+  readonly maxconn: number;
+  readonly lastCheck: { status: 'ok' | 'failed'; code: number | null; durationMs: number; reason: string; at: string } | null;
+  readonly lastChange: string;
+  readonly requests: number;
+  readonly errors: number;
+}
+
+export interface BackendView {
+  readonly name: string;
+  readonly balance: string;
+  readonly queued: number;
+  readonly servers: readonly ServerView[];
+}
+
+/** The JSON view of one server. */
+export function viewServer(server: UpstreamServer): ServerView {
+  const { host, port } = server.config.address;
+  const check = server.lastCheck;
+  return {
+    name: server.name,
+    address: host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`,
+    state: server.state,
+    adminState: server.adminState,
+    health: server.healthDescription,
+    active: server.active,
+    queued: server.queue.size,
+    weight: server.weight,
+    maxconn: server.config.maxconn,
+    lastCheck: check
+      ? { status: check.ok ? 'ok' : 'failed', code: check.code, durationMs: check.durationMs, reason: check.reason, at: new Date(check.at).toISOString() }
+      : null,
+    lastChange: new Date(server.lastChangeAt).toISOString(),
+    requests: server.requests,
+    errors: server.errors,
+  };
+}
+
+/** Applies operator changes to live servers and persists them. */
+export class ServerControl {
+  readonly #backends: () => ReadonlyMap<string, Backend>;
+  readonly #writer: StateFileWriter | null;
+  readonly #logger: Logger;
+
+  constructor(backends: () => ReadonlyMap<string, Backend>, writer: StateFileWriter | null, logger: Logger) {
+    this.#backends = backends;
+    this.#writer = writer;
+    this.#logger = logger;
+  }
+
+  /** The whole state, for /api/state. */
+  view(): { backends: BackendView[] } {
+    return {
+      backends: [...this.#backends().values()].map((b) => ({
+        name: b.name,
+        balance: b.config.balance,
+        queued: b.queue.size,
+        servers: b.servers.map(viewServer),
+      })),
+    };
+  }
+
+  find(backendName: string, serverName: string): { backend: Backend; server: UpstreamServer } | undefined {
+    const backend = this.#backends().get(backendName);
+    const server = backend?.server(serverName);
+    return backend && server ? { backend, server } : undefined;
+  }
+
+  /** Sets a server's operator state; undefined when no such server. */
+  async setState(backendName: string, serverName: string, state: AdminState): Promise<ServerView | undefined> {
+    return this.#change(backendName, serverName, (server) => {
+      server.adminState = state;
+      // MAINT takes the server out: idle keep-alive connections go now.
+      if (state === 'MAINT') server.recyclePool();
+    });
+  }
+
+  /** Sets a server's weight (0..256); undefined when no such server. */
+  async setWeight(backendName: string, serverName: string, weight: number): Promise<ServerView | undefined> {
+    return this.#change(backendName, serverName, (server) => {
+      server.weight = weight;
+    });
+  }
+
+  /** Applies a saved state at start; unknown servers in the file are ignored. */
+  restore(saved: SavedState): void {
+    for (const [key, value] of saved) {
+      const [backendName, serverName] = key.split('/') as [string, string];
+      const found = this.find(backendName, serverName);
+      if (!found) continue;
+      found.server.adminState = value.state;
+      found.server.weight = value.weight;
+      found.backend.serverChanged(found.server);
+    }
+  }
+
+  /** The operator state of every server, as the state file holds it. */
+  snapshot(): SavedState {
+    const state = new Map<string, SavedServerState>();
+    for (const backend of this.#backends().values()) {
+      for (const server of backend.servers) state.set(serverKey(backend.name, server.name), { state: server.adminState, weight: server.weight });
+    }
+    return state;
+  }
+
+  async #change(backendName: string, serverName: string, apply: (server: UpstreamServer) => void): Promise<ServerView | undefined> {
+    const found = this.find(backendName, serverName);
+    if (!found) return undefined;
+    const { backend, server } = found;
+    const before = { state: server.adminState, weight: server.weight };
+    apply(server);
+    if (before.state !== server.adminState) server.lastChangeAt = Date.now();
+    backend.serverChanged(server);
+    this.#logger.warn(
+      { backend: backend.name, server: server.name, from: before, to: { state: server.adminState, weight: server.weight } },
+      `server ${backend.name}/${server.name} set to ${server.adminState} weight ${server.weight}`,
+    );
+    await this.#writer?.save(this.snapshot());
+    return viewServer(server);
+  }
+}
