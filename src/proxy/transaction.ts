@@ -236,7 +236,8 @@ export class ProxyTransaction implements Dispatcher.DispatchHandler {
     try {
       res.writeHead(statusCode, statusText || undefined, headers);
     } catch (err) {
-      // A header value Node refuses to send: treat as a malformed response.
+      // A header Node refuses to send: a malformed response, answered 502 in onError.
+      this.#responseStarted = false;
       this.#error = `protocol: ${(err as Error).message}`;
       this.#abortUpstream?.(err as Error);
       return false;
