@@ -117,8 +117,14 @@ export function createAdminServer(options: AdminServerOptions): http.Server {
     if (match) {
       if (method !== 'PUT') return sendText(res, 405, 'use PUT\n', { allow: 'PUT' });
       const [, backendName, serverName, what] = match as unknown as [string, string, string, 'state' | 'weight'];
-      const backend = decodeURIComponent(backendName);
-      const server = decodeURIComponent(serverName);
+      let backend: string;
+      let server: string;
+      try {
+        backend = decodeURIComponent(backendName);
+        server = decodeURIComponent(serverName);
+      } catch {
+        return sendJson(res, 400, { error: 'malformed percent-encoding in the path' });
+      }
       if (!control.find(backend, server)) return sendJson(res, 404, { error: `no server ${backend}/${server}` });
       let body: unknown;
       try {

@@ -133,6 +133,10 @@ export class Backend {
     if (!server.takesCookieHolders()) {
       for (const waiter of server.queue.drain()) waiter.resolve(null);
     }
+    // Nothing can take new clients any more: the backend queue gets its 503 now, not at timeouts.queue.
+    if (this.queue.size > 0 && !this.servers.some((s) => s.takesNewClients())) {
+      for (const waiter of this.queue.drain()) waiter.resolve(null);
+    }
     this.#handOver(server);
   }
 

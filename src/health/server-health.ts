@@ -98,7 +98,7 @@ export function createServerHealth(backends: ReadonlyMap<string, Backend>, logge
       const observe = entry?.backend.config.check?.observe ?? 'none';
       if (observe === 'none') return;
       const ok = observe === 'layer4' ? !(failure && LAYER4_FAILURES.has(failure.kind)) : !failed;
-      void ok;
+      checker.observe(key, ok);
     },
     requestDone(_record: AccessRecord) {},
   };

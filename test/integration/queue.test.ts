@@ -110,3 +110,22 @@ describe('maxconn queue', () => {
     expect(gate.backend.requests.map((r) => r.url)).not.toContain('/gone');
   });
 });
+
+describe('queue when the last server goes away', () => {
+  it('answers a waiting request 503 at once, not at timeouts.queue', async () => {
+    const gate = await gatedBackend();
+    const running = await proxy(gate.backend.address, '20s');
+    const backend = running.lb.backends.get('web')!;
+    const held = [0, 1].map((i) => request({ port: running.port(), ca: pki.ca.cert, path: `/held${i}` }));
+    await waitFor(() => gate.held() === 2, 5000, 'server full');
+    const started = Date.now();
+    const waiting = request({ port: running.port(), ca: pki.ca.cert, path: '/waiting' });
+    await waitFor(() => backend.queued === 1, 5000, 'queued');
+    await running.lb.control.setState('web', 'web1', 'MAINT');
+    expect((await waiting).status).toBe(503);
+    expect(Date.now() - started).toBeLessThan(5000);
+    gate.releaseOne();
+    gate.releaseOne();
+    await Promise.all(held);
+  });
+});
