@@ -74,29 +74,29 @@ async function main(): Promise<void> {
     await lb.listen();
   } catch (err) {
     logger.fatal({ err }, 'cannot start');
-    flush();
     await lb.close();
+    await flush();
     process.exit(1);
   }
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) {
+      // At once: the line may be lost, a hung drain may not keep the process.
       logger.warn({ signal }, 'second signal: exiting now');
-      flush();
       process.exit(1);
     }
     stopping = true;
     logger.info({ signal, graceMs: config.timeouts.shutdownMs }, 'shutting down');
     lb.shutdown().then(
-      () => {
+      async () => {
         logger.info('stopped');
-        flush();
+        await flush();
         process.exit(0);
       },
-      (err: unknown) => {
+      async (err: unknown) => {
         logger.error({ err }, 'shutdown failed');
-        flush();
+        await flush();
         process.exit(1);
       },
     );

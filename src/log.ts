@@ -6,8 +6,8 @@ import type { LogConfig } from './config/types.js';
 /** A logger and the way to flush it before the process exits. */
 export interface LogOutput {
   readonly logger: Logger;
-  /** Writes everything buffered, synchronously. */
-  flush(): void;
+  /** Resolves once every line written so far is out, in order. */
+  flush(): Promise<void>;
 }
 
 const REDACT = {
@@ -19,17 +19,19 @@ const REDACT = {
 export function createLogger(config: Pick<LogConfig, 'level'>, destination?: DestinationStream): LogOutput {
   const options = { level: config.level, redact: REDACT, base: { pid: process.pid } };
   if (destination) {
-    return { logger: pino(options, destination), flush: () => {} };
+    return { logger: pino(options, destination), flush: async () => {} };
   }
   const stdout = pino.destination({ dest: 1, sync: false });
   return {
     logger: pino(options, stdout),
-    flush: () => {
-      try {
-        stdout.flushSync();
-      } catch {
-        // Not ready yet or already closed: nothing buffered to lose.
-      }
-    },
+    flush: () =>
+      new Promise<void>((resolve) => {
+        try {
+          // Waits for the write in flight, so lines keep their order (flushSync would not).
+          stdout.flush(() => resolve());
+        } catch {
+          resolve();
+        }
+      }),
   };
 }

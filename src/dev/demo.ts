@@ -320,7 +320,7 @@ async function main(): Promise<void> {
   const { logger, flush } = createLogger({ level: 'info' });
   const demo = await startDemo({ logger });
   const adminUp = await answers(DEMO_PORTS.admin);
-  flush();
+  await flush();
   const wrote = Object.values(demo.certs.pairs).some((pair) => pair.action !== 'kept');
   const out = [
     ...(wrote ? [formatCertsReport(demo.certs)] : []),
@@ -337,20 +337,19 @@ async function main(): Promise<void> {
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) {
       logger.warn({ signal }, 'second signal: exiting now');
-      flush();
       process.exit(1);
     }
     stopping = true;
     logger.info({ signal }, 'shutting down');
     demo.shutdown().then(
-      () => {
+      async () => {
         logger.info('stopped');
-        flush();
+        await flush();
         process.exit(0);
       },
-      (err: unknown) => {
+      async (err: unknown) => {
         logger.error({ err }, 'shutdown failed');
-        flush();
+        await flush();
         process.exit(1);
       },
     );

@@ -15,7 +15,9 @@ export type Termination =
   | 'server-error'
   | 'server-timeout'
   | 'server-aborted'
-  | 'shutting-down';
+  | 'shutting-down'
+  /** A bug of ours: answered 500 and logged. */
+  | 'internal-error';
 
 /** HAProxy's request-side cookie flags: none, invalid, down server, valid, expired. */
 export type RequestCookieState = 'N' | 'I' | 'D' | 'V' | 'E';

@@ -64,10 +64,11 @@ export function createRequestHandler(options: HandlerOptions): (req: IncomingMes
       options.logger.error({ reqId, err }, 'request failed unexpectedly');
       if (!res.headersSent) sendError(res, 500, true);
       else res.destroy();
+      observer.requestDone(rejected(reqId, req, 'internal-error', 500, (err as Error).message));
     }
   };
 
-  function rejected(reqId: string, req: IncomingMessage, termination: 'bad-request' | 'redirect', status: number, error?: string) {
+  function rejected(reqId: string, req: IncomingMessage, termination: 'bad-request' | 'redirect' | 'internal-error', status: number, error?: string) {
     return {
       reqId,
       frontend: frontend.name,
