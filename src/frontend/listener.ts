@@ -16,6 +16,31 @@ function statusForClientError(code: string | undefined): number {
   return 400;
 }
 
+/** An upgrade request Doorman tunnels: `Upgrade: websocket`. */
+function isWebSocket(req: http.IncomingMessage): boolean {
+  return req.headers.upgrade?.trim().toLowerCase() === 'websocket';
+}
+
+function hasBody(req: http.IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+/**
+ * Serves a bodiless request that asked for another protocol (e.g. `Upgrade: h2c` from
+ * `curl --http2`) as an ordinary request: RFC 9110 §7.8 lets a server ignore Upgrade,
+ * and Node hands every Upgrade request to the `upgrade` event once we listen to it.
+ * The connection closes after the response.
+ */
+function serveWithoutUpgrade(req: http.IncomingMessage, socket: Socket, onRequest: ListenerHandlers['request']): void {
+  socket.on('error', () => socket.destroy());
+  const res = new http.ServerResponse(req);
+  res.shouldKeepAlive = false;
+  res.assignSocket(socket);
+  res.once('finish', () => socket.destroySoon());
+  onRequest(req, res);
+}
+
 /** Callbacks a listener forwards its traffic to. */
 export interface ListenerHandlers {
   request(req: http.IncomingMessage, res: http.ServerResponse): void;
@@ -64,7 +89,20 @@ export function createListener(
   server.timeout = 0;
 
   server.on('request', handlers.request);
-  server.on('upgrade', handlers.upgrade);
+  // Upgraded connections leave Node's connection tracking (closeAllConnections no longer
+  // sees them) and undici's pools: keep them here so closing the server still reaches them.
+  const upgraded = new Set<Duplex>();
+  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    upgraded.add(socket);
+    socket.once('close', () => upgraded.delete(socket));
+    if (isWebSocket(req) || hasBody(req)) handlers.upgrade(req, socket, head);
+    else serveWithoutUpgrade(req, socket as Socket, handlers.request);
+  });
+  const closeTrackedConnections = server.closeAllConnections.bind(server);
+  server.closeAllConnections = () => {
+    closeTrackedConnections();
+    for (const socket of upgraded) socket.destroy();
+  };
   server.on(tls ? 'secureConnection' : 'connection', (socket: Socket) => {
     handlers.connections?.(1);
     socket.once('close', () => handlers.connections?.(-1));

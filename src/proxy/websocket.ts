@@ -34,6 +34,22 @@ export function createUpgradeHandler(options: UpgradeOptions): (req: IncomingMes
 
   return function handleUpgrade(req, client, head) {
     client.on('error', () => client.destroy());
+    try {
+      startUpgrade(req, client, head);
+    } catch (err) {
+      failed(client, err);
+    }
+  };
+
+  /** A bug of ours costs one connection, never a hung client or the process. */
+  function failed(client: Duplex, err: unknown) {
+    logger.error({ frontend: frontend.name, err }, 'websocket upgrade failed unexpectedly');
+    if (client.destroyed) return;
+    if (client.writable) client.end(rawErrorResponse(500));
+    else client.destroy();
+  }
+
+  function startUpgrade(req: IncomingMessage, client: Duplex, head: Buffer) {
     if (route.kind !== 'backend' || req.headers.upgrade?.toLowerCase() !== 'websocket' || req.method !== 'GET') {
       client.end(rawErrorResponse(400));
       return;
@@ -60,11 +76,11 @@ export function createUpgradeHandler(options: UpgradeOptions): (req: IncomingMes
           else tunnel(backend, server, req, client, head, clientAddress);
         },
         () => client.end(rawErrorResponse(503)),
-      );
+      ).catch((err: unknown) => failed(client, err));
       return;
     }
     tunnel(backend, placement.server, req, client, head, clientAddress);
-  };
+  }
 
   function tunnel(backend: Backend, server: UpstreamServer, req: IncomingMessage, client: Duplex, head: Buffer, clientAddress: string) {
     let released = false;
@@ -74,19 +90,13 @@ export function createUpgradeHandler(options: UpgradeOptions): (req: IncomingMes
         backend.release(server);
       }
     };
-    const forwardFor = backend.config.forwardFor;
-    const { headers } = upstreamRequestHeaders(
-      req.rawHeaders,
-      {
-        clientAddress,
-        proto: frontend.proto,
-        port: frontend.port,
-        trustClientChain: inBlockList(backend.forwardTrusted, clientAddress),
-        omitForwardedFor: inBlockList(backend.forwardExcept, clientAddress),
-      },
-      backend.persistence?.config.indirect ? backend.persistence.cookie.strip : undefined,
-      req.headers.connection,
-    );
+    let headers: string[];
+    try {
+      headers = forwardedHeaders(backend, req, clientAddress);
+    } catch (err) {
+      release();
+      throw err;
+    }
     let abort: ((err?: Error) => void) | null = null;
     let answered = false;
     client.once('close', () => abort?.(new Error('client closed')));
@@ -115,12 +125,13 @@ export function createUpgradeHandler(options: UpgradeOptions): (req: IncomingMes
         upstream.pipe(client);
         client.pipe(upstream);
       },
-      onHeaders(statusCode, rawHeaders, _resume, statusText) {
+      onHeaders(statusCode, rawHeaders, resume, statusText) {
         // Not upgraded: relay as an ordinary response, then close.
         const passed = downstreamResponseHeaders(rawHeaders).headers;
         answered = true;
-        client.write(responseHead(statusCode, statusText, passed, 'Connection: close\r\n'));
-        return true;
+        // onData returning false pauses undici; the client draining must resume it.
+        client.on('drain', resume);
+        return client.write(responseHead(statusCode, statusText, passed, 'Connection: close\r\n'));
       },
       onData(chunk) {
         return client.write(chunk);
@@ -141,6 +152,27 @@ export function createUpgradeHandler(options: UpgradeOptions): (req: IncomingMes
         client.end(rawErrorResponse(upstreamLbError(failure, err).status));
       },
     };
-    server.pool.dispatch({ path: req.url ?? '/', method: 'GET', headers, upgrade: 'websocket', body: null }, handler);
+    try {
+      server.pool.dispatch({ path: req.url ?? '/', method: 'GET', headers, upgrade: 'websocket', body: null }, handler);
+    } catch (err) {
+      release();
+      throw err;
+    }
+  }
+
+  /** The upstream request headers: hop-by-hop removed, X-Forwarded-*, our cookie stripped. */
+  function forwardedHeaders(backend: Backend, req: IncomingMessage, clientAddress: string): string[] {
+    return upstreamRequestHeaders(
+      req.rawHeaders,
+      {
+        clientAddress,
+        proto: frontend.proto,
+        port: frontend.port,
+        trustClientChain: inBlockList(backend.forwardTrusted, clientAddress),
+        omitForwardedFor: inBlockList(backend.forwardExcept, clientAddress),
+      },
+      backend.persistence?.config.indirect ? backend.persistence.strip : undefined,
+      req.headers.connection,
+    ).headers;
   }
 }

@@ -1,0 +1,102 @@
+// Doorman from dist/ as its own process with `workers: 1` and every feature on: the
+// WEBSERVERID cookie, health checks every 2 s, pinned upstream TLS, the admin server
+// (metrics) and the access log. Its stdout (the JSON log) goes to a file, never a pipe.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { startProcess, stopProcess, waitForFile } from '../lib/processes.js';
+import { summarizeDoormanLog } from '../lib/doorman-log.js';
+
+const LB = fileURLToPath(new URL('../../dist/lb.js', import.meta.url));
+
+/** The bench config: SPEC's keys, ephemeral ports, paths absolute. */
+export function doormanConfig({ certs, servers, balance }) {
+  return {
+    workers: 1,
+    log: { level: 'info', access: true, format: 'json' },
+    metrics: { haproxyCompat: false },
+    timeouts: { client: '60s', server: '60s', connect: '5s', queue: '10s', shutdown: '2s' },
+    admin: { bind: '127.0.0.1:0' },
+    frontends: [
+      {
+        name: 'https',
+        bind: '127.0.0.1:0',
+        tls: { certs: [{ cert: certs.front.cert, key: certs.front.key }], minVersion: 'TLSv1.2' },
+        backend: 'web',
+      },
+    ],
+    backends: [
+      {
+        name: 'web',
+        balance,
+        cookie: { name: 'WEBSERVERID', mode: 'insert', indirect: true, nocache: true, httpOnly: true, secure: 'auto' },
+        retries: 3,
+        redispatch: true,
+        check: { path: '/health', interval: '2s', timeout: '1s', rise: 2, fall: 3, expect: 200 },
+        servers: servers.map((s) => ({
+          name: s.name,
+          address: `127.0.0.1:${s.port}`,
+          tls: { ca: certs.caFile, servername: certs.servers[s.name].servername, pins: [certs.servers[s.name].pin] },
+          cookie: s.name,
+        })),
+      },
+    ],
+  };
+}
+
+async function adminGet(port, path) {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(5000) });
+  return { status: res.status, text: await res.text() };
+}
+
+export default {
+  name: 'doorman',
+  describe: () => 'dist/lb.js, workers: 1, cookie + checks every 2s + pins + metrics + access log (stdout to a file)',
+  balances: ['leastconn', 'roundrobin'],
+  available: async () => ({ ok: true }),
+  async start({ certs, servers, balance, dir, tag }) {
+    const configFile = join(dir, `doorman-${tag}.yaml`);
+    writeFileSync(configFile, stringify(doormanConfig({ certs, servers, balance })));
+    const stdoutFile = join(dir, `doorman-${tag}.log`);
+    const stderrFile = join(dir, `doorman-${tag}.err`);
+    const proc = startProcess('doorman', process.execPath, [LB, '--config', configFile], { stdoutFile, stderrFile });
+    const ports = await waitForFile(proc, stdoutFile, (text) => {
+      let frontend;
+      let admin;
+      for (const line of text.split('\n')) {
+        if (!line.startsWith('{')) continue;
+        const entry = JSON.parse(line);
+        if (entry.msg === 'listening' && entry.frontend === 'https') frontend = entry.port;
+        if (entry.msg === 'admin listening') admin = entry.port;
+      }
+      return frontend && admin ? { frontend, admin } : null;
+    });
+    return {
+      port: ports.frontend,
+      servername: certs.front.servername,
+      pid: proc.pid,
+      proc,
+      logFile: stdoutFile,
+      /** Server states from /api/state, e.g. { web1: 'UP', web2: 'UP' }. */
+      async serverStates() {
+        const { status, text } = await adminGet(ports.admin, '/api/state');
+        if (status !== 200) throw new Error(`/api/state answered ${status}`);
+        return Object.fromEntries(JSON.parse(text).backends.flatMap((b) => b.servers.map((s) => [s.name, s.state])));
+      },
+      /** lb_requests_total by code, summed over servers, from /metrics. */
+      async requestsByCode() {
+        const { text } = await adminGet(ports.admin, '/metrics');
+        const byCode = {};
+        for (const line of text.split('\n')) {
+          if (!line.startsWith('lb_requests_total{')) continue;
+          const code = /code="(\d+)"/.exec(line)?.[1] ?? '?';
+          byCode[code] = (byCode[code] ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1));
+        }
+        return byCode;
+      },
+      summarizeLog: () => summarizeDoormanLog(stdoutFile),
+      stop: () => stopProcess(proc),
+    };
+  },
+};
