@@ -13,6 +13,7 @@ import { createServerHealth, type ServerHealth } from './health/server-health.js
 import { Backend } from './backend/backend.js';
 import { UpstreamServer } from './backend/server.js';
 import type { Config, FrontendConfig } from './config/types.js';
+import { ConnectionGate } from './frontend/connection-gate.js';
 import { createListener, type Listener } from './frontend/listener.js';
 import type { AccessRecord } from './proxy/access-record.js';
 import { createRequestHandler, type FrontendRoute } from './proxy/handler.js';
@@ -82,6 +83,7 @@ export function createLoadBalancer(config: Config, options: LoadBalancerOptions)
     },
   };
 
+  const gate = new ConnectionGate(config.maxconn);
   const ticketKeys = randomBytes(48);
   const idPrefix = `${process.pid.toString(36)}-`;
 
@@ -93,11 +95,13 @@ export function createLoadBalancer(config: Config, options: LoadBalancerOptions)
     return { kind: 'backend', backend: backends.get(frontend.backend!)! };
   }
 
+  const facts = new Map<string, { name: string; proto: 'http' | 'https'; port: string }>();
   const listeners: Listener[] = config.frontends.map((frontend) => {
-    const facts = { name: frontend.name, proto: frontend.tls ? ('https' as const) : ('http' as const), port: String(frontend.bind.port) };
+    const frontendFacts = { name: frontend.name, proto: frontend.tls ? ('https' as const) : ('http' as const), port: String(frontend.bind.port) };
+    facts.set(frontend.name, frontendFacts);
     const route = routeOf(frontend);
     const handleRequest = createRequestHandler({
-      frontend: facts,
+      frontend: frontendFacts,
       route,
       serverTimeoutMs: config.timeouts.serverMs,
       clientTimeoutMs: config.timeouts.clientMs,
@@ -107,7 +111,7 @@ export function createLoadBalancer(config: Config, options: LoadBalancerOptions)
       logger,
     });
     const handleUpgrade = createUpgradeHandler({
-      frontend: facts,
+      frontend: frontendFacts,
       route,
       clientTimeoutMs: config.timeouts.clientMs,
       logger,
@@ -128,12 +132,8 @@ export function createLoadBalancer(config: Config, options: LoadBalancerOptions)
         tlsError: () => metrics.tlsHandshakeError(frontend.name),
       },
       logger,
+      gate,
     );
-    // X-Forwarded-Port is the real port, known after listen.
-    listener.server.once('listening', () => {
-      const address = listener.server.address();
-      if (address && typeof address === 'object') facts.port = String(address.port);
-    });
     metrics.addFrontend(frontend.name);
     return listener;
   });
@@ -172,6 +172,8 @@ export function createLoadBalancer(config: Config, options: LoadBalancerOptions)
       for (const listener of listeners) {
         const port = await listener.listen();
         ports.set(listener.config.name, port);
+        // X-Forwarded-Port is the real port, known now.
+        facts.get(listener.config.name)!.port = String(port);
         logger.info(
           { frontend: listener.config.name, address: listener.config.bind.host, port, tls: listener.config.tls !== null },
           'listening',
@@ -197,9 +199,10 @@ export function createLoadBalancer(config: Config, options: LoadBalancerOptions)
     },
     async shutdown() {
       draining = true;
-      for (const { server } of listeners) {
-        server.close();
-        server.closeIdleConnections();
+      gate.dropWaiting();
+      for (const listener of listeners) {
+        listener.stopAccepting();
+        listener.server.closeIdleConnections();
       }
       if (inFlight > 0) {
         await new Promise<void>((resolve) => {
@@ -216,9 +219,10 @@ export function createLoadBalancer(config: Config, options: LoadBalancerOptions)
     },
     async close() {
       draining = true;
-      for (const { server } of listeners) {
-        server.close();
-        server.closeAllConnections();
+      gate.dropWaiting();
+      for (const listener of listeners) {
+        listener.stopAccepting();
+        listener.server.closeAllConnections();
       }
       await closeServers();
       await closeAdmin();

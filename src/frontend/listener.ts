@@ -2,10 +2,12 @@
 // timeouts, parse-error answers and connection accounting.
 import http from 'node:http';
 import https from 'node:https';
+import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { FrontendConfig, TimeoutsConfig } from '../config/types.js';
+import type { ConnectionGate } from './connection-gate.js';
 import { rawErrorResponse } from '../proxy/responses.js';
 import type { FrontendTls } from '../tls/frontend.js';
 
@@ -53,12 +55,15 @@ export interface ListenerHandlers {
   clientError?(err: Error, status: number): void;
 }
 
-/** A frontend's server, not yet listening. */
+/** A frontend: its listening socket and the http(s) server its connections are handed to. */
 export interface Listener {
   readonly config: FrontendConfig;
+  /** Serves the connections; it never listens itself. */
   readonly server: http.Server;
   /** Binds the socket; resolves with the real port. */
   listen(): Promise<number>;
+  /** Closes the listening socket: no new connection is accepted. */
+  stopAccepting(): void;
 }
 
 /**
@@ -72,6 +77,7 @@ export function createListener(
   timeouts: TimeoutsConfig,
   handlers: ListenerHandlers,
   logger: Logger,
+  gate: ConnectionGate,
 ): Listener {
   const clientMs = timeouts.clientMs;
   const serverOptions: http.ServerOptions = {
@@ -103,9 +109,16 @@ export function createListener(
     closeTrackedConnections();
     for (const socket of upgraded) socket.destroy();
   };
-  server.on(tls ? 'secureConnection' : 'connection', (socket: Socket) => {
-    handlers.connections?.(1);
-    socket.once('close', () => handlers.connections?.(-1));
+  // The socket listens; the http(s) server only serves what the gate admits.
+  const acceptor = net.createServer({ pauseOnConnect: true, noDelay: true }, (socket) => {
+    socket.on('error', () => {});
+    gate.offer(socket, () => {
+      handlers.connections?.(1);
+      socket.once('close', () => handlers.connections?.(-1));
+      server.emit('connection', socket);
+      // TLS reads through its own wrap; a plain socket must be let out of pauseOnConnect.
+      if (!tls) socket.resume();
+    });
   });
   if (tls) {
     server.on('tlsClientError', (err: Error) => {
@@ -115,12 +128,13 @@ export function createListener(
   }
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     const status = statusForClientError(err.code);
-    if (err.code !== 'ECONNRESET' && socket.writable && !(socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent) {
+    if (err.code !== 'ECONNRESET' && err.code !== 'EPIPE' && socket.writable && !(socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent) {
       socket.end(rawErrorResponse(status));
     } else {
       socket.destroy();
     }
-    if (err.code === 'ECONNRESET') return;
+    // The client went away: not a bad request.
+    if (err.code === 'ECONNRESET' || err.code === 'EPIPE') return;
     handlers.clientError?.(err, status);
     logger.info({ frontend: config.name, status, err: err.code ?? err.message }, 'bad request');
   });
@@ -130,12 +144,18 @@ export function createListener(
     server,
     listen: () =>
       new Promise<number>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen({ host: config.bind.host, port: config.bind.port }, () => {
-          server.off('error', reject);
-          const address = server.address();
+        acceptor.once('error', reject);
+        acceptor.listen({ host: config.bind.host, port: config.bind.port }, () => {
+          acceptor.off('error', reject);
+          // Node starts its connection tracking (headersTimeout checks, closeIdleConnections)
+          // on 'listening'; this server never listens itself, so it is told here.
+          server.emit('listening');
+          const address = acceptor.address();
           resolve(typeof address === 'object' && address ? address.port : config.bind.port);
         });
       }),
+    stopAccepting: () => {
+      acceptor.close();
+    },
   };
 }
