@@ -44,6 +44,8 @@ export interface LoadBalancer {
 
 export interface LoadBalancerOptions {
   readonly logger: Logger;
+  /** Where access lines go (default: `logger`). */
+  readonly accessLogger?: Logger;
   /** Extra observers of finished requests and attempts. */
   readonly observers?: readonly TransactionObserver[];
   /** prom-client's process metrics (default true; tests running several balancers turn them off). */
@@ -53,6 +55,7 @@ export interface LoadBalancerOptions {
 /** Builds a load balancer from a validated config. Nothing is bound until listen(). */
 export function createLoadBalancer(config: Config, options: LoadBalancerOptions): LoadBalancer {
   const { logger } = options;
+  const accessLogger = options.accessLogger ?? logger;
   const backends = new Map<string, Backend>();
   for (const backendConfig of config.backends) {
     const servers = backendConfig.servers.map((s, i) => new UpstreamServer(backendConfig.name, s, i, config.timeouts));
@@ -78,7 +81,7 @@ export function createLoadBalancer(config: Config, options: LoadBalancerOptions)
     requestDone(record: AccessRecord) {
       inFlight -= 1;
       if (inFlight === 0) idleWaiter?.();
-      if (accessLog) logger.info(record, 'access');
+      if (accessLog) accessLogger.info(record, 'access');
       for (const o of extraObservers) o.requestDone(record);
     },
   };

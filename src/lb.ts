@@ -68,8 +68,8 @@ async function main(): Promise<void> {
     return;
   }
 
-  const { logger, flush } = createLogger(config.log);
-  const lb = createLoadBalancer(config, { logger });
+  const { logger, accessLogger, flush } = createLogger(config.log);
+  const lb = createLoadBalancer(config, { logger, accessLogger });
   try {
     await lb.listen();
   } catch (err) {

@@ -6,6 +6,11 @@ import type { LogConfig } from './config/types.js';
 /** A logger and the way to flush it before the process exits. */
 export interface LogOutput {
   readonly logger: Logger;
+  /**
+   * The same output without redaction, for access lines only: an AccessRecord has fixed
+   * keys and never a header value, and redaction was a measurable share of each request.
+   */
+  readonly accessLogger: Logger;
   /** Resolves once every line written so far is out, in order. */
   flush(): Promise<void>;
 }
@@ -18,12 +23,14 @@ const REDACT = {
 /** Creates the process logger; `destination` replaces stdout (tests). */
 export function createLogger(config: Pick<LogConfig, 'level'>, destination?: DestinationStream): LogOutput {
   const options = { level: config.level, redact: REDACT, base: { pid: process.pid } };
+  const accessOptions = { level: config.level, base: { pid: process.pid } };
   if (destination) {
-    return { logger: pino(options, destination), flush: async () => {} };
+    return { logger: pino(options, destination), accessLogger: pino(accessOptions, destination), flush: async () => {} };
   }
   const stdout = pino.destination({ dest: 1, sync: false });
   return {
     logger: pino(options, stdout),
+    accessLogger: pino(accessOptions, stdout),
     flush: () =>
       new Promise<void>((resolve) => {
         try {

@@ -60,7 +60,9 @@ export default {
     writeFileSync(configFile, stringify(doormanConfig({ certs, servers, balance })));
     const stdoutFile = join(dir, `doorman-${tag}.log`);
     const stderrFile = join(dir, `doorman-${tag}.err`);
-    const proc = startProcess('doorman', process.execPath, [LB, '--config', configFile], { stdoutFile, stderrFile });
+    // DOORMAN_NODE_ARGS adds node flags to Doorman only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+    const nodeArgs = (process.env.DOORMAN_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const proc = startProcess('doorman', process.execPath, [...nodeArgs, LB, '--config', configFile], { stdoutFile, stderrFile });
     const ports = await waitForFile(proc, stdoutFile, (text) => {
       let frontend;
       let admin;

@@ -18,7 +18,8 @@ const REPLACED_ON_REQUEST = new Set(['x-forwarded-proto', 'x-forwarded-host', 'x
 
 /** Lower-cased header names listed in a Connection header value. */
 export function connectionTokens(value: string | undefined): ReadonlySet<string> | undefined {
-  if (!value) return undefined;
+  // The common values name only headers that are hop-by-hop anyway.
+  if (!value || value === 'keep-alive' || value === 'close' || value === 'Keep-Alive' || value === 'Close') return undefined;
   const tokens = new Set<string>();
   for (const token of value.split(',')) {
     const name = token.trim().toLowerCase();

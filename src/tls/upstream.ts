@@ -2,7 +2,7 @@
 // server's own trust anchor, name check and SPKI pins; or plain TCP.
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { checkServerIdentity, type PeerCertificate } from 'node:tls';
+import { checkServerIdentity, createSecureContext, type PeerCertificate } from 'node:tls';
 import { buildConnector } from 'undici';
 import type { ServerConfig } from '../config/types.js';
 import { matchesPins, PinMismatchError } from './pin.js';
@@ -44,11 +44,11 @@ export function createUpstreamConnector(server: ServerConfig, connectTimeoutMs: 
   const sni = isIP(name) ? undefined : name;
   const tlsConnect = buildConnector({
     timeout: connectTimeoutMs,
-    ca: tls.ca ? readFileSync(tls.ca) : undefined,
+    // One context per server: passing `ca` instead would parse it again on every connection.
+    secureContext: createSecureContext({ ca: tls.ca ? readFileSync(tls.ca) : undefined, minVersion: 'TLSv1.2' }),
     servername: sni,
     rejectUnauthorized: true,
     checkServerIdentity: createIdentityCheck(name, tls.pins),
-    minVersion: 'TLSv1.2',
     noDelay: true,
   } as buildConnector.BuildOptions);
   return (options, callback) => tlsConnect({ ...options, protocol: 'https:', servername: sni ?? '' }, callback);

@@ -44,8 +44,8 @@ export async function startLb(config: Record<string, unknown>, dir: string): Pro
       done();
     },
   });
-  const { logger } = createLogger({ level: 'debug' }, sink);
-  const lb = createLoadBalancer(parsed, { logger });
+  const { logger, accessLogger } = createLogger({ level: 'debug' }, sink);
+  const lb = createLoadBalancer(parsed, { logger, accessLogger });
   await lb.listen();
   return {
     lb,
