@@ -87,8 +87,10 @@ async function main(): Promise<void> {
       process.exit(1);
     }
     stopping = true;
+    // Listeners close synchronously inside shutdown(): log after, so "shutting down" means it.
+    const done = lb.shutdown();
     logger.info({ signal, graceMs: config.timeouts.shutdownMs }, 'shutting down');
-    lb.shutdown().then(
+    done.then(
       async () => {
         logger.info('stopped');
         await flush();
@@ -103,6 +105,8 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  // Hot reload lands with the operations issue; until then SIGHUP must not kill the process.
+  process.on('SIGHUP', () => logger.warn('SIGHUP: reload is not implemented yet; still running on the loaded config'));
   process.on('uncaughtException', (err) => {
     // One bad client or server must never stop the process: log and keep serving.
     logger.error({ err }, 'uncaught exception');
