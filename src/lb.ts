@@ -8,6 +8,7 @@ import { applyOverrides, loadConfig } from './config/load.js';
 import type { Config } from './config/types.js';
 import { ConfigError } from './errors.js';
 import { createLogger } from './log.js';
+import { handleStopSignals } from './process-signals.js';
 
 const USAGE = 'usage: node dist/lb.js [--config FILE] [--check] [--workers N|auto]';
 
@@ -79,38 +80,9 @@ async function main(): Promise<void> {
     process.exit(1);
   }
 
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals) => {
-    if (stopping) {
-      // At once: the line may be lost, a hung drain may not keep the process.
-      logger.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
-    }
-    stopping = true;
-    // Listeners close synchronously inside shutdown(): log after, so "shutting down" means it.
-    const done = lb.shutdown();
-    logger.info({ signal, graceMs: config.timeouts.shutdownMs }, 'shutting down');
-    done.then(
-      async () => {
-        logger.info('stopped');
-        await flush();
-        process.exit(0);
-      },
-      async (err: unknown) => {
-        logger.error({ err }, 'shutdown failed');
-        await flush();
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  handleStopSignals({ logger, flush, shutdown: () => lb.shutdown(), details: { graceMs: config.timeouts.shutdownMs } });
   // Hot reload lands with the operations issue; until then SIGHUP must not kill the process.
   process.on('SIGHUP', () => logger.warn('SIGHUP: reload is not implemented yet; still running on the loaded config'));
-  process.on('uncaughtException', (err) => {
-    // One bad client or server must never stop the process: log and keep serving.
-    logger.error({ err }, 'uncaught exception');
-  });
 }
 
 main().catch((err: unknown) => {

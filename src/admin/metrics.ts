@@ -75,16 +75,21 @@ export class LbMetrics implements TransactionObserver {
       labelNames: ['frontend', 'backend'],
       registers,
     });
-    new Gauge({
-      name: 'lb_server_up',
-      help: '1 when the server passes its health checks, else 0.',
-      labelNames: ['backend', 'server'],
-      registers,
-      collect() {
-        this.reset();
-        eachServer((b, s) => this.set({ backend: b.name, server: s.name }, s.healthy ? 1 : 0));
-      },
-    });
+    const serverGauge = (name: string, help: string, value: (s: UpstreamServer) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['backend', 'server'],
+        registers,
+        collect() {
+          this.reset();
+          eachServer((b, s) => this.set({ backend: b.name, server: s.name }, value(s)));
+        },
+      });
+    serverGauge('lb_server_up', '1 when the server passes its health checks, else 0.', (s) => (s.healthy ? 1 : 0));
+    serverGauge('lb_server_weight', 'Current weight of the server.', (s) => s.weight);
+    serverGauge('lb_server_active_connections', 'Requests in flight on the server.', (s) => s.active);
+    serverGauge('lb_server_queue', 'Requests waiting for this server (pinned by their cookie).', (s) => s.queue.size);
     new Gauge({
       name: 'lb_server_admin_state',
       help: 'Operator state: 1 for the state the server is in (READY, DRAIN, MAINT).',
@@ -97,36 +102,6 @@ export class LbMetrics implements TransactionObserver {
             this.set({ backend: b.name, server: s.name, state }, s.adminState === state ? 1 : 0);
           }
         });
-      },
-    });
-    new Gauge({
-      name: 'lb_server_weight',
-      help: 'Current weight of the server.',
-      labelNames: ['backend', 'server'],
-      registers,
-      collect() {
-        this.reset();
-        eachServer((b, s) => this.set({ backend: b.name, server: s.name }, s.weight));
-      },
-    });
-    new Gauge({
-      name: 'lb_server_active_connections',
-      help: 'Requests in flight on the server.',
-      labelNames: ['backend', 'server'],
-      registers,
-      collect() {
-        this.reset();
-        eachServer((b, s) => this.set({ backend: b.name, server: s.name }, s.active));
-      },
-    });
-    new Gauge({
-      name: 'lb_server_queue',
-      help: 'Requests waiting for this server (pinned by their cookie).',
-      labelNames: ['backend', 'server'],
-      registers,
-      collect() {
-        this.reset();
-        eachServer((b, s) => this.set({ backend: b.name, server: s.name }, s.queue.size));
       },
     });
     new Gauge({

@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import { createLoadBalancer, type LoadBalancer } from '../app.js';
 import { loadConfig } from '../config/load.js';
 import { createLogger } from '../log.js';
+import { handleStopSignals } from '../process-signals.js';
 import { spkiPin } from '../tls/pin.js';
 import { formatCertsReport, makeCerts, pairFiles, DEFAULT_CERT_DIR, type MakeCertsResult } from './make-certs.js';
 
@@ -333,33 +334,7 @@ async function main(): Promise<void> {
   ];
   process.stdout.write(out.join('\n'));
 
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals) => {
-    if (stopping) {
-      logger.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
-    }
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    demo.shutdown().then(
-      async () => {
-        logger.info('stopped');
-        await flush();
-        process.exit(0);
-      },
-      async (err: unknown) => {
-        logger.error({ err }, 'shutdown failed');
-        await flush();
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
-  process.on('uncaughtException', (err) => {
-    // As in lb.ts: one bad client or server never stops the process.
-    logger.error({ err }, 'uncaught exception');
-  });
+  handleStopSignals({ logger, flush, shutdown: () => demo.shutdown() });
 }
 
 function isMainModule(url: string): boolean {
