@@ -63,6 +63,7 @@ export function createLoadBalancer(config: Config, options: LoadBalancerOptions)
   }
 
   const metrics = new LbMetrics(() => backends.values(), { processMetrics: options.processMetrics });
+  for (const backend of backends.values()) metrics.addBackend(backend);
   const health = createServerHealth(backends, logger, metrics);
   const stateWriter = config.stateFile ? new StateFileWriter(config.stateFile, logger) : null;
   const control = new ServerControl(() => backends, stateWriter, logger);

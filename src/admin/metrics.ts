@@ -160,6 +160,17 @@ export class LbMetrics implements TransactionObserver {
     });
   }
 
+  /** Declares a backend and its servers so their counters show 0 before anything happens. */
+  addBackend(backend: Backend): void {
+    this.#retries.inc({ backend: backend.name }, 0);
+    this.#redispatches.inc({ backend: backend.name }, 0);
+    for (const server of backend.servers) {
+      const labels = { backend: backend.name, server: server.name };
+      this.#checkFailures.inc(labels, 0);
+      this.#upstreamTlsErrors.inc(labels, 0);
+    }
+  }
+
   /** Declares a frontend so its gauges show 0 before any traffic. */
   addFrontend(frontend: string): void {
     this.#frontendConnections.set({ frontend }, 0);

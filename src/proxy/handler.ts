@@ -47,16 +47,31 @@ export function createRequestHandler(options: HandlerOptions): (req: IncomingMes
       observer.requestDone(rejected(reqId, req, 'bad-request', 400, 'duplicate host header'));
       return;
     }
+    // undici sends origin-form only: absolute-form becomes its path, anything else is refused here.
+    const url = req.url ?? '/';
+    if (url.charCodeAt(0) !== 47 /* '/' */) {
+      const origin = originForm(url);
+      if (origin === null) {
+        sendError(res, 400, true);
+        observer.requestDone(rejected(reqId, req, 'bad-request', 400, 'request target must be a path'));
+        return;
+      }
+      req.url = origin;
+    }
     if (route.kind === 'redirect') {
       sendRedirect(res, req.headers.host ?? 'localhost', route.httpsPort(), req.url ?? '/');
       observer.requestDone(rejected(reqId, req, 'redirect', 308));
       return;
     }
     if (options.draining()) res.shouldKeepAlive = false;
-    if (req.headers['transfer-encoding'] !== undefined || req.headers['content-length'] !== undefined) {
-      boundBodyIdleTime(req, options.clientTimeoutMs);
-    }
-    const ctx = { frontend, backend: route.backend, serverTimeoutMs: options.serverTimeoutMs, observer, draining: options.draining };
+    const ctx = {
+      frontend,
+      backend: route.backend,
+      serverTimeoutMs: options.serverTimeoutMs,
+      clientTimeoutMs: options.clientTimeoutMs,
+      observer,
+      draining: options.draining,
+    };
     try {
       new ProxyTransaction(req, res, ctx, reqId, plainAddress(req.socket.remoteAddress)).start();
     } catch (err) {
@@ -93,18 +108,13 @@ export function createRequestHandler(options: HandlerOptions): (req: IncomingMes
   }
 }
 
-/** A client that stops sending its body for timeouts.client loses its connection. */
-function boundBodyIdleTime(req: IncomingMessage, clientTimeoutMs: number): void {
-  const socket = req.socket;
-  const onIdle = () => socket.destroy();
-  const clear = () => {
-    socket.setTimeout(0);
-    socket.off('timeout', onIdle);
-    req.off('end', clear);
-    req.off('close', clear);
-  };
-  socket.setTimeout(clientTimeoutMs);
-  socket.on('timeout', onIdle);
-  req.once('end', clear);
-  req.once('close', clear);
+/** The path and query of an absolute-form target (`http://host/p?q`), or null. */
+function originForm(target: string): string | null {
+  if (!/^https?:\/\//i.test(target)) return null;
+  try {
+    const parsed = new URL(target);
+    return parsed.pathname + parsed.search;
+  } catch {
+    return null;
+  }
 }

@@ -71,6 +71,8 @@ export function upstreamRequestHeaders(
       if (facts.trustClientChain) clientChain = clientChain ? `${clientChain}, ${value}` : value;
       continue;
     }
+    // RFC 7239 says the same as X-Forwarded-*: only a trusted client may send it on.
+    if (lower === 'forwarded' && !facts.trustClientChain) continue;
     if (lower === 'host') host = value;
     if (lower === 'cookie' && rewriteCookie) {
       const kept = rewriteCookie(value);
@@ -98,11 +100,11 @@ export interface ResponseHeaderResult {
 
 /** Copies undici's raw response headers for the client, dropping hop-by-hop ones. */
 export function downstreamResponseHeaders(raw: readonly (Buffer | string)[]): ResponseHeaderResult {
-  let named: ReadonlySet<string> | undefined;
+  let named: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     if (raw[i]!.length === 10 && raw[i]!.toString().toLowerCase() === 'connection') {
-      named = connectionTokens(raw[i + 1]!.toString());
-      break;
+      const tokens = connectionTokens(raw[i + 1]!.toString());
+      if (tokens) named = named ? new Set([...named, ...tokens]) : new Set(tokens);
     }
   }
   const headers: string[] = [];

@@ -9,6 +9,7 @@ import { privateCacheControl } from '../balancer/cookie.js';
 import { LbError } from '../errors.js';
 import type { AccessRecord, RequestCookieState, ResponseCookieState, Termination } from './access-record.js';
 import { downstreamResponseHeaders, inBlockList, upstreamRequestHeaders } from './headers.js';
+import { watchBodyProgress } from './body-watch.js';
 import { sendError } from './responses.js';
 import { shouldRetry, type AttemptPhase } from './retry.js';
 import { classifyUpstreamError, upstreamLbError, type ClassifiedError } from './upstream-error.js';
@@ -34,6 +35,8 @@ export interface TransactionContext {
   readonly frontend: FrontendFacts;
   readonly backend: Backend;
   readonly serverTimeoutMs: number;
+  /** Idle limit while the client sends its body. */
+  readonly clientTimeoutMs: number;
   readonly observer: TransactionObserver;
   /** True while the process drains: responses then close their connection. */
   readonly draining: () => boolean;
@@ -73,6 +76,7 @@ export class ProxyTransaction implements Dispatcher.DispatchHandler {
   #responseStarted = false;
   #finished = false;
   #clientGone = false;
+  #watchingBody = false;
 
   #retries = 0;
   #redispatched = false;
@@ -213,6 +217,11 @@ export class ProxyTransaction implements Dispatcher.DispatchHandler {
     }
     this.#abortUpstream = abort;
     this.#phase = 'sent';
+    // The body is read from now on: a client that stalls it loses the connection.
+    if (this.#hasBody && !this.#req.complete && !this.#watchingBody) {
+      this.#watchingBody = true;
+      watchBodyProgress(this.#req, this.#ctx.clientTimeoutMs);
+    }
     this.#connectMs = performance.now() - this.#attemptStartedAt;
     this.#attemptStartedAt = performance.now();
   }
@@ -228,7 +237,6 @@ export class ProxyTransaction implements Dispatcher.DispatchHandler {
     this.#responseStarted = true;
     this.#status = statusCode;
     const server = this.#server!;
-    this.#ctx.observer.attemptDone(server, null, statusCode);
     const { headers, cacheControl, cacheControlIndex } = downstreamResponseHeaders(rawHeaders);
     this.#addPersistenceCookie(server, headers, cacheControl, cacheControlIndex);
     const res = this.#res;
@@ -242,6 +250,7 @@ export class ProxyTransaction implements Dispatcher.DispatchHandler {
       this.#abortUpstream?.(err as Error);
       return false;
     }
+    this.#ctx.observer.attemptDone(server, null, statusCode);
     res.on('drain', resume);
     return true;
   }
@@ -261,6 +270,11 @@ export class ProxyTransaction implements Dispatcher.DispatchHandler {
     const server = this.#releaseServer();
     if (this.#clientGone || this.#finished) {
       this.#finish('client-aborted');
+      return;
+    }
+    if ((err as { code?: string }).code === 'UND_ERR_INVALID_ARG') {
+      // undici refused the request itself: the server is not to blame, nothing to retry.
+      this.#fail(new LbError('LB_ERR_BAD_REQUEST', err.message), 'bad-request');
       return;
     }
     const failure = classifyUpstreamError(err);
@@ -286,10 +300,6 @@ export class ProxyTransaction implements Dispatcher.DispatchHandler {
       this.#retries += 1;
       if (this.#ctx.backend.config.redispatch) this.#redispatchFrom(server);
       this.#acquire();
-      return;
-    }
-    if ((err as { code?: string }).code === 'UND_ERR_INVALID_ARG') {
-      this.#fail(new LbError('LB_ERR_BAD_REQUEST', err.message), 'bad-request');
       return;
     }
     this.#fail(upstreamLbError(failure, err), TERMINATION_OF_FAILURE[failure.kind]);
