@@ -2,7 +2,6 @@
 // `npm start`: the demo. Makes the dev certificates if missing, starts two HTTPS demo
 // servers (web1, web2) and a Doorman in front of them, all in this process, from a
 // config written to var/demo.yaml; prints the URLs to try.
-import { realpathSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { request as httpRequest } from 'node:http';
@@ -17,6 +16,7 @@ import { createLogger } from '../log.js';
 import { handleStopSignals } from '../process-signals.js';
 import { spkiPin } from '../tls/pin.js';
 import { formatCertsReport, makeCerts, pairFiles, DEFAULT_CERT_DIR, type MakeCertsResult } from './make-certs.js';
+import { isMainModule } from './is-main.js';
 
 /** `var/` at the project root (gitignored), where the demo config is written. */
 export const DEFAULT_VAR_DIR = fileURLToPath(new URL('../../var/', import.meta.url));
@@ -335,16 +335,6 @@ async function main(): Promise<void> {
   process.stdout.write(out.join('\n'));
 
   handleStopSignals({ logger, flush, shutdown: () => demo.shutdown() });
-}
-
-function isMainModule(url: string): boolean {
-  const entry = process.argv[1];
-  if (entry === undefined) return false;
-  try {
-    return realpathSync(entry) === fileURLToPath(url);
-  } catch {
-    return false;
-  }
 }
 
 if (isMainModule(import.meta.url)) {

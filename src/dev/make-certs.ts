@@ -3,13 +3,13 @@
 // a local CA, the balancer's front certificate signed by it, and one self-signed
 // certificate per demo server. Existing usable files are kept unless --force.
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { realpathSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import forge from 'node-forge';
 import { createAuthority, issueCertificate, type Authority, type Issued } from './pki.js';
+import { isMainModule } from './is-main.js';
 
 /** `certs/` at the project root: two levels up from both `src/dev/` and `dist/dev/`. */
 export const DEFAULT_CERT_DIR = fileURLToPath(new URL('../../certs/', import.meta.url));
@@ -213,16 +213,6 @@ async function main(): Promise<void> {
   }
   const result = await makeCerts({ dir: values.out ?? DEFAULT_CERT_DIR, force: values.force ?? false });
   process.stdout.write(formatCertsReport(result));
-}
-
-function isMainModule(url: string): boolean {
-  const entry = process.argv[1];
-  if (entry === undefined) return false;
-  try {
-    return realpathSync(entry) === fileURLToPath(url);
-  } catch {
-    return false;
-  }
 }
 
 if (isMainModule(import.meta.url)) {
