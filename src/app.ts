@@ -119,6 +119,8 @@ export function createLoadBalancer(config: Config, options: LoadBalancerOptions)
       route,
       clientTimeoutMs: config.timeouts.clientMs,
       logger,
+      observer,
+      idPrefix,
     });
     const listener = createListener(
       frontend,
@@ -130,6 +132,7 @@ export function createLoadBalancer(config: Config, options: LoadBalancerOptions)
           handleRequest(req, res);
         },
         upgrade(req: IncomingMessage, socket: Duplex, head: Buffer) {
+          inFlight += 1;
           handleUpgrade(req, socket, head);
         },
         connections: (delta) => metrics.frontendConnection(frontend.name, delta),

@@ -12,7 +12,8 @@ import type { Backend } from '../backend/backend.js';
 import { downstreamResponseHeaders, inBlockList, plainAddress, upstreamRequestHeaders } from './headers.js';
 import type { FrontendRoute } from './handler.js';
 import { rawErrorResponse } from './responses.js';
-import type { FrontendFacts } from './transaction.js';
+import type { FrontendFacts, TransactionObserver } from './transaction.js';
+import type { Termination } from './access-record.js';
 import { classifyUpstreamError, upstreamLbError } from './upstream-error.js';
 
 export interface UpgradeOptions {
@@ -20,6 +21,19 @@ export interface UpgradeOptions {
   readonly route: FrontendRoute;
   readonly clientTimeoutMs: number;
   readonly logger: Logger;
+  /** Gets one access record per upgrade request, when its client connection closes. */
+  readonly observer: TransactionObserver;
+  readonly idPrefix: string;
+}
+
+/** What a tunnel's access record is made from, filled in as the tunnel goes. */
+interface TunnelFacts {
+  status: number;
+  server: string;
+  termination: Termination;
+  error: string | undefined;
+  bytesIn: number;
+  bytesOut: number;
 }
 
 function responseHead(status: number, statusText: string, headers: readonly string[], extra: string): string {
@@ -30,10 +44,41 @@ function responseHead(status: number, statusText: string, headers: readonly stri
 
 /** Builds the `upgrade` listener of one frontend. */
 export function createUpgradeHandler(options: UpgradeOptions): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
-  const { frontend, route, clientTimeoutMs, logger } = options;
+  const { frontend, route, clientTimeoutMs, logger, observer } = options;
+
+  let sequence = 0;
+  const facts = new WeakMap<Duplex, TunnelFacts>();
 
   return function handleUpgrade(req, client, head) {
     client.on('error', () => client.destroy());
+    const startedAt = performance.now();
+    const reqId = `${options.idPrefix}ws${(++sequence).toString(36)}`;
+    const tunnelFacts: TunnelFacts = { status: 0, server: '', termination: 'normal', error: undefined, bytesIn: 0, bytesOut: 0 };
+    facts.set(client, tunnelFacts);
+    // Every path ends with the client connection closing: one access record then.
+    client.once('close', () =>
+      options.observer.requestDone({
+        reqId,
+        frontend: frontend.name,
+        backend: route.kind === 'backend' ? route.backend.name : '',
+        server: tunnelFacts.server,
+        method: req.method ?? 'GET',
+        path: req.url ?? '',
+        status: tunnelFacts.status,
+        bytesOut: tunnelFacts.bytesOut,
+        bytesIn: tunnelFacts.bytesIn,
+        queueMs: -1,
+        connectMs: -1,
+        responseMs: -1,
+        totalMs: performance.now() - startedAt,
+        termination: tunnelFacts.status === 0 ? 'client-aborted' : tunnelFacts.termination,
+        retries: 0,
+        redispatched: false,
+        cookieIn: 'N',
+        cookieOut: 'N',
+        error: tunnelFacts.error,
+      }),
+    );
     try {
       startUpgrade(req, client, head);
     } catch (err) {
@@ -41,17 +86,24 @@ export function createUpgradeHandler(options: UpgradeOptions): (req: IncomingMes
     }
   };
 
+  /** Answers a balancer error on the raw connection and notes it for the access record. */
+  function refuse(client: Duplex, status: number, termination: Termination, error?: string) {
+    const f = facts.get(client);
+    if (f) Object.assign(f, { status, termination, error });
+    client.end(rawErrorResponse(status));
+  }
+
   /** A bug of ours costs one connection, never a hung client or the process. */
   function failed(client: Duplex, err: unknown) {
     logger.error({ frontend: frontend.name, err }, 'websocket upgrade failed unexpectedly');
     if (client.destroyed) return;
-    if (client.writable) client.end(rawErrorResponse(500));
+    if (client.writable) refuse(client, 500, 'internal-error', (err as Error)?.message);
     else client.destroy();
   }
 
   function startUpgrade(req: IncomingMessage, client: Duplex, head: Buffer) {
     if (route.kind !== 'backend' || req.headers.upgrade?.toLowerCase() !== 'websocket' || req.method !== 'GET') {
-      client.end(rawErrorResponse(400));
+      refuse(client, 400, 'bad-request', 'not a websocket upgrade');
       return;
     }
     const backend = route.backend;
@@ -64,7 +116,7 @@ export function createUpgradeHandler(options: UpgradeOptions): (req: IncomingMes
     }
     const placement = backend.place({ clientAddress, preferred });
     if (placement.kind === 'none') {
-      client.end(rawErrorResponse(503));
+      refuse(client, 503, 'no-server');
       return;
     }
     if (placement.kind === 'wait') {
@@ -75,7 +127,7 @@ export function createUpgradeHandler(options: UpgradeOptions): (req: IncomingMes
           if (client.destroyed) backend.release(server);
           else tunnel(backend, server, req, client, head, clientAddress);
         },
-        () => client.end(rawErrorResponse(503)),
+        () => refuse(client, 503, 'queue-timeout'),
       ).catch((err: unknown) => failed(client, err));
       return;
     }
@@ -99,6 +151,8 @@ export function createUpgradeHandler(options: UpgradeOptions): (req: IncomingMes
     }
     let abort: ((err?: Error) => void) | null = null;
     let answered = false;
+    const record = facts.get(client)!;
+    record.server = server.name;
     client.once('close', () => abort?.(new Error('client closed')));
 
     const handler: Dispatcher.DispatchHandler = {
@@ -109,6 +163,10 @@ export function createUpgradeHandler(options: UpgradeOptions): (req: IncomingMes
       onUpgrade(statusCode, rawHeaders, upstreamDuplex: Duplex) {
         const upstream = upstreamDuplex as Socket;
         abort = null;
+        record.status = statusCode;
+        observer.attemptDone(server, null, statusCode);
+        upstream.on('data', (chunk: Buffer) => (record.bytesOut += chunk.length));
+        (client as Socket).on('data', (chunk: Buffer) => (record.bytesIn += chunk.length));
         const passed = downstreamResponseHeaders(rawHeaders ?? []).headers;
         client.write(responseHead(statusCode, 'Switching Protocols', passed, 'Connection: Upgrade\r\nUpgrade: websocket\r\n'));
         if (head.length > 0) upstream.write(head);
@@ -129,11 +187,14 @@ export function createUpgradeHandler(options: UpgradeOptions): (req: IncomingMes
         // Not upgraded: relay as an ordinary response, then close.
         const passed = downstreamResponseHeaders(rawHeaders).headers;
         answered = true;
+        record.status = statusCode;
+        observer.attemptDone(server, null, statusCode);
         // onData returning false pauses undici; the client draining must resume it.
         client.on('drain', resume);
         return client.write(responseHead(statusCode, statusText, passed, 'Connection: close\r\n'));
       },
       onData(chunk) {
+        record.bytesOut += chunk.length;
         return client.write(chunk);
       },
       onComplete() {
@@ -144,12 +205,14 @@ export function createUpgradeHandler(options: UpgradeOptions): (req: IncomingMes
         release();
         if (client.destroyed) return;
         if (answered) {
+          record.termination = 'server-aborted';
           client.destroy();
           return;
         }
         const failure = classifyUpstreamError(err);
-        logger.info({ frontend: frontend.name, backend: backend.name, server: server.name, err: failure.reason }, 'websocket upstream failed');
-        client.end(rawErrorResponse(upstreamLbError(failure, err).status));
+        observer.attemptDone(server, failure, 0);
+        const status = upstreamLbError(failure, err).status;
+        refuse(client, status, status === 504 ? 'server-timeout' : failure.kind === 'tls' ? 'tls-error' : 'server-error', failure.reason);
       },
     };
     try {

@@ -83,6 +83,14 @@ describe('websocket tunnel', () => {
     client.sendClose();
     await client.closed;
     await waitFor(() => activeOf(running) === 0 && backend.openConnections() === 0, 5000, 'tunnel released');
+    // One access line and one counted request for the tunnel, with the bytes it carried.
+    await waitFor(() => running.logs.some((l) => l.msg === 'access'), 5000, 'access line');
+    const access = running.logs.filter((l) => l.msg === 'access');
+    expect(access).toHaveLength(1);
+    expect(access[0]).toMatchObject({ status: 101, server: 'web1', path: '/ws', termination: 'normal' });
+    expect(access[0]!.bytesIn as number).toBeGreaterThan(3000);
+    expect(access[0]!.bytesOut as number).toBeGreaterThan(3000);
+    expect(await running.lb.metrics.registry.getSingleMetricAsString('lb_requests_total')).toContain('code="101"} 1');
   });
 
   it('sends X-Forwarded-For to the backend and strips the persistence cookie, which picks the server', async () => {
