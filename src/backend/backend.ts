@@ -150,11 +150,16 @@ export class Backend {
   #handOver(server: UpstreamServer): void {
     while (server.hasRoom()) {
       const own = server.takesCookieHolders() ? server.queue.peek() : undefined;
-      const shared = server.takesNewClients() ? this.queue.peek() : undefined;
-      const next = own && (!shared || own.enqueuedAt <= shared.enqueuedAt) ? server.queue : shared ? this.queue : undefined;
-      if (!next) return;
-      server.active += 1;
-      next.grant(server);
+      const shared = server.takesNewClients() ? this.queue.peekFor(server) : undefined;
+      if (own && (!shared || own.enqueuedAt <= shared.enqueuedAt)) {
+        server.active += 1;
+        server.queue.grant(server);
+      } else if (shared) {
+        server.active += 1;
+        this.queue.grantTo(shared, server);
+      } else {
+        return;
+      }
     }
   }
 
@@ -171,16 +176,23 @@ export class Backend {
         clearTimeout(timer);
         fn();
       };
+      const exclude = request.exclude;
+      // A redispatched request never takes a slot on a server it already failed on.
+      const accepts = exclude && exclude.size > 0 ? (server: UpstreamServer | null) => !server || !exclude.has(server) : undefined;
       const enqueue = (target: WaitQueue<UpstreamServer | null>) => {
-        waiter = target.push((server) => {
-          if (server) return finish(() => resolve(server));
-          // The pinned server stopped taking its cookie holders: balance again.
-          const choice = this.#choose({ clientAddress: request.clientAddress, exclude: request.exclude });
-          if (choice === null) return finish(() => reject(new LbError('LB_ERR_NO_SERVER', 'no server available')));
-          if (choice instanceof WaitQueue) return enqueue(choice);
-          choice.active += 1;
-          finish(() => resolve(choice));
-        });
+        waiter = target.push(
+          (server) => {
+            if (server) return finish(() => resolve(server));
+            // The pinned server stopped taking its cookie holders: balance again.
+            const choice = this.#choose({ clientAddress: request.clientAddress, exclude });
+            if (choice === null) return finish(() => reject(new LbError('LB_ERR_NO_SERVER', 'no server available')));
+            if (choice instanceof WaitQueue) return enqueue(choice);
+            choice.active += 1;
+            finish(() => resolve(choice));
+          },
+          performance.now(),
+          accepts,
+        );
       };
       enqueue(queue);
       timer = setTimeout(() => {

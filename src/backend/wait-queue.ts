@@ -12,6 +12,7 @@ export interface Waiter<T> {
 interface Entry<T> extends Waiter<T> {
   waiting: boolean;
   resolve(value: T): void;
+  accepts: ((value: T) => boolean) | undefined;
 }
 
 /** A FIFO of waiters with O(1) cancellation and a live count. */
@@ -26,11 +27,12 @@ export class WaitQueue<T> {
   }
 
   /** Adds a waiter; `resolve` is called at most once, when it is granted. */
-  push(resolve: (value: T) => void, enqueuedAt = performance.now()): Waiter<T> {
+  push(resolve: (value: T) => void, enqueuedAt = performance.now(), accepts?: (value: T) => boolean): Waiter<T> {
     const entry: Entry<T> = {
       enqueuedAt,
       waiting: true,
       resolve,
+      accepts,
       cancel: () => {
         if (!entry.waiting) return;
         entry.waiting = false;
@@ -46,6 +48,26 @@ export class WaitQueue<T> {
   peek(): Waiter<T> | undefined {
     this.#skipCancelled();
     return this.#entries[this.#head];
+  }
+
+  /** The oldest waiting entry that accepts `value` (a redispatched request refuses the server it left). */
+  peekFor(value: T): Waiter<T> | undefined {
+    this.#skipCancelled();
+    for (let i = this.#head; i < this.#entries.length; i++) {
+      const entry = this.#entries[i]!;
+      if (entry.waiting && (!entry.accepts || entry.accepts(value))) return entry;
+    }
+    return undefined;
+  }
+
+  /** Hands `value` to `waiter` (from peekFor), wherever it stands in the line. */
+  grantTo(waiter: Waiter<T>, value: T): void {
+    const entry = waiter as Entry<T>;
+    if (!entry.waiting) return;
+    entry.waiting = false;
+    this.#size -= 1;
+    this.#skipCancelled();
+    entry.resolve(value);
   }
 
   /** Removes the oldest waiting entry and hands it `value`. False when empty. */
