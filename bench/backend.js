@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import { parseArgs } from 'node:util';
+import { serveAndAnnounce } from './lib/child-server.js';
 
 const { values } = parseArgs({
   options: { name: { type: 'string' }, cert: { type: 'string' }, key: { type: 'string' } },
@@ -62,13 +63,4 @@ const server = https.createServer(
   },
 );
 server.keepAliveTimeout = 120_000;
-server.listen({ host: '127.0.0.1', port: 0 }, () => {
-  process.stdout.write(`${JSON.stringify({ port: server.address().port })}\n`);
-});
-const stop = () => {
-  server.close();
-  server.closeAllConnections();
-  setTimeout(() => process.exit(0), 200).unref();
-};
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
+serveAndAnnounce(server);

@@ -22,8 +22,6 @@ export const LB_ERROR_STATUS = {
   LB_ERR_CONNECT_TIMEOUT: 504,
   /** The server was silent longer than timeouts.server. */
   LB_ERR_UPSTREAM_TIMEOUT: 504,
-  /** The balancer is shutting down. */
-  LB_ERR_SHUTTING_DOWN: 503,
 } as const;
 
 export type LbErrorCode = keyof typeof LB_ERROR_STATUS;

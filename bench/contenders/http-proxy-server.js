@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import httpProxy from 'http-proxy';
+import { serveAndAnnounce } from '../lib/child-server.js';
 
 const config = JSON.parse(process.argv[2]);
 const ca = readFileSync(config.ca);
@@ -31,13 +32,4 @@ const server = https.createServer({ cert: readFileSync(config.cert), key: readFi
 });
 server.keepAliveTimeout = 60_000;
 server.headersTimeout = 61_000;
-server.listen({ host: '127.0.0.1', port: 0 }, () => {
-  process.stdout.write(`${JSON.stringify({ port: server.address().port })}\n`);
-});
-const stop = () => {
-  server.close();
-  server.closeAllConnections();
-  setTimeout(() => process.exit(0), 200).unref();
-};
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
+serveAndAnnounce(server);

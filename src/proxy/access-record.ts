@@ -15,7 +15,6 @@ export type Termination =
   | 'server-error'
   | 'server-timeout'
   | 'server-aborted'
-  | 'shutting-down'
   /** A bug of ours: answered 500 and logged. */
   | 'internal-error';
 

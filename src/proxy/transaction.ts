@@ -76,7 +76,6 @@ export class ProxyTransaction implements Dispatcher.DispatchHandler {
   #responseStarted = false;
   #finished = false;
   #clientGone = false;
-  #watchingBody = false;
 
   #retries = 0;
   #redispatched = false;
@@ -218,10 +217,8 @@ export class ProxyTransaction implements Dispatcher.DispatchHandler {
     this.#abortUpstream = abort;
     this.#phase = 'sent';
     // The body is read from now on: a client that stalls it loses the connection.
-    if (this.#hasBody && !this.#req.complete && !this.#watchingBody) {
-      this.#watchingBody = true;
-      watchBodyProgress(this.#req, this.#ctx.clientTimeoutMs);
-    }
+    // (Once per request: a request with a body is only retried before onConnect.)
+    if (this.#hasBody && !this.#req.complete) watchBodyProgress(this.#req, this.#ctx.clientTimeoutMs);
     this.#connectMs = performance.now() - this.#attemptStartedAt;
     this.#attemptStartedAt = performance.now();
   }
