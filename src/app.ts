@@ -1,32 +1,39 @@
 // The composition root: builds backends, frontends and their listeners from a
-// config, and owns their lifecycle (listen, graceful shutdown, close).
+// config, and owns their lifecycle (listen, reload, graceful shutdown, close).
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type http from 'node:http';
 import type { Logger } from 'pino';
-import { createAdminServer } from './admin/admin-server.js';
+import { createAdminServer, type ReloadHook } from './admin/admin-server.js';
 import { LbMetrics } from './admin/metrics.js';
 import { ServerControl } from './admin/server-control.js';
 import { loadStateFile, StateFileWriter } from './admin/state-file.js';
 import { createServerHealth, type ServerHealth } from './health/server-health.js';
-import { Backend } from './backend/backend.js';
-import { UpstreamServer } from './backend/server.js';
+import { reconcileBackends } from './backend/reconcile.js';
+import type { Backend } from './backend/backend.js';
 import type { Config, FrontendConfig } from './config/types.js';
 import { ConnectionGate } from './frontend/connection-gate.js';
-import { createListener, type Listener } from './frontend/listener.js';
+import { createListener, type Listener, type ListenerHandlers } from './frontend/listener.js';
 import type { AccessRecord } from './proxy/access-record.js';
 import { createRequestHandler, type FrontendRoute } from './proxy/handler.js';
 import { createUpgradeHandler } from './proxy/websocket.js';
-import type { TransactionObserver } from './proxy/transaction.js';
-import { createFrontendTls } from './tls/frontend.js';
+import type { FrontendFacts, TransactionObserver } from './proxy/transaction.js';
+import { createFrontendTls, type FrontendTls } from './tls/frontend.js';
 
 /** A running (or ready to run) Doorman. */
 export interface LoadBalancer {
+  /** The config in force: the latest one a reload applied. */
   readonly config: Config;
   readonly backends: ReadonlyMap<string, Backend>;
   /** Binds every frontend and logs one `listening` line each. */
   listen(): Promise<void>;
+  /**
+   * Swaps in a validated config: unchanged binds keep their sockets, certificates are
+   * re-read, kept servers keep health and operator state, removed ones drain. Resolves
+   * with the problems met while applying it (a frontend that could not bind), else [].
+   */
+  reload(config: Config): Promise<string[]>;
   /** The port each frontend is bound to (after listen). */
   port(frontend: string): number;
   /** The admin listener's port (after listen), undefined without admin. */
@@ -50,29 +57,41 @@ export interface LoadBalancerOptions {
   readonly observers?: readonly TransactionObserver[];
   /** prom-client's process metrics (default true; tests running several balancers turn them off). */
   readonly processMetrics?: boolean;
+  /** What `POST /api/reload` runs: re-reads the config file (see createReloader). */
+  readonly reload?: ReloadHook;
+}
+
+/** A frontend at runtime: its listener and the facts its requests carry. */
+interface RunningFrontend {
+  readonly listener: Listener;
+  /** What its requests carry; `port` is filled in once bound. */
+  facts: { -readonly [K in keyof FrontendFacts]: FrontendFacts[K] };
+  bound: boolean;
+  /** Set when a reload removed the frontend: answers close their connection. */
+  retired: boolean;
+}
+
+/** Two binds are the same socket. Port 0 stays "the same" across a reload: the operator did not change it. */
+function bindKey(frontend: FrontendConfig): string {
+  return `${frontend.bind.host}|${frontend.bind.port}|${frontend.tls ? 'tls' : 'plain'}`;
 }
 
 /** Builds a load balancer from a validated config. Nothing is bound until listen(). */
-export function createLoadBalancer(config: Config, options: LoadBalancerOptions): LoadBalancer {
+export function createLoadBalancer(initialConfig: Config, options: LoadBalancerOptions): LoadBalancer {
   const { logger } = options;
   const accessLogger = options.accessLogger ?? logger;
-  const backends = new Map<string, Backend>();
-  for (const backendConfig of config.backends) {
-    const servers = backendConfig.servers.map((s, i) => new UpstreamServer(backendConfig.name, s, i, config.timeouts));
-    backends.set(backendConfig.name, new Backend(backendConfig, servers, config.timeouts));
-  }
+  let config = initialConfig;
+  let backends = reconcileBackends(new Map(), config).backends;
 
   const metrics = new LbMetrics(() => backends.values(), { processMetrics: options.processMetrics });
   for (const backend of backends.values()) metrics.addBackend(backend);
   const health = createServerHealth(backends, logger, metrics);
-  const stateWriter = config.stateFile ? new StateFileWriter(config.stateFile, logger) : null;
-  const control = new ServerControl(() => backends, stateWriter, logger);
+  const control = new ServerControl(() => backends, config.stateFile ? new StateFileWriter(config.stateFile, logger) : null, logger);
 
   let draining = false;
+  let listening = false;
   let inFlight = 0;
   let idleWaiter: (() => void) | undefined;
-  const ports = new Map<string, number>();
-  const accessLog = config.log.access;
   const extraObservers = [metrics, health.observer, ...(options.observers ?? [])];
 
   const observer: TransactionObserver = {
@@ -82,92 +101,233 @@ export function createLoadBalancer(config: Config, options: LoadBalancerOptions)
     requestDone(record: AccessRecord) {
       inFlight -= 1;
       if (inFlight === 0) idleWaiter?.();
-      if (accessLog) accessLogger.info(record, 'access');
+      if (config.log.access) accessLogger.info(record, 'access');
       for (const o of extraObservers) o.requestDone(record);
     },
   };
 
   const gate = new ConnectionGate(config.maxconn);
+  // One set of ticket keys for the process's life: sessions resume across reloads.
   const ticketKeys = randomBytes(48);
   const idPrefix = `${process.pid.toString(36)}-`;
+  /** Frontends by name; a reload replaces the map, retired ones move to `retiring`. */
+  let frontends = new Map<string, RunningFrontend>();
+  const retiring = new Set<RunningFrontend>();
 
   function routeOf(frontend: FrontendConfig): FrontendRoute {
     if (frontend.redirect === 'https') {
       const target = config.frontends.find((f) => f.tls !== null)!;
-      return { kind: 'redirect', httpsPort: () => ports.get(target.name) ?? target.bind.port };
+      return { kind: 'redirect', httpsPort: () => Number(frontends.get(target.name)?.facts.port ?? target.bind.port) };
     }
     return { kind: 'backend', backend: backends.get(frontend.backend!)! };
   }
 
-  const facts = new Map<string, { name: string; proto: 'http' | 'https'; port: string }>();
-  const listeners: Listener[] = config.frontends.map((frontend) => {
-    const frontendFacts = { name: frontend.name, proto: frontend.tls ? ('https' as const) : ('http' as const), port: String(frontend.bind.port) };
-    facts.set(frontend.name, frontendFacts);
+  /** The request and upgrade handlers of a frontend under the current config. */
+  function handlersFor(frontend: FrontendConfig, running: () => RunningFrontend): ListenerHandlers {
     const route = routeOf(frontend);
+    const isDraining = () => draining || running().retired;
+    const facts = running().facts;
     const handleRequest = createRequestHandler({
-      frontend: frontendFacts,
+      frontend: facts,
       route,
       serverTimeoutMs: config.timeouts.serverMs,
       clientTimeoutMs: config.timeouts.clientMs,
       observer,
-      draining: () => draining,
+      draining: isDraining,
       idPrefix,
       logger,
     });
-    const handleUpgrade = createUpgradeHandler({
-      frontend: frontendFacts,
-      route,
-      clientTimeoutMs: config.timeouts.clientMs,
-      logger,
-      observer,
-      idPrefix,
-    });
-    const listener = createListener(
-      frontend,
-      frontend.tls ? createFrontendTls(frontend.tls, ticketKeys) : null,
-      config.timeouts,
-      {
-        request(req: IncomingMessage, res: ServerResponse) {
-          inFlight += 1;
-          handleRequest(req, res);
-        },
-        upgrade(req: IncomingMessage, socket: Duplex, head: Buffer) {
-          inFlight += 1;
-          handleUpgrade(req, socket, head);
-        },
-        connections: (delta) => metrics.frontendConnection(frontend.name, delta),
-        tlsError: () => metrics.tlsHandshakeError(frontend.name),
+    const handleUpgrade = createUpgradeHandler({ frontend: facts, route, clientTimeoutMs: config.timeouts.clientMs, logger, observer, idPrefix });
+    return {
+      request(req: IncomingMessage, res: ServerResponse) {
+        inFlight += 1;
+        handleRequest(req, res);
       },
-      logger,
-      gate,
-    );
-    metrics.addFrontend(frontend.name);
-    return listener;
-  });
+      upgrade(req: IncomingMessage, socket: Duplex, head: Buffer) {
+        inFlight += 1;
+        handleUpgrade(req, socket, head);
+      },
+      connections: (delta) => metrics.frontendConnection(frontend.name, delta),
+      tlsError: () => metrics.tlsHandshakeError(frontend.name),
+    };
+  }
 
-  const admin: http.Server | null = config.admin
-    ? createAdminServer({ config: config.admin, control, metrics, draining: () => draining, logger })
-    : null;
+  function factsOf(frontend: FrontendConfig, port: number): FrontendFacts {
+    return { name: frontend.name, proto: frontend.tls ? 'https' : 'http', port: String(port) };
+  }
+
+  /** Creates the frontends of `config` not yet running; kept binds are updated in place. Throws before changing anything if a certificate cannot be read. */
+  function planFrontends(next: Config): { kept: Map<string, { running: RunningFrontend; tls: FrontendTls | null }>; fresh: FrontendConfig[]; tls: Map<string, FrontendTls | null> } {
+    const tls = new Map<string, FrontendTls | null>();
+    for (const frontend of next.frontends) tls.set(frontend.name, frontend.tls ? createFrontendTls(frontend.tls, ticketKeys) : null);
+    const byBind = new Map<string, RunningFrontend>();
+    for (const running of frontends.values()) byBind.set(bindKey(running.listener.config), running);
+    const kept = new Map<string, { running: RunningFrontend; tls: FrontendTls | null }>();
+    const fresh: FrontendConfig[] = [];
+    for (const frontend of next.frontends) {
+      const running = byBind.get(bindKey(frontend));
+      if (running) {
+        byBind.delete(bindKey(frontend));
+        kept.set(frontend.name, { running, tls: tls.get(frontend.name)! });
+      } else {
+        fresh.push(frontend);
+      }
+    }
+    return { kept, fresh, tls };
+  }
+
+  function startFrontend(frontend: FrontendConfig, tls: FrontendTls | null): RunningFrontend {
+    const running = { facts: factsOf(frontend, frontend.bind.port), bound: false, retired: false } as RunningFrontend;
+    (running as { listener: Listener }).listener = createListener(frontend, tls, config.timeouts, handlersFor(frontend, () => running), logger, gate);
+    metrics.addFrontend(frontend.name);
+    return running;
+  }
+
+  async function bind(running: RunningFrontend): Promise<void> {
+    const { listener } = running;
+    const port = await listener.listen();
+    // X-Forwarded-Port is the real port, known now.
+    running.facts.port = String(port);
+    running.bound = true;
+    logger.info({ frontend: listener.config.name, address: listener.config.bind.host, port, tls: listener.config.tls !== null }, 'listening');
+  }
+
+  /** Stops a removed frontend: no new connection, idle ones closed, the rest after timeouts.shutdown. */
+  function retire(running: RunningFrontend): void {
+    running.retired = true;
+    retiring.add(running);
+    const { listener } = running;
+    listener.stopAccepting();
+    listener.server.closeIdleConnections();
+    const timer = setTimeout(() => {
+      listener.server.closeAllConnections();
+      retiring.delete(running);
+    }, config.timeouts.shutdownMs);
+    timer.unref();
+    logger.info({ frontend: listener.config.name }, 'frontend removed: draining');
+  }
+
+  for (const frontend of config.frontends) {
+    frontends.set(frontend.name, startFrontend(frontend, frontend.tls ? createFrontendTls(frontend.tls, ticketKeys) : null));
+  }
+
+  // ---- admin listener -------------------------------------------------------
+
+  let admin: http.Server | null = null;
+  function createAdmin(): http.Server {
+    return createAdminServer({ config: () => config.admin!, control, metrics, draining: () => draining, reload: options.reload, logger });
+  }
+
+  async function listenAdmin(): Promise<void> {
+    if (!config.admin) return;
+    const server = createAdmin();
+    const { host, port } = config.admin.bind;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host, port }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    admin = server;
+    logger.info({ admin: true, address: host, port: adminPort() }, 'admin listening');
+  }
 
   function adminPort(): number | undefined {
     const address = admin?.address();
     return address && typeof address === 'object' ? address.port : undefined;
   }
 
-  async function closeAdmin(): Promise<void> {
-    if (!admin?.listening) return;
-    admin.closeAllConnections();
-    await new Promise<void>((resolve) => admin.close(() => resolve()));
+  /** Closes the admin listener; `gently` lets the request in flight (a reload's own answer) finish. */
+  async function closeAdmin(gently = false): Promise<void> {
+    const server = admin;
+    admin = null;
+    if (!server?.listening) return;
+    if (gently) server.closeIdleConnections();
+    else server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
   async function closeServers(): Promise<void> {
     await health.stop();
-    await Promise.all([...backends.values()].flatMap((b) => b.servers.map((s) => s.destroy())));
+    const all = new Set([...backends.values()].flatMap((b) => b.servers));
+    await Promise.all([...all].map((s) => s.destroy()));
+  }
+
+  function allListeners(): Listener[] {
+    return [...frontends.values(), ...retiring].map((f) => f.listener);
+  }
+
+  // ---- reload ----------------------------------------------------------------
+
+  let reloading: Promise<unknown> = Promise.resolve();
+
+  async function applyConfig(next: Config): Promise<string[]> {
+    const plan = planFrontends(next);
+    const previous = config;
+    config = next;
+    logger.level = next.log.level;
+    gate.setLimit(next.maxconn);
+    if (next.workers !== previous.workers) logger.warn({ key: 'workers' }, 'workers changes on restart, not on reload');
+
+    const reconciled = reconcileBackends(backends, next);
+    backends = reconciled.backends;
+    for (const backend of backends.values()) metrics.addBackend(backend);
+    health.update(backends);
+    for (const server of reconciled.retired) {
+      server.retire().catch(() => {});
+      logger.info({ backend: server.backendName, server: server.name }, 'server removed: draining');
+    }
+
+    // Frontends: kept binds in place, removed ones drain, new ones bind.
+    const problems: string[] = [];
+    const nextFrontends = new Map<string, RunningFrontend>();
+    const keptRunning = new Set([...plan.kept.values()].map((k) => k.running));
+    for (const running of frontends.values()) if (!keptRunning.has(running)) retire(running);
+    for (const frontend of next.frontends) {
+      const kept = plan.kept.get(frontend.name);
+      if (kept) {
+        const { running } = kept;
+        running.facts = factsOf(frontend, Number(running.facts.port));
+        running.listener.update(frontend, kept.tls, next.timeouts, handlersFor(frontend, () => running));
+        metrics.addFrontend(frontend.name);
+        nextFrontends.set(frontend.name, running);
+        continue;
+      }
+      const running = startFrontend(frontend, plan.tls.get(frontend.name)!);
+      nextFrontends.set(frontend.name, running);
+      if (!listening) continue;
+      try {
+        await bind(running);
+      } catch (err) {
+        problems.push(`frontends.${next.frontends.indexOf(frontend)}.bind: cannot listen on ${frontend.bind.host}:${frontend.bind.port}: ${(err as Error).message}`);
+      }
+    }
+    frontends = nextFrontends;
+
+    // Admin: a new token applies at once (read per request); a new bind reopens the listener.
+    if (listening && JSON.stringify(next.admin?.bind ?? null) !== JSON.stringify(previous.admin?.bind ?? null)) {
+      await closeAdmin(true);
+      try {
+        await listenAdmin();
+      } catch (err) {
+        problems.push(`admin.bind: cannot listen: ${(err as Error).message}`);
+      }
+    }
+    if (next.stateFile !== previous.stateFile) {
+      control.writer = next.stateFile ? new StateFileWriter(next.stateFile, logger) : null;
+      await control.save();
+    }
+    return problems;
   }
 
   return {
-    config,
-    backends,
+    get config() {
+      return config;
+    },
+    get backends() {
+      return backends;
+    },
     metrics,
     health,
     control,
@@ -176,38 +336,27 @@ export function createLoadBalancer(config: Config, options: LoadBalancerOptions)
     },
     async listen() {
       if (config.stateFile) control.restore(await loadStateFile(config.stateFile, logger));
-      for (const listener of listeners) {
-        const port = await listener.listen();
-        ports.set(listener.config.name, port);
-        // X-Forwarded-Port is the real port, known now.
-        facts.get(listener.config.name)!.port = String(port);
-        logger.info(
-          { frontend: listener.config.name, address: listener.config.bind.host, port, tls: listener.config.tls !== null },
-          'listening',
-        );
-      }
-      if (admin && config.admin) {
-        await new Promise<void>((resolve, reject) => {
-          admin.once('error', reject);
-          admin.listen({ host: config.admin!.bind.host, port: config.admin!.bind.port }, () => {
-            admin.off('error', reject);
-            resolve();
-          });
-        });
-        logger.info({ admin: true, address: config.admin.bind.host, port: adminPort() }, 'admin listening');
-      }
+      for (const running of frontends.values()) await bind(running);
+      await listenAdmin();
+      listening = true;
       health.start();
+    },
+    reload(next) {
+      // One reload at a time, in the order asked.
+      const result = reloading.then(() => applyConfig(next));
+      reloading = result.catch(() => undefined);
+      return result;
     },
     adminPort,
     port(frontend) {
-      const port = ports.get(frontend);
-      if (port === undefined) throw new Error(`frontend ${frontend} is not listening`);
-      return port;
+      const running = frontends.get(frontend);
+      if (!running?.bound) throw new Error(`frontend ${frontend} is not listening`);
+      return Number(running.facts.port);
     },
     async shutdown() {
       draining = true;
       gate.dropWaiting();
-      for (const listener of listeners) {
+      for (const listener of allListeners()) {
         listener.stopAccepting();
         listener.server.closeIdleConnections();
       }
@@ -220,14 +369,14 @@ export function createLoadBalancer(config: Config, options: LoadBalancerOptions)
           };
         });
       }
-      for (const { server } of listeners) server.closeAllConnections();
+      for (const { server } of allListeners()) server.closeAllConnections();
       await closeServers();
       await closeAdmin();
     },
     async close() {
       draining = true;
       gate.dropWaiting();
-      for (const listener of listeners) {
+      for (const listener of allListeners()) {
         listener.stopAccepting();
         listener.server.closeAllConnections();
       }

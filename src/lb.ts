@@ -3,10 +3,8 @@
 // The only module that exits the process.
 import { parseArgs } from 'node:util';
 import { createLoadBalancer } from './app.js';
-import { checkConfigFiles } from './config/check.js';
-import { applyOverrides, loadConfig } from './config/load.js';
+import { readConfig } from './config/read.js';
 import type { Config } from './config/types.js';
-import { ConfigError } from './errors.js';
 import { createLogger } from './log.js';
 import { handleStopSignals } from './process-signals.js';
 
@@ -40,11 +38,6 @@ function parseWorkers(value: string | undefined): number | 'auto' | undefined {
   return n;
 }
 
-async function readConfig(file: string, workers: number | 'auto' | undefined): Promise<Config> {
-  const config = await loadConfig(file);
-  return workers === undefined ? config : applyOverrides(config, { workers });
-}
-
 /** Keys that validate but whose behaviour has not landed: said out loud, never silently ignored. */
 function notYetSupported(config: Config): string[] {
   const keys: string[] = [];
@@ -60,26 +53,34 @@ async function main(): Promise<void> {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
-  const workers = parseWorkers(args.workers);
+  const overrides = { workers: parseWorkers(args.workers) };
 
-  let config: Config;
-  try {
-    config = await readConfig(args.config, workers);
-    if (args.check) {
-      const problems = await checkConfigFiles(config);
-      if (problems.length > 0) throw new ConfigError(problems);
-      process.stdout.write('config OK\n');
-      return;
-    }
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(`${err.problems.join('\n')}\n`);
+  const first = await readConfig(args.config, overrides, args.check);
+  if (!first.config) {
+    process.stderr.write(`${first.problems.join('\n')}\n`);
     process.exitCode = 1;
     return;
   }
+  if (args.check) {
+    process.stdout.write('config OK\n');
+    return;
+  }
+  const config = first.config;
 
   const { logger, accessLogger, flush } = createLogger(config.log);
-  const lb = createLoadBalancer(config, { logger, accessLogger });
+  // Re-reads the file; a bad one leaves the running config alone and says why.
+  const reload = async (): Promise<readonly string[]> => {
+    const next = await readConfig(args.config, overrides, true);
+    if (!next.config) {
+      logger.error({ errors: next.problems }, 'reload refused: keeping the running config');
+      return next.problems;
+    }
+    const problems = await lb.reload(next.config);
+    if (problems.length > 0) logger.error({ errors: problems }, 'reloaded with errors');
+    else logger.info({ frontends: next.config.frontends.length, backends: next.config.backends.length }, 'reloaded');
+    return problems;
+  };
+  const lb = createLoadBalancer(config, { logger, accessLogger, reload });
   try {
     await lb.listen();
   } catch (err) {
@@ -89,7 +90,7 @@ async function main(): Promise<void> {
     process.exit(1);
   }
 
-  handleStopSignals({ logger, flush, shutdown: () => lb.shutdown(), details: { graceMs: config.timeouts.shutdownMs } });
+  handleStopSignals({ logger, flush, shutdown: () => lb.shutdown(), reload, details: { graceMs: config.timeouts.shutdownMs } });
   for (const unsupported of notYetSupported(config)) logger.warn({ key: unsupported }, `${unsupported} is not implemented yet and is ignored`);
 }
 

@@ -10,6 +10,8 @@ export interface StopOptions {
   readonly flush: () => Promise<void>;
   /** Logged with the "shutting down" line. */
   readonly details?: Record<string, unknown>;
+  /** SIGHUP: reload the config (it logs its own outcome). Without it SIGHUP is logged and ignored. */
+  readonly reload?: () => Promise<unknown>;
 }
 
 /** Installs the process's stop and crash handlers. */
@@ -41,8 +43,13 @@ export function handleStopSignals(options: StopOptions): void {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
-  // Hot reload lands with the operations issue; until then SIGHUP must not kill the process.
-  process.on('SIGHUP', () => logger.warn('SIGHUP: reload is not implemented yet; still running on the loaded config'));
+  // SIGHUP must never kill the process, whatever the reload does.
+  process.on('SIGHUP', () => {
+    if (stopping) return;
+    if (!options.reload) return logger.warn('SIGHUP: no reload here; still running on the loaded config');
+    logger.info({ signal: 'SIGHUP' }, 'reloading');
+    options.reload().catch((err: unknown) => logger.error({ err }, 'reload failed'));
+  });
   process.on('uncaughtException', (err) => {
     // One bad client or server must never stop the process: log and keep serving.
     logger.error({ err }, 'uncaught exception');

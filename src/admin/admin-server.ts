@@ -12,7 +12,8 @@ import { STATS_PAGE } from './stats-page.js';
 export type ReloadHook = () => Promise<readonly string[]>;
 
 export interface AdminServerOptions {
-  readonly config: AdminConfig;
+  /** Read on every request, so a reload's new token applies at once. */
+  readonly config: () => AdminConfig;
   readonly control: ServerControl;
   readonly metrics: LbMetrics;
   readonly draining: () => boolean;
@@ -74,7 +75,12 @@ function readJsonBody(req: http.IncomingMessage): Promise<unknown> {
 /** Creates the admin server (not listening yet). */
 export function createAdminServer(options: AdminServerOptions): http.Server {
   const { control, metrics, logger } = options;
-  const expected = options.config.token ? digest(options.config.token) : null;
+  let tokenDigest: { token: string | null; digest: Buffer | null } = { token: null, digest: null };
+  const expected = (): Buffer | null => {
+    const token = options.config().token;
+    if (token !== tokenDigest.token) tokenDigest = { token, digest: token ? digest(token) : null };
+    return tokenDigest.digest;
+  };
 
   async function route(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://admin');
@@ -102,7 +108,7 @@ export function createAdminServer(options: AdminServerOptions): http.Server {
       return;
     }
 
-    const auth = checkToken(expected, req.headers.authorization);
+    const auth = checkToken(expected(), req.headers.authorization);
     if (auth === 'missing') return sendText(res, 401, 'bearer token required\n', { 'www-authenticate': 'Bearer' });
     if (auth === 'wrong') return sendText(res, 403, 'wrong token\n');
 

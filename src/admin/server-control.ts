@@ -56,13 +56,23 @@ export function viewServer(server: UpstreamServer): ServerView {
 /** Applies operator changes to live servers and persists them. */
 export class ServerControl {
   readonly #backends: () => ReadonlyMap<string, Backend>;
-  readonly #writer: StateFileWriter | null;
+  #writer: StateFileWriter | null;
   readonly #logger: Logger;
 
   constructor(backends: () => ReadonlyMap<string, Backend>, writer: StateFileWriter | null, logger: Logger) {
     this.#backends = backends;
     this.#writer = writer;
     this.#logger = logger;
+  }
+
+  /** A reload may move the state file: later changes go to the new one. */
+  set writer(writer: StateFileWriter | null) {
+    this.#writer = writer;
+  }
+
+  /** Writes the current operator state to the state file, if any. */
+  async save(): Promise<void> {
+    await this.#writer?.save(this.snapshot());
   }
 
   /** The whole state, for /api/state. */
@@ -132,7 +142,7 @@ export class ServerControl {
       { backend: backend.name, server: server.name, from: before, to: { state: server.adminState, weight: server.weight } },
       `server ${backend.name}/${server.name} set to ${server.adminState} weight ${server.weight}`,
     );
-    await this.#writer?.save(this.snapshot());
+    await this.save();
     return viewServer(server);
   }
 }

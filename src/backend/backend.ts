@@ -67,17 +67,27 @@ function createPersistence(config: CookieConfig, servers: readonly UpstreamServe
 /** A named group of servers with a policy, a queue and a slot accounting. */
 export class Backend {
   readonly name: string;
-  readonly config: BackendConfig;
-  readonly servers: readonly UpstreamServer[];
   readonly queue = new WaitQueue<UpstreamServer | null>();
-  readonly persistence: Persistence | null;
-  readonly forwardTrusted: BlockList | null;
-  readonly forwardExcept: BlockList | null;
-  readonly #policy: BalancePolicy<UpstreamServer>;
-  readonly #queueMs: number;
+  // Replaced together by a reload (see reconfigure); a request reads them synchronously.
+  config!: BackendConfig;
+  servers!: readonly UpstreamServer[];
+  persistence!: Persistence | null;
+  forwardTrusted!: BlockList | null;
+  forwardExcept!: BlockList | null;
+  #policy!: BalancePolicy<UpstreamServer>;
+  #queueMs!: number;
 
   constructor(config: BackendConfig, servers: readonly UpstreamServer[], timeouts: TimeoutsConfig) {
     this.name = config.name;
+    this.reconfigure(config, servers, timeouts);
+  }
+
+  /**
+   * Applies a (re)loaded config in place, so requests in flight and waiting keep their
+   * backend: a new server list, policy and cookie codec; the queue stays. Servers the
+   * reload removed are no longer listed and take nothing new.
+   */
+  reconfigure(config: BackendConfig, servers: readonly UpstreamServer[], timeouts: TimeoutsConfig): void {
     this.config = config;
     this.servers = servers;
     this.#policy = createPolicy(config.balance, servers);
@@ -85,6 +95,7 @@ export class Backend {
     this.persistence = config.cookie ? createPersistence(config.cookie, servers) : null;
     this.forwardTrusted = cidrList(config.forwardFor.trusted);
     this.forwardExcept = cidrList(config.forwardFor.except ? [config.forwardFor.except] : []);
+    for (const server of servers) this.#handOver(server);
   }
 
   /** The server called `name`, if any. */

@@ -33,11 +33,13 @@ export class UpstreamServer {
   readonly name: string;
   readonly backendName: string;
   /** Position in the backend's server list (the persistence cookie's index). */
-  readonly index: number;
-  readonly config: ServerConfig;
-  readonly connector: Connector;
+  index: number;
+  config: ServerConfig;
+  connector: Connector;
   #pool: Pool;
-  readonly #timeouts: TimeoutsConfig;
+  #timeouts: TimeoutsConfig;
+  /** Removed from its backend by a reload: finishes what it holds, takes nothing new. */
+  retired = false;
   /** Requests waiting for this server only (their cookie pins them here). */
   readonly queue = new WaitQueue<UpstreamServer | null>();
   /** Requests in flight now. */
@@ -93,6 +95,32 @@ export class UpstreamServer {
     old.close().catch(() => {});
   }
 
+  /**
+   * Applies a reloaded config to a server that still exists: a changed address, TLS,
+   * maxconn or timeout gets a fresh connector and pool (the old pool finishes its
+   * requests, then closes); health, operator state and counters stay.
+   */
+  reconfigure(config: ServerConfig, index: number, timeouts: TimeoutsConfig): void {
+    this.index = index;
+    // An operator's weight outlives a reload; a weight nobody changed follows the file.
+    if (this.weight === this.config.weight) this.weight = config.weight;
+    const sameConnection =
+      JSON.stringify([config.address, config.tls, config.maxconn]) === JSON.stringify([this.config.address, this.config.tls, this.config.maxconn]) &&
+      timeouts.connectMs === this.#timeouts.connectMs &&
+      timeouts.serverMs === this.#timeouts.serverMs;
+    this.config = config;
+    this.#timeouts = timeouts;
+    if (sameConnection) return;
+    this.connector = createUpstreamConnector(config, timeouts.connectMs);
+    this.recyclePool();
+  }
+
+  /** Takes the server out after a reload removed it: no new request, idle sockets closed. */
+  retire(): Promise<void> {
+    this.retired = true;
+    return this.close();
+  }
+
   get state(): ServerState {
     if (this.adminState === 'MAINT') return 'MAINT';
     if (!this.healthy) return 'DOWN';
@@ -106,12 +134,12 @@ export class UpstreamServer {
 
   /** May take a new client: UP, READY, weight > 0. Room is checked separately. */
   takesNewClients(): boolean {
-    return this.healthy && this.adminState === 'READY' && this.weight > 0;
+    return !this.retired && this.healthy && this.adminState === 'READY' && this.weight > 0;
   }
 
   /** May serve a client whose cookie names it: UP and READY or DRAIN. */
   takesCookieHolders(): boolean {
-    return this.healthy && this.adminState !== 'MAINT';
+    return !this.retired && this.healthy && this.adminState !== 'MAINT';
   }
 
   /** For the balancing policies: may take a new client right now. */

@@ -6,7 +6,7 @@ import type { Socket } from 'node:net';
 
 /** Admits client connections up to a limit; the rest wait paused. */
 export class ConnectionGate {
-  readonly #limit: number;
+  #limit: number;
   #open = 0;
   readonly #waiting: Array<{ socket: Socket; admit: () => void }> = [];
 
@@ -37,6 +37,12 @@ export class ConnectionGate {
       const at = this.#waiting.indexOf(entry);
       if (at >= 0) this.#waiting.splice(at, 1);
     });
+  }
+
+  /** A reload's new limit: a higher one admits waiting connections now. */
+  setLimit(limit: number): void {
+    this.#limit = limit;
+    this.#next();
   }
 
   /** Drops every waiting connection (shutdown). */

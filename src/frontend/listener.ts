@@ -58,6 +58,7 @@ export interface ListenerHandlers {
 
 /** A frontend: its listening socket and the http(s) server its connections are handed to. */
 export interface Listener {
+  /** The frontend's config; a reload may replace it (see update). */
   readonly config: FrontendConfig;
   /** Serves the connections; it never listens itself. */
   readonly server: http.Server;
@@ -65,6 +66,20 @@ export interface Listener {
   listen(): Promise<number>;
   /** Closes the listening socket: no new connection is accepted. */
   stopAccepting(): void;
+  /**
+   * A reload that kept this bind: new certificates, timeouts and handlers for the next
+   * connection and the next request, on the same listening socket. TLS must stay TLS.
+   */
+  update(config: FrontendConfig, tls: FrontendTls | null, timeouts: TimeoutsConfig, handlers: ListenerHandlers): void;
+}
+
+/** Node's client-side timers for `timeouts.client`. */
+function clientTimeoutOptions(clientMs: number) {
+  return {
+    headersTimeout: clientMs,
+    keepAliveTimeout: clientMs,
+    connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(clientMs / 4))),
+  };
 }
 
 /**
@@ -80,30 +95,31 @@ export function createListener(
   logger: Logger,
   gate: ConnectionGate,
 ): Listener {
-  const clientMs = timeouts.clientMs;
+  let current = { config, tls, handlers };
   const serverOptions: http.ServerOptions = {
-    headersTimeout: clientMs,
+    ...clientTimeoutOptions(timeouts.clientMs),
     // The whole-request deadline must exceed headersTimeout; idle bodies are bounded per socket.
     requestTimeout: 0,
-    keepAliveTimeout: clientMs,
-    connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(clientMs / 4))),
     requireHostHeader: true,
     joinDuplicateHeaders: false,
     noDelay: true,
   };
-  const server = tls ? https.createServer({ ...serverOptions, ...tls.serverOptions }) : http.createServer(serverOptions);
+  // SNI goes through `current`, so a reload's certificates answer the next handshake.
+  const server = tls
+    ? https.createServer({ ...serverOptions, ...tls.serverOptions, SNICallback: (name, cb) => cb(null, current.tls!.contextFor(name)) })
+    : http.createServer(serverOptions);
   // Node's own timeout would also cut a client waiting on a slow server; timeouts.server covers that.
   server.timeout = 0;
 
-  server.on('request', handlers.request);
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => current.handlers.request(req, res));
   // Upgraded connections leave Node's connection tracking (closeAllConnections no longer
   // sees them) and undici's pools: keep them here so closing the server still reaches them.
   const upgraded = new Set<Duplex>();
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     upgraded.add(socket);
     socket.once('close', () => upgraded.delete(socket));
-    if (isWebSocket(req) || hasBody(req)) handlers.upgrade(req, socket, head);
-    else serveWithoutUpgrade(req, socket as Socket, handlers.request);
+    if (isWebSocket(req) || hasBody(req)) current.handlers.upgrade(req, socket, head);
+    else serveWithoutUpgrade(req, socket as Socket, current.handlers.request);
   });
   const closeTrackedConnections = server.closeAllConnections.bind(server);
   server.closeAllConnections = () => {
@@ -114,17 +130,18 @@ export function createListener(
   const acceptor = net.createServer({ pauseOnConnect: true, noDelay: true }, (socket) => {
     socket.on('error', () => {});
     gate.offer(socket, () => {
-      handlers.connections?.(1);
-      socket.once('close', () => handlers.connections?.(-1));
+      const { connections } = current.handlers;
+      connections?.(1);
+      socket.once('close', () => connections?.(-1));
       server.emit('connection', socket);
       // TLS reads through its own wrap; a plain socket must be let out of pauseOnConnect.
-      if (!tls) socket.resume();
+      if (!current.tls) socket.resume();
     });
   });
   if (tls) {
     server.on('tlsClientError', (err: Error) => {
-      handlers.tlsError?.(err);
-      logger.debug({ frontend: config.name, err: err.message }, 'tls handshake failed');
+      current.handlers.tlsError?.(err);
+      logger.debug({ frontend: current.config.name, err: err.message }, 'tls handshake failed');
     });
   }
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
@@ -136,12 +153,14 @@ export function createListener(
     }
     // The client went away: not a bad request.
     if (err.code === 'ECONNRESET' || err.code === 'EPIPE') return;
-    handlers.clientError?.(err, status);
-    logger.info({ frontend: config.name, status, err: err.code ?? err.message }, 'bad request');
+    current.handlers.clientError?.(err, status);
+    logger.info({ frontend: current.config.name, status, err: err.code ?? err.message }, 'bad request');
   });
 
   return {
-    config,
+    get config() {
+      return current.config;
+    },
     server,
     listen: () =>
       new Promise<number>((resolve, reject) => {
@@ -157,6 +176,13 @@ export function createListener(
       }),
     stopAccepting: () => {
       acceptor.close();
+    },
+    update(nextConfig, nextTls, nextTimeouts, nextHandlers) {
+      if ((nextTls === null) !== (current.tls === null)) throw new Error(`frontend ${nextConfig.name}: cannot switch TLS on a running listener`);
+      current = { config: nextConfig, tls: nextTls, handlers: nextHandlers };
+      Object.assign(server, clientTimeoutOptions(nextTimeouts.clientMs));
+      // The default certificate (no or unknown SNI) and the TLS settings of new handshakes.
+      if (nextTls) (server as https.Server).setSecureContext(nextTls.serverOptions);
     },
   };
 }

@@ -23,6 +23,8 @@ export interface ServerHealth {
   readonly observer: TransactionObserver;
   start(): void;
   stop(): Promise<void>;
+  /** After a reload: checks follow the new servers; kept servers keep their health. */
+  update(backends: ReadonlyMap<string, Backend>): void;
 }
 
 /** The prefix of a probe's reason when TLS verification or the handshake failed (`tls: pin mismatch`). */
@@ -46,9 +48,13 @@ function targetsOf(backends: Iterable<Backend>): HealthTarget[] {
 /** Builds the health machinery for `backends`; nothing runs until start(). */
 export function createServerHealth(backends: ReadonlyMap<string, Backend>, logger: Logger, metrics?: LbMetrics): ServerHealth {
   const byKey = new Map<string, { backend: Backend; server: UpstreamServer }>();
-  for (const backend of backends.values()) {
-    for (const server of backend.servers) byKey.set(serverKey(backend.name, server.name), { backend, server });
-  }
+  const index = (all: ReadonlyMap<string, Backend>) => {
+    byKey.clear();
+    for (const backend of all.values()) {
+      for (const server of backend.servers) byKey.set(serverKey(backend.name, server.name), { backend, server });
+    }
+  };
+  index(backends);
 
   const reporter: HealthReporter = {
     onResult(key, result, health, transition) {
@@ -108,5 +114,20 @@ export function createServerHealth(backends: ReadonlyMap<string, Backend>, logge
     observer,
     start: () => checker.start(),
     stop: () => checker.stop(),
+    update(next) {
+      index(next);
+      checker.setTargets(targetsOf(next.values()));
+      for (const backend of next.values()) {
+        if (backend.config.check) continue;
+        // Checks removed from a backend: nothing can hold its servers DOWN any more.
+        for (const server of backend.servers) {
+          if (server.healthy) continue;
+          server.healthy = true;
+          server.healthDescription = 'UP';
+          server.lastChangeAt = Date.now();
+          backend.serverChanged(server);
+        }
+      }
+    },
   };
 }
