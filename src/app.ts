@@ -12,6 +12,7 @@ import { loadStateFile, StateFileWriter } from './admin/state-file.js';
 import { createServerHealth, type ServerHealth } from './health/server-health.js';
 import { reconcileBackends } from './backend/reconcile.js';
 import type { Backend } from './backend/backend.js';
+import type { UpstreamServer } from './backend/server.js';
 import type { Config, FrontendConfig } from './config/types.js';
 import { ConnectionGate } from './frontend/connection-gate.js';
 import { createListener, type Listener, type ListenerHandlers } from './frontend/listener.js';
@@ -43,6 +44,8 @@ export interface LoadBalancer {
   readonly control: ServerControl;
   /** True from the start of a graceful shutdown. */
   readonly draining: boolean;
+  /** Turns /healthz to 503 and closes keep-alive answers, closing nothing yet (the primary while its workers drain). */
+  drain(): void;
   /** Stops accepting, lets requests in flight finish (up to timeouts.shutdown), closes everything. */
   shutdown(): Promise<void>;
   /** Closes everything at once. */
@@ -57,8 +60,23 @@ export interface LoadBalancerOptions {
   readonly observers?: readonly TransactionObserver[];
   /** prom-client's process metrics (default true; tests running several balancers turn them off). */
   readonly processMetrics?: boolean;
-  /** What `POST /api/reload` runs: re-reads the config file (see createReloader). */
+  /** What `POST /api/reload` runs: re-reads the config file. */
   readonly reload?: ReloadHook;
+  /**
+   * `all`: one process does everything. With workers, the primary is `control` (admin
+   * API, health checks, state file; no frontend) and each worker is `traffic`
+   * (frontends only; health and operator state arrive from the primary).
+   */
+  readonly role?: 'all' | 'control' | 'traffic';
+  /** TLS session ticket keys; workers share the primary's so sessions resume on any of them. */
+  readonly ticketKeys?: Buffer;
+  /** Traffic role: where passive-check outcomes go (to the primary). */
+  readonly passiveSink?: (key: string, ok: boolean) => void;
+  /** Control role: a server's health or operator state changed (tell the workers). */
+  readonly onServerChange?: (server: UpstreamServer) => void;
+  /** Control role: what /api/state and /metrics answer (sums over the workers). */
+  readonly stateView?: () => Promise<unknown>;
+  readonly metricsText?: () => Promise<string>;
 }
 
 /** A frontend at runtime: its listener and the facts its requests carry. */
@@ -79,14 +97,19 @@ function bindKey(frontend: FrontendConfig): string {
 /** Builds a load balancer from a validated config. Nothing is bound until listen(). */
 export function createLoadBalancer(initialConfig: Config, options: LoadBalancerOptions): LoadBalancer {
   const { logger } = options;
+  const role = options.role ?? 'all';
+  const serves = role !== 'control';
+  const controls = role !== 'traffic';
   const accessLogger = options.accessLogger ?? logger;
   let config = initialConfig;
   let backends = reconcileBackends(new Map(), config).backends;
 
   const metrics = new LbMetrics(() => backends.values(), { processMetrics: options.processMetrics });
   for (const backend of backends.values()) metrics.addBackend(backend);
-  const health = createServerHealth(backends, logger, metrics);
-  const control = new ServerControl(() => backends, config.stateFile ? new StateFileWriter(config.stateFile, logger) : null, logger);
+  const health = createServerHealth(backends, logger, { metrics, onTransition: options.onServerChange, passiveSink: options.passiveSink });
+  const stateFile = () => (controls ? config.stateFile : null);
+  const control = new ServerControl(() => backends, stateFile() ? new StateFileWriter(stateFile()!, logger) : null, logger);
+  control.onChange = options.onServerChange;
 
   let draining = false;
   let listening = false;
@@ -108,7 +131,7 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
 
   const gate = new ConnectionGate(config.maxconn);
   // One set of ticket keys for the process's life: sessions resume across reloads.
-  const ticketKeys = randomBytes(48);
+  const ticketKeys = options.ticketKeys ?? randomBytes(48);
   const idPrefix = `${process.pid.toString(36)}-`;
   /** Frontends by name; a reload replaces the map, retired ones move to `retiring`. */
   let frontends = new Map<string, RunningFrontend>();
@@ -159,12 +182,12 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
   /** Creates the frontends of `config` not yet running; kept binds are updated in place. Throws before changing anything if a certificate cannot be read. */
   function planFrontends(next: Config): { kept: Map<string, { running: RunningFrontend; tls: FrontendTls | null }>; fresh: FrontendConfig[]; tls: Map<string, FrontendTls | null> } {
     const tls = new Map<string, FrontendTls | null>();
-    for (const frontend of next.frontends) tls.set(frontend.name, frontend.tls ? createFrontendTls(frontend.tls, ticketKeys) : null);
+    for (const frontend of serves ? next.frontends : []) tls.set(frontend.name, frontend.tls ? createFrontendTls(frontend.tls, ticketKeys) : null);
     const byBind = new Map<string, RunningFrontend>();
     for (const running of frontends.values()) byBind.set(bindKey(running.listener.config), running);
     const kept = new Map<string, { running: RunningFrontend; tls: FrontendTls | null }>();
     const fresh: FrontendConfig[] = [];
-    for (const frontend of next.frontends) {
+    for (const frontend of serves ? next.frontends : []) {
       const running = byBind.get(bindKey(frontend));
       if (running) {
         byBind.delete(bindKey(frontend));
@@ -189,7 +212,11 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
     // X-Forwarded-Port is the real port, known now.
     running.facts.port = String(port);
     running.bound = true;
-    logger.info({ frontend: listener.config.name, address: listener.config.bind.host, port, tls: listener.config.tls !== null }, 'listening');
+    // A worker's line would repeat per worker: the primary logs the one operators read.
+    logger[role === 'traffic' ? 'debug' : 'info'](
+      { frontend: listener.config.name, address: listener.config.bind.host, port, tls: listener.config.tls !== null },
+      'listening',
+    );
   }
 
   /** Stops a removed frontend: no new connection, idle ones closed, the rest after timeouts.shutdown. */
@@ -207,7 +234,7 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
     logger.info({ frontend: listener.config.name }, 'frontend removed: draining');
   }
 
-  for (const frontend of config.frontends) {
+  for (const frontend of serves ? config.frontends : []) {
     frontends.set(frontend.name, startFrontend(frontend, frontend.tls ? createFrontendTls(frontend.tls, ticketKeys) : null));
   }
 
@@ -215,11 +242,12 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
 
   let admin: http.Server | null = null;
   function createAdmin(): http.Server {
-    return createAdminServer({ config: () => config.admin!, control, metrics, draining: () => draining, reload: options.reload, logger });
+    const { reload, stateView, metricsText } = options;
+    return createAdminServer({ config: () => config.admin!, control, metrics, draining: () => draining, reload, stateView, metricsText, logger });
   }
 
   async function listenAdmin(): Promise<void> {
-    if (!config.admin) return;
+    if (!config.admin || !controls) return;
     const server = createAdmin();
     const { host, port } = config.admin.bind;
     await new Promise<void>((resolve, reject) => {
@@ -284,7 +312,7 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
     const nextFrontends = new Map<string, RunningFrontend>();
     const keptRunning = new Set([...plan.kept.values()].map((k) => k.running));
     for (const running of frontends.values()) if (!keptRunning.has(running)) retire(running);
-    for (const frontend of next.frontends) {
+    for (const frontend of serves ? next.frontends : []) {
       const kept = plan.kept.get(frontend.name);
       if (kept) {
         const { running } = kept;
@@ -314,7 +342,7 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
         problems.push(`admin.bind: cannot listen: ${(err as Error).message}`);
       }
     }
-    if (next.stateFile !== previous.stateFile) {
+    if (controls && next.stateFile !== previous.stateFile) {
       control.writer = next.stateFile ? new StateFileWriter(next.stateFile, logger) : null;
       await control.save();
     }
@@ -334,12 +362,15 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
     get draining() {
       return draining;
     },
+    drain() {
+      draining = true;
+    },
     async listen() {
-      if (config.stateFile) control.restore(await loadStateFile(config.stateFile, logger));
+      if (stateFile()) control.restore(await loadStateFile(stateFile()!, logger));
       for (const running of frontends.values()) await bind(running);
       await listenAdmin();
       listening = true;
-      health.start();
+      if (controls) health.start();
     },
     reload(next) {
       // One reload at a time, in the order asked.

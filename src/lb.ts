@@ -2,10 +2,15 @@
 // Doorman's command line: `node dist/lb.js [--config FILE] [--check] [--workers N|auto]`.
 // The only module that exits the process.
 import { parseArgs } from 'node:util';
+import cluster from 'node:cluster';
+import { availableParallelism } from 'node:os';
 import { createLoadBalancer } from './app.js';
-import { readConfig } from './config/read.js';
+import { startPrimary } from './cluster/primary.js';
+import { runWorker } from './cluster/worker.js';
+import type { Logger } from 'pino';
+import { readConfig, type ReadResult } from './config/read.js';
 import type { Config } from './config/types.js';
-import { createLogger } from './log.js';
+import { createLogger, type LogOutput } from './log.js';
 import { handleStopSignals } from './process-signals.js';
 
 const USAGE = 'usage: node dist/lb.js [--config FILE] [--check] [--workers N|auto]';
@@ -41,7 +46,6 @@ function parseWorkers(value: string | undefined): number | 'auto' | undefined {
 /** Keys that validate but whose behaviour has not landed: said out loud, never silently ignored. */
 function notYetSupported(config: Config): string[] {
   const keys: string[] = [];
-  if (config.workers !== 1) keys.push('workers');
   if (config.log.format !== 'json') keys.push('log.format');
   if (config.metrics.haproxyCompat) keys.push('metrics.haproxyCompat');
   return keys;
@@ -67,20 +71,16 @@ async function main(): Promise<void> {
   }
   const config = first.config;
 
-  const { logger, accessLogger, flush } = createLogger(config.log);
-  // Re-reads the file; a bad one leaves the running config alone and says why.
-  const reload = async (): Promise<readonly string[]> => {
-    const next = await readConfig(args.config, overrides, true);
-    if (!next.config) {
-      logger.error({ errors: next.problems }, 'reload refused: keeping the running config');
-      return next.problems;
-    }
-    const problems = await lb.reload(next.config);
-    if (problems.length > 0) logger.error({ errors: problems }, 'reloaded with errors');
-    else logger.info({ frontends: next.config.frontends.length, backends: next.config.backends.length }, 'reloaded');
-    return problems;
-  };
+  const log = createLogger(config.log);
+  const reread = () => readConfig(args.config, overrides, true);
+  const workers = config.workers === 'auto' ? availableParallelism() : config.workers;
+  if (workers > 1) return runPrimary(config, workers, log, reread);
+
+  const { logger, accessLogger, flush } = log;
+  const reload = createReload(reread, (next) => lb.reload(next), logger);
   const lb = createLoadBalancer(config, { logger, accessLogger, reload });
+  // Signals are handled from the first moment: a SIGHUP during start must not kill us.
+  handleStopSignals({ logger, flush, shutdown: () => lb.shutdown(), reload, details: { graceMs: config.timeouts.shutdownMs } });
   try {
     await lb.listen();
   } catch (err) {
@@ -89,12 +89,56 @@ async function main(): Promise<void> {
     await flush();
     process.exit(1);
   }
-
-  handleStopSignals({ logger, flush, shutdown: () => lb.shutdown(), reload, details: { graceMs: config.timeouts.shutdownMs } });
   for (const unsupported of notYetSupported(config)) logger.warn({ key: unsupported }, `${unsupported} is not implemented yet and is ignored`);
 }
 
-main().catch((err: unknown) => {
+/** `workers: N`: this process checks, administers and supervises; N workers serve. */
+/**
+ * A reload: re-read the file, then `apply` it; a bad file leaves the running config
+ * alone. Resolves with the problems (none: reloaded), each also logged.
+ */
+function createReload(reread: () => Promise<ReadResult>, apply: (config: Config) => Promise<readonly string[]>, logger: Logger) {
+  return async (): Promise<readonly string[]> => {
+    const next = await reread();
+    if (!next.config) {
+      logger.error({ errors: next.problems }, 'reload refused: keeping the running config');
+      return next.problems;
+    }
+    const problems = await apply(next.config);
+    if (problems.length > 0) logger.error({ errors: problems }, 'reloaded with errors');
+    else logger.info({ frontends: next.config.frontends.length, backends: next.config.backends.length }, 'reloaded');
+    return problems;
+  };
+}
+
+/** `workers: N`: this process checks, administers and supervises; N workers serve. */
+async function runPrimary(config: Config, workers: number, log: LogOutput, reread: () => Promise<ReadResult>): Promise<void> {
+  const { logger, flush } = log;
+  let apply: (next: Config) => Promise<readonly string[]> = async () => ['still starting'];
+  const reload = createReload(reread, (next) => apply(next), logger);
+  const starting = startPrimary({ config, workers, log, reload });
+  // Signals are handled from the first moment: a SIGHUP while workers start must not kill us.
+  handleStopSignals({
+    logger,
+    flush,
+    shutdown: async () => (await starting).stop(),
+    reload,
+    kill: () => void starting.then((primary) => primary.kill(), () => {}),
+    details: { graceMs: config.timeouts.shutdownMs, workers },
+  });
+  try {
+    const primary = await starting;
+    apply = (next) => primary.apply(next);
+  } catch (err) {
+    logger.fatal({ err }, 'cannot start');
+    await flush();
+    process.exit(1);
+  }
+  for (const unsupported of notYetSupported(config)) logger.warn({ key: unsupported }, `${unsupported} is not implemented yet and is ignored`);
+}
+
+const isWorker = cluster.isWorker;
+(isWorker ? Promise.resolve(runWorker()) : main()).catch((err: unknown) => {
   process.stderr.write(`${(err as Error)?.stack ?? String(err)}\n`);
   process.exit(1);
 });

@@ -10,8 +10,10 @@ export interface StopOptions {
   readonly flush: () => Promise<void>;
   /** Logged with the "shutting down" line. */
   readonly details?: Record<string, unknown>;
-  /** SIGHUP: reload the config (it logs its own outcome). Without it SIGHUP is logged and ignored. */
-  readonly reload?: () => Promise<unknown>;
+  /** On a second stop signal, before exiting: end what would outlive us (workers). */
+  readonly kill?: () => void;
+  /** SIGHUP: reload the config (it logs its own outcome). Absent: logged and ignored; null: ignored (a worker). */
+  readonly reload?: (() => Promise<unknown>) | null;
 }
 
 /** Installs the process's stop and crash handlers. */
@@ -22,6 +24,7 @@ export function handleStopSignals(options: StopOptions): void {
     if (stopping) {
       // At once: the line may be lost, a hung drain may not keep the process.
       logger.warn({ signal }, 'second signal: exiting now');
+      options.kill?.();
       process.exit(1);
     }
     stopping = true;
@@ -45,7 +48,7 @@ export function handleStopSignals(options: StopOptions): void {
   process.on('SIGINT', stop);
   // SIGHUP must never kill the process, whatever the reload does.
   process.on('SIGHUP', () => {
-    if (stopping) return;
+    if (stopping || options.reload === null) return;
     if (!options.reload) return logger.warn('SIGHUP: no reload here; still running on the loaded config');
     logger.info({ signal: 'SIGHUP' }, 'reloading');
     options.reload().catch((err: unknown) => logger.error({ err }, 'reload failed'));

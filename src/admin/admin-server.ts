@@ -18,6 +18,10 @@ export interface AdminServerOptions {
   readonly metrics: LbMetrics;
   readonly draining: () => boolean;
   readonly reload?: ReloadHook;
+  /** /api/state's body (default: this process's view); the primary of several workers sums theirs. */
+  readonly stateView?: () => Promise<unknown>;
+  /** /metrics's text (default: this process's registry); the primary of several workers aggregates theirs. */
+  readonly metricsText?: () => Promise<string>;
   readonly logger: Logger;
 }
 
@@ -93,7 +97,7 @@ export function createAdminServer(options: AdminServerOptions): http.Server {
       return;
     }
     if (path === '/metrics' && method === 'GET') {
-      const text = await metrics.registry.metrics();
+      const text = options.metricsText ? await options.metricsText() : await metrics.registry.metrics();
       res.writeHead(200, { 'content-type': metrics.registry.contentType, 'cache-control': 'no-store' });
       res.end(text);
       return;
@@ -112,7 +116,7 @@ export function createAdminServer(options: AdminServerOptions): http.Server {
     if (auth === 'missing') return sendText(res, 401, 'bearer token required\n', { 'www-authenticate': 'Bearer' });
     if (auth === 'wrong') return sendText(res, 403, 'wrong token\n');
 
-    if (path === '/api/state' && method === 'GET') return sendJson(res, 200, control.view());
+    if (path === '/api/state' && method === 'GET') return sendJson(res, 200, options.stateView ? await options.stateView() : control.view());
     if (path === '/api/reload') {
       if (method !== 'POST') return sendText(res, 405, 'use POST\n', { allow: 'POST' });
       if (!options.reload) return sendText(res, 501, 'reload is not available\n');

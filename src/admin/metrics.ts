@@ -75,25 +75,29 @@ export class LbMetrics implements TransactionObserver {
       labelNames: ['frontend', 'backend'],
       registers,
     });
-    const serverGauge = (name: string, help: string, value: (s: UpstreamServer) => number) =>
+    // With workers, /metrics aggregates every process: state every process holds alike
+    // (up, weight, operator state) takes the max, what each holds a share of is summed.
+    const serverGauge = (name: string, help: string, value: (s: UpstreamServer) => number, aggregator: 'sum' | 'max' = 'sum') =>
       new Gauge({
         name,
         help,
         labelNames: ['backend', 'server'],
+        aggregator,
         registers,
         collect() {
           this.reset();
           eachServer((b, s) => this.set({ backend: b.name, server: s.name }, value(s)));
         },
       });
-    serverGauge('lb_server_up', '1 when the server passes its health checks, else 0.', (s) => (s.healthy ? 1 : 0));
-    serverGauge('lb_server_weight', 'Current weight of the server.', (s) => s.weight);
+    serverGauge('lb_server_up', '1 when the server passes its health checks, else 0.', (s) => (s.healthy ? 1 : 0), 'max');
+    serverGauge('lb_server_weight', 'Current weight of the server.', (s) => s.weight, 'max');
     serverGauge('lb_server_active_connections', 'Requests in flight on the server.', (s) => s.active);
     serverGauge('lb_server_queue', 'Requests waiting for this server (pinned by their cookie).', (s) => s.queue.size);
     new Gauge({
       name: 'lb_server_admin_state',
       help: 'Operator state: 1 for the state the server is in (READY, DRAIN, MAINT).',
       labelNames: ['backend', 'server', 'state'],
+      aggregator: 'max',
       registers,
       collect() {
         this.reset();

@@ -59,6 +59,9 @@ export class ServerControl {
   #writer: StateFileWriter | null;
   readonly #logger: Logger;
 
+  /** Called after an operator change or a restore has been applied (workers are told). */
+  onChange: ((server: UpstreamServer) => void) | undefined;
+
   constructor(backends: () => ReadonlyMap<string, Backend>, writer: StateFileWriter | null, logger: Logger) {
     this.#backends = backends;
     this.#writer = writer;
@@ -118,6 +121,7 @@ export class ServerControl {
       found.server.adminState = value.state;
       found.server.weight = value.weight;
       found.backend.serverChanged(found.server);
+      this.onChange?.(found.server);
     }
   }
 
@@ -138,6 +142,7 @@ export class ServerControl {
     apply(server);
     if (before.state !== server.adminState) server.lastChangeAt = Date.now();
     backend.serverChanged(server);
+    this.onChange?.(server);
     this.#logger.warn(
       { backend: backend.name, server: server.name, from: before, to: { state: server.adminState, weight: server.weight } },
       `server ${backend.name}/${server.name} set to ${server.adminState} weight ${server.weight}`,

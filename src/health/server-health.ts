@@ -46,7 +46,19 @@ function targetsOf(backends: Iterable<Backend>): HealthTarget[] {
 }
 
 /** Builds the health machinery for `backends`; nothing runs until start(). */
-export function createServerHealth(backends: ReadonlyMap<string, Backend>, logger: Logger, metrics?: LbMetrics): ServerHealth {
+export interface ServerHealthOptions {
+  readonly metrics?: LbMetrics;
+  /** Called after each UP/DOWN transition has been applied (workers are told). */
+  readonly onTransition?: (server: UpstreamServer) => void;
+  /**
+   * Where passive-check outcomes go instead of the local checker: a worker process
+   * sends them to the primary, which runs the checks.
+   */
+  readonly passiveSink?: (key: string, ok: boolean) => void;
+}
+
+export function createServerHealth(backends: ReadonlyMap<string, Backend>, logger: Logger, options: ServerHealthOptions = {}): ServerHealth {
+  const { metrics } = options;
   const byKey = new Map<string, { backend: Backend; server: UpstreamServer }>();
   const index = (all: ReadonlyMap<string, Backend>) => {
     byKey.clear();
@@ -75,6 +87,7 @@ export function createServerHealth(backends: ReadonlyMap<string, Backend>, logge
       // A server that went down keeps no idle connection; those in flight finish.
       if (!server.healthy) server.recyclePool();
       backend.serverChanged(server);
+      options.onTransition?.(server);
       metrics?.transition(backend.name, server.name, transition.to);
       logger.warn(
         {
@@ -104,7 +117,8 @@ export function createServerHealth(backends: ReadonlyMap<string, Backend>, logge
       const observe = entry?.backend.config.check?.observe ?? 'none';
       if (observe === 'none') return;
       const ok = observe === 'layer4' ? !(failure && LAYER4_FAILURES.has(failure.kind)) : !failed;
-      checker.observe(key, ok);
+      if (options.passiveSink) options.passiveSink(key, ok);
+      else checker.observe(key, ok);
     },
     requestDone(_record: AccessRecord) {},
   };

@@ -21,6 +21,8 @@ export interface RequestOptions {
   readonly body?: string | Buffer;
   readonly servername?: string;
   readonly agent?: http.Agent | false;
+  /** Fails the request when the socket is idle this long (default: never). */
+  readonly timeoutMs?: number;
 }
 
 /** One request to the balancer; https when `ca` is given. Resolves when the body ends. */
@@ -46,6 +48,7 @@ export function request(options: RequestOptions): Promise<Reply> {
       res.on('error', reject);
     });
     req.on('error', reject);
+    if (options.timeoutMs) req.setTimeout(options.timeoutMs, () => req.destroy(new Error(`no answer within ${options.timeoutMs}ms`)));
     req.end(options.body);
   });
 }

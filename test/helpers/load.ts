@@ -44,7 +44,7 @@ export function startLoad(options: LoadOptions): Load {
     while (!stopped && sent < maxRequests && Date.now() < deadline) {
       sent += 1;
       try {
-        const reply = await request({ port, ca, agent, path: `/load/${index}` });
+        const reply = await request({ port, ca, agent, path: `/load/${index}`, timeoutMs: 5_000 });
         if (reply.status >= 200 && reply.status < 300) {
           ok += 1;
           const backend = String(reply.headers['x-backend'] ?? '?');

@@ -1,0 +1,74 @@
+// The IPC vocabulary between the primary and its workers, and the pieces both sides
+// compute from it. Every message is plain JSON (cluster's default serialization).
+import type { AdminState, UpstreamServer } from '../backend/server.js';
+import type { Config } from '../config/types.js';
+
+/** A server's state as the primary decides it: what workers balance on. */
+export interface ServerStateUpdate {
+  readonly backend: string;
+  readonly server: string;
+  readonly healthy: boolean;
+  readonly adminState: AdminState;
+  readonly weight: number;
+  readonly healthDescription: string;
+  readonly lastChangeAt: number;
+}
+
+/** What a worker holds of a server: in-flight, queued and counted requests. */
+export interface ServerTraffic {
+  readonly backend: string;
+  readonly server: string;
+  readonly active: number;
+  readonly queued: number;
+  readonly requests: number;
+  readonly errors: number;
+}
+
+export interface WorkerTraffic {
+  readonly servers: readonly ServerTraffic[];
+  readonly backendQueues: Readonly<Record<string, number>>;
+}
+
+/** Primary → worker. */
+export type ToWorker =
+  /** The config (first, or a reload) with the server states; answered with its problems. */
+  | { readonly type: 'config'; readonly id: number; readonly config: Config; readonly ticketKeys: string; readonly states: readonly ServerStateUpdate[] }
+  | { readonly type: 'server-states'; readonly states: readonly ServerStateUpdate[] }
+  | { readonly type: 'query'; readonly id: number; readonly what: 'metrics' | 'traffic' }
+  | { readonly type: 'shutdown' };
+
+/** Worker → primary. */
+export type FromWorker =
+  | { readonly type: 'ready' }
+  | { readonly type: 'listening'; readonly ports: Readonly<Record<string, number>> }
+  | { readonly type: 'passive'; readonly outcomes: ReadonlyArray<readonly [key: string, ok: boolean]> }
+  | { readonly type: 'answer'; readonly id: number; readonly value: unknown };
+
+/** The state the primary sends for one server. */
+export function stateOf(server: UpstreamServer): ServerStateUpdate {
+  return {
+    backend: server.backendName,
+    server: server.name,
+    healthy: server.healthy,
+    adminState: server.adminState,
+    weight: server.weight,
+    healthDescription: server.healthDescription,
+    lastChangeAt: server.lastChangeAt,
+  };
+}
+
+/**
+ * A worker's share of `config`: per-server and global `maxconn` divided by the number
+ * of workers (at least 1 each), so together they hold to the configured limits.
+ */
+export function workerShare(config: Config, workers: number): Config {
+  const share = (limit: number) => (limit > 0 ? Math.max(1, Math.floor(limit / workers)) : limit);
+  return {
+    ...config,
+    maxconn: share(config.maxconn),
+    backends: config.backends.map((backend) => ({
+      ...backend,
+      servers: backend.servers.map((server) => ({ ...server, maxconn: share(server.maxconn) })),
+    })),
+  };
+}

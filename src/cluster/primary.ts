@@ -1,0 +1,263 @@
+// The primary of `workers: N`: owns the config, the health checker, the admin API and
+// the state file; forks the workers that serve traffic, tells them every config and
+// server state, sums what they report, and restarts one that dies.
+import cluster, { type Worker } from 'node:cluster';
+import { randomBytes } from 'node:crypto';
+import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import type { Logger } from 'pino';
+import { createLoadBalancer, type LoadBalancer } from '../app.js';
+import type { BackendView, ServerView } from '../admin/server-control.js';
+import type { Config } from '../config/types.js';
+import type { LogOutput } from '../log.js';
+import { stateOf, workerShare, type FromWorker, type ServerStateUpdate, type ToWorker, type WorkerTraffic } from './messages.js';
+
+/** How long the primary waits for a worker's answer before counting without it. */
+const ANSWER_TIMEOUT_MS = 2_000;
+/** A config a worker has not applied by then is reported as a problem. */
+const CONFIG_TIMEOUT_MS = 15_000;
+const RESTART_MIN_MS = 100;
+const RESTART_MAX_MS = 10_000;
+/** A worker that ran this long resets its slot's restart backoff. */
+const STABLE_MS = 10_000;
+
+export interface PrimaryOptions {
+  readonly config: Config;
+  readonly workers: number;
+  readonly log: LogOutput;
+  /** What POST /api/reload runs (it ends up in `apply`). */
+  readonly reload: () => Promise<readonly string[]>;
+}
+
+/** One worker slot: the process in it now, and its restart history. */
+interface Slot {
+  readonly index: number;
+  worker: Worker | null;
+  startedAt: number;
+  backoffMs: number;
+  /** Set once the worker has bound every frontend. */
+  listening: boolean;
+}
+
+/** A running primary; `stop` drains the workers, then closes the admin side. */
+export interface Primary {
+  readonly lb: LoadBalancer;
+  /** Applies a validated config here, then in every worker; resolves with the problems met. */
+  apply(config: Config): Promise<readonly string[]>;
+  stop(): Promise<void>;
+  /** Kills every worker at once (a second signal). */
+  kill(): void;
+}
+
+/** Starts the control side and the workers; resolves once every worker listens. */
+export async function startPrimary(options: PrimaryOptions): Promise<Primary> {
+  const { workers: count, log } = options;
+  const logger: Logger = log.logger;
+  const ticketKeys = randomBytes(48).toString('base64');
+  const slots: Slot[] = Array.from({ length: count }, (_, index) => ({ index, worker: null, startedAt: 0, backoffMs: RESTART_MIN_MS, listening: false }));
+  let stopping = false;
+  let nextId = 1;
+  const pending = new Map<number, { worker: Worker; resolve: (value: unknown) => void }>();
+  /** The port each frontend is bound to, as the workers report it. */
+  const ports = new Map<string, number>();
+  const loggedPorts = new Set<string>();
+
+  /** One `listening` line per frontend, not per worker, once it serves. */
+  function logListening(): void {
+    for (const [frontend, port] of ports) {
+      if (loggedPorts.has(`${frontend}:${port}`)) continue;
+      loggedPorts.add(`${frontend}:${port}`);
+      const config = lb.config.frontends.find((f) => f.name === frontend);
+      logger.info({ frontend, address: config?.bind.host, port, tls: config?.tls != null, workers: count }, 'listening');
+    }
+  }
+
+  const live = () => slots.flatMap((s) => (s.worker && s.worker.isConnected() ? [s.worker] : []));
+
+  function send(worker: Worker, message: ToWorker): void {
+    if (worker.isConnected()) worker.send(message);
+  }
+
+  /** Sends a request to a worker; resolves with its answer, or undefined after `timeoutMs` or if it dies. */
+  function ask(worker: Worker, build: (id: number) => ToWorker, timeoutMs = ANSWER_TIMEOUT_MS): Promise<unknown> {
+    const id = nextId++;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => settle(undefined), timeoutMs);
+      const settle = (value: unknown) => {
+        clearTimeout(timer);
+        pending.delete(id);
+        resolve(value);
+      };
+      pending.set(id, { worker, resolve: settle });
+      send(worker, build(id));
+    });
+  }
+
+  function allStates(): ServerStateUpdate[] {
+    return [...lb.backends.values()].flatMap((b) => b.servers.map(stateOf));
+  }
+
+  function configure(worker: Worker, config: Config): Promise<unknown> {
+    return ask(worker, (id) => ({ type: 'config', id, config: workerShare(config, count), ticketKeys, states: allStates() }), CONFIG_TIMEOUT_MS);
+  }
+
+  // ---- what the admin API shows: this process's state plus the workers' traffic ----
+
+  async function workerTraffic(): Promise<WorkerTraffic[]> {
+    const answers = await Promise.all(live().map((w) => ask(w, (id) => ({ type: 'query', id, what: 'traffic' }))));
+    return answers.filter((a): a is WorkerTraffic => a !== undefined && a !== null);
+  }
+
+  async function stateView(): Promise<{ backends: BackendView[] }> {
+    const traffic = await workerTraffic();
+    const view = lb.control.view();
+    const sums = new Map<string, { active: number; queued: number; requests: number; errors: number }>();
+    for (const t of traffic) {
+      for (const s of t.servers) {
+        const key = `${s.backend}/${s.server}`;
+        const sum = sums.get(key) ?? { active: 0, queued: 0, requests: 0, errors: 0 };
+        sum.active += s.active;
+        sum.queued += s.queued;
+        sum.requests += s.requests;
+        sum.errors += s.errors;
+        sums.set(key, sum);
+      }
+    }
+    return {
+      backends: view.backends.map((b) => ({
+        ...b,
+        queued: traffic.reduce((n, t) => n + (t.backendQueues[b.name] ?? 0), 0),
+        servers: b.servers.map((s): ServerView => ({ ...s, ...sums.get(`${b.name}/${s.name}`) })),
+      })),
+    };
+  }
+
+  async function metricsText(): Promise<string> {
+    const answers = await Promise.all(live().map((w) => ask(w, (id) => ({ type: 'query', id, what: 'metrics' }))));
+    const parts = [await lb.metrics.registry.getMetricsAsJSON(), ...answers.filter((a) => Array.isArray(a))] as MetricObjectWithValues<MetricValue<string>>[][];
+    return AggregatorRegistry.aggregate(parts).metrics();
+  }
+
+  // ---- reload: the primary applies the config, then every worker does ----
+
+  async function apply(config: Config): Promise<readonly string[]> {
+    const problems = new Set(await lb.reload(config));
+    const answers = await Promise.all(live().map((w) => configure(w, config)));
+    for (const answer of answers) {
+      if (answer === undefined) problems.add('a worker did not apply the new config in time');
+      else for (const problem of answer as string[]) problems.add(problem);
+    }
+    return [...problems];
+  }
+
+  const lb = createLoadBalancer(options.config, {
+    logger,
+    accessLogger: log.accessLogger,
+    role: 'control',
+    reload: options.reload,
+    stateView,
+    metricsText,
+    onServerChange(server) {
+      const message: ToWorker = { type: 'server-states', states: [stateOf(server)] };
+      for (const worker of live()) send(worker, message);
+    },
+  });
+
+  // ---- the workers ----
+
+  let startupFailed: ((err: Error) => void) | undefined;
+
+  function onMessage(slot: Slot, worker: Worker, message: FromWorker): void {
+    switch (message.type) {
+      case 'ready':
+        void configure(worker, lb.config);
+        return;
+      case 'listening':
+        slot.listening = true;
+        for (const [frontend, port] of Object.entries(message.ports)) ports.set(frontend, port);
+        if (startedUp) logListening();
+        else readyWaiter?.();
+        return;
+      case 'passive':
+        for (const [key, ok] of message.outcomes) lb.health.checker.observe(key, ok);
+        return;
+      case 'answer':
+        pending.get(message.id)?.resolve(message.value);
+        return;
+    }
+  }
+
+  function fork(slot: Slot): void {
+    const worker = cluster.fork({ DOORMAN_WORKER: String(slot.index) });
+    slot.worker = worker;
+    slot.startedAt = Date.now();
+    slot.listening = false;
+    worker.on('message', (message: FromWorker) => onMessage(slot, worker, message));
+    worker.on('exit', (code, signal) => {
+      for (const p of [...pending.values()]) if (p.worker === worker) p.resolve(undefined);
+      if (slot.worker === worker) slot.worker = null;
+      exitWaiter?.();
+      if (stopping) return;
+      // Not up yet: a worker that cannot bind would fail the same way again, so the start fails.
+      if (!startedUp) {
+        startupFailed?.(new Error(`worker ${worker.process.pid} exited during start (code ${code}, signal ${signal})`));
+        return;
+      }
+      const ranMs = Date.now() - slot.startedAt;
+      if (ranMs > STABLE_MS) slot.backoffMs = RESTART_MIN_MS;
+      const delayMs = slot.backoffMs;
+      slot.backoffMs = Math.min(RESTART_MAX_MS, slot.backoffMs * 2);
+      logger.error({ worker: slot.index, pid: worker.process.pid, code, signal, ranMs, restartInMs: delayMs }, 'worker died: restarting');
+      setTimeout(() => {
+        if (!stopping) fork(slot);
+      }, delayMs).unref();
+    });
+  }
+
+  let readyWaiter: (() => void) | undefined;
+  let exitWaiter: (() => void) | undefined;
+  let startedUp = false;
+
+  await lb.listen();
+  cluster.setupPrimary({ exec: process.argv[1], args: process.argv.slice(2) });
+  await new Promise<void>((resolve, reject) => {
+    startupFailed = reject;
+    readyWaiter = () => {
+      if (slots.every((s) => s.listening)) resolve();
+    };
+    for (const slot of slots) fork(slot);
+  }).catch(async (err: unknown) => {
+    stopping = true;
+    for (const worker of live()) worker.process.kill('SIGKILL');
+    await lb.close();
+    throw err;
+  });
+  startedUp = true;
+  logListening();
+
+  return {
+    lb,
+    apply,
+    async stop() {
+      stopping = true;
+      lb.drain();
+      const exited = new Promise<void>((resolve) => {
+        exitWaiter = () => {
+          if (slots.every((s) => s.worker === null)) resolve();
+        };
+        exitWaiter();
+      });
+      for (const worker of live()) send(worker, { type: 'shutdown' });
+      // Workers drain for up to timeouts.shutdown; one that hangs past that is killed.
+      const deadline = setTimeout(() => {
+        for (const slot of slots) slot.worker?.process.kill('SIGKILL');
+      }, lb.config.timeouts.shutdownMs + 2_000);
+      await exited;
+      clearTimeout(deadline);
+      await lb.shutdown();
+    },
+    kill() {
+      stopping = true;
+      for (const slot of slots) slot.worker?.process.kill('SIGKILL');
+    },
+  };
+}
