@@ -15,6 +15,7 @@ import { UpstreamServer } from './backend/server.js';
 import type { Config, FrontendConfig } from './config/types.js';
 import { ConnectionGate } from './frontend/connection-gate.js';
 import { createListener, type Listener } from './frontend/listener.js';
+import { createAccessLog } from './proxy/access-log.js';
 import type { AccessRecord } from './proxy/access-record.js';
 import { createRequestHandler, type FrontendRoute } from './proxy/handler.js';
 import { createUpgradeHandler } from './proxy/websocket.js';
@@ -46,10 +47,28 @@ export interface LoadBalancerOptions {
   readonly logger: Logger;
   /** Where access lines go (default: `logger`). */
   readonly accessLogger?: Logger;
+  /**
+   * Writes one raw text line (HAProxy httplog access lines) to the same destination as
+   * `accessLogger`; the CLI passes createLogger's writeLine. Default: the line is the
+   * `msg` of a JSON line.
+   */
+  readonly accessLine?: (line: string) => void;
   /** Extra observers of finished requests and attempts. */
   readonly observers?: readonly TransactionObserver[];
   /** prom-client's process metrics (default true; tests running several balancers turn them off). */
   readonly processMetrics?: boolean;
+}
+
+/** HAProxy's beconn (requests the backend holds, in flight or queued) and srv_conn, for the httplog line. */
+function backendCounts(backend: Backend | undefined, serverName: string): { beconn: number; srvConn: number } {
+  if (!backend) return { beconn: 0, srvConn: 0 };
+  let beconn = backend.queued;
+  let srvConn = 0;
+  for (const server of backend.servers) {
+    beconn += server.active;
+    if (server.name === serverName) srvConn = server.active;
+  }
+  return { beconn, srvConn };
 }
 
 /** Builds a load balancer from a validated config. Nothing is bound until listen(). */
@@ -72,7 +91,23 @@ export function createLoadBalancer(config: Config, options: LoadBalancerOptions)
   let inFlight = 0;
   let idleWaiter: (() => void) | undefined;
   const ports = new Map<string, number>();
-  const accessLog = config.log.access;
+  const gate = new ConnectionGate(config.maxconn);
+  /** Open client connections per frontend, for HAProxy's feconn. */
+  const frontendConnections = new Map<string, number>();
+  const tlsFrontends = new Set(config.frontends.filter((f) => f.tls !== null).map((f) => f.name));
+  const writeAccessLine = config.log.access
+    ? createAccessLog({
+        format: config.log.format,
+        accessLogger,
+        writeLine: options.accessLine ?? ((line) => accessLogger.info(line)),
+        context: (record) => ({
+          tls: tlsFrontends.has(record.frontend),
+          actconn: gate.open,
+          feconn: frontendConnections.get(record.frontend) ?? 0,
+          ...backendCounts(backends.get(record.backend), record.server),
+        }),
+      })
+    : null;
   const extraObservers = [metrics, health.observer, ...(options.observers ?? [])];
 
   const observer: TransactionObserver = {
@@ -82,12 +117,11 @@ export function createLoadBalancer(config: Config, options: LoadBalancerOptions)
     requestDone(record: AccessRecord) {
       inFlight -= 1;
       if (inFlight === 0) idleWaiter?.();
-      if (accessLog) accessLogger.info(record, 'access');
+      writeAccessLine?.(record);
       for (const o of extraObservers) o.requestDone(record);
     },
   };
 
-  const gate = new ConnectionGate(config.maxconn);
   const ticketKeys = randomBytes(48);
   const idPrefix = `${process.pid.toString(36)}-`;
 
@@ -135,7 +169,10 @@ export function createLoadBalancer(config: Config, options: LoadBalancerOptions)
           inFlight += 1;
           handleUpgrade(req, socket, head);
         },
-        connections: (delta) => metrics.frontendConnection(frontend.name, delta),
+        connections: (delta) => {
+          frontendConnections.set(frontend.name, (frontendConnections.get(frontend.name) ?? 0) + delta);
+          metrics.frontendConnection(frontend.name, delta);
+        },
         tlsError: () => metrics.tlsHandshakeError(frontend.name),
       },
       logger,

@@ -49,7 +49,6 @@ async function readConfig(file: string, workers: number | 'auto' | undefined): P
 function notYetSupported(config: Config): string[] {
   const keys: string[] = [];
   if (config.workers !== 1) keys.push('workers');
-  if (config.log.format !== 'json') keys.push('log.format');
   if (config.metrics.haproxyCompat) keys.push('metrics.haproxyCompat');
   return keys;
 }
@@ -78,8 +77,8 @@ async function main(): Promise<void> {
     return;
   }
 
-  const { logger, accessLogger, flush } = createLogger(config.log);
-  const lb = createLoadBalancer(config, { logger, accessLogger });
+  const { logger, accessLogger, writeLine, flush } = createLogger(config.log);
+  const lb = createLoadBalancer(config, { logger, accessLogger, accessLine: writeLine });
   try {
     await lb.listen();
   } catch (err) {
