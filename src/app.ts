@@ -81,7 +81,10 @@ export function createLoadBalancer(config: Config, options: LoadBalancerOptions)
     backends.set(backendConfig.name, new Backend(backendConfig, servers, config.timeouts));
   }
 
-  const metrics = new LbMetrics(() => backends.values(), { processMetrics: options.processMetrics });
+  const metrics = new LbMetrics(() => backends.values(), {
+    processMetrics: options.processMetrics,
+    haproxyCompat: config.metrics.haproxyCompat,
+  });
   for (const backend of backends.values()) metrics.addBackend(backend);
   const health = createServerHealth(backends, logger, metrics);
   const stateWriter = config.stateFile ? new StateFileWriter(config.stateFile, logger) : null;
@@ -174,6 +177,7 @@ export function createLoadBalancer(config: Config, options: LoadBalancerOptions)
           metrics.frontendConnection(frontend.name, delta);
         },
         tlsError: () => metrics.tlsHandshakeError(frontend.name),
+        clientError: () => metrics.requestError(frontend.name),
       },
       logger,
       gate,

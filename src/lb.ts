@@ -49,7 +49,6 @@ async function readConfig(file: string, workers: number | 'auto' | undefined): P
 function notYetSupported(config: Config): string[] {
   const keys: string[] = [];
   if (config.workers !== 1) keys.push('workers');
-  if (config.metrics.haproxyCompat) keys.push('metrics.haproxyCompat');
   return keys;
 }
 
