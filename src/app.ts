@@ -16,6 +16,7 @@ import type { UpstreamServer } from './backend/server.js';
 import type { Config, FrontendConfig } from './config/types.js';
 import { ConnectionGate } from './frontend/connection-gate.js';
 import { createListener, type Listener, type ListenerHandlers } from './frontend/listener.js';
+import { createAccessLog } from './proxy/access-log.js';
 import type { AccessRecord } from './proxy/access-record.js';
 import { createRequestHandler, type FrontendRoute } from './proxy/handler.js';
 import { createUpgradeHandler } from './proxy/websocket.js';
@@ -56,6 +57,12 @@ export interface LoadBalancerOptions {
   readonly logger: Logger;
   /** Where access lines go (default: `logger`). */
   readonly accessLogger?: Logger;
+  /**
+   * Writes one raw text line (HAProxy httplog access lines) to the same destination as
+   * `accessLogger`; the CLI passes createLogger's writeLine. Default: the line is the
+   * `msg` of a JSON line.
+   */
+  readonly accessLine?: (line: string) => void;
   /** Extra observers of finished requests and attempts. */
   readonly observers?: readonly TransactionObserver[];
   /** prom-client's process metrics (default true; tests running several balancers turn them off). */
@@ -94,6 +101,18 @@ function bindKey(frontend: FrontendConfig): string {
   return `${frontend.bind.host}|${frontend.bind.port}|${frontend.tls ? 'tls' : 'plain'}`;
 }
 
+/** HAProxy's beconn (requests the backend holds, in flight or queued) and srv_conn, for the httplog line. */
+function backendCounts(backend: Backend | undefined, serverName: string): { beconn: number; srvConn: number } {
+  if (!backend) return { beconn: 0, srvConn: 0 };
+  let beconn = backend.queued;
+  let srvConn = 0;
+  for (const server of backend.servers) {
+    beconn += server.active;
+    if (server.name === serverName) srvConn = server.active;
+  }
+  return { beconn, srvConn };
+}
+
 /** Builds a load balancer from a validated config. Nothing is bound until listen(). */
 export function createLoadBalancer(initialConfig: Config, options: LoadBalancerOptions): LoadBalancer {
   const { logger } = options;
@@ -104,7 +123,10 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
   let config = initialConfig;
   let backends = reconcileBackends(new Map(), config).backends;
 
-  const metrics = new LbMetrics(() => backends.values(), { processMetrics: options.processMetrics });
+  const metrics = new LbMetrics(() => backends.values(), {
+    processMetrics: options.processMetrics,
+    haproxyCompat: config.metrics.haproxyCompat,
+  });
   for (const backend of backends.values()) metrics.addBackend(backend);
   const health = createServerHealth(backends, logger, { metrics, onTransition: options.onServerChange, passiveSink: options.passiveSink });
   const stateFile = () => (controls ? config.stateFile : null);
@@ -115,6 +137,27 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
   let listening = false;
   let inFlight = 0;
   let idleWaiter: (() => void) | undefined;
+  const gate = new ConnectionGate(config.maxconn);
+  /** Open client connections per frontend, for HAProxy's feconn. */
+  const frontendConnections = new Map<string, number>();
+
+  /** The access-line writer for a config (a reload may change log.access and log.format). */
+  function accessLogFor(current: Config) {
+    if (!current.log.access) return null;
+    const tlsFrontends = new Set(current.frontends.filter((f) => f.tls !== null).map((f) => f.name));
+    return createAccessLog({
+      format: current.log.format,
+      accessLogger,
+      writeLine: options.accessLine ?? ((line) => accessLogger.info(line)),
+      context: (record) => ({
+        tls: tlsFrontends.has(record.frontend),
+        actconn: gate.open,
+        feconn: frontendConnections.get(record.frontend) ?? 0,
+        ...backendCounts(backends.get(record.backend), record.server),
+      }),
+    });
+  }
+  let writeAccessLine = accessLogFor(config);
   const extraObservers = [metrics, health.observer, ...(options.observers ?? [])];
 
   const observer: TransactionObserver = {
@@ -124,12 +167,11 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
     requestDone(record: AccessRecord) {
       inFlight -= 1;
       if (inFlight === 0) idleWaiter?.();
-      if (config.log.access) accessLogger.info(record, 'access');
+      writeAccessLine?.(record);
       for (const o of extraObservers) o.requestDone(record);
     },
   };
 
-  const gate = new ConnectionGate(config.maxconn);
   // One set of ticket keys for the process's life: sessions resume across reloads.
   const ticketKeys = options.ticketKeys ?? randomBytes(48);
   const idPrefix = `${process.pid.toString(36)}-`;
@@ -170,8 +212,12 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
         inFlight += 1;
         handleUpgrade(req, socket, head);
       },
-      connections: (delta) => metrics.frontendConnection(frontend.name, delta),
+      connections: (delta) => {
+        frontendConnections.set(frontend.name, (frontendConnections.get(frontend.name) ?? 0) + delta);
+        metrics.frontendConnection(frontend.name, delta);
+      },
       tlsError: () => metrics.tlsHandshakeError(frontend.name),
+      clientError: () => metrics.requestError(frontend.name),
     };
   }
 
@@ -296,7 +342,10 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
     config = next;
     logger.level = next.log.level;
     gate.setLimit(next.maxconn);
-    if (next.workers !== previous.workers) logger.warn({ key: 'workers' }, 'workers changes on restart, not on reload');
+    writeAccessLine = accessLogFor(next);
+    for (const key of ['workers', 'metrics'] as const) {
+      if (JSON.stringify(next[key]) !== JSON.stringify(previous[key])) logger.warn({ key }, `${key} changes on restart, not on reload`);
+    }
 
     const reconciled = reconcileBackends(backends, next);
     backends = reconciled.backends;

@@ -43,14 +43,6 @@ function parseWorkers(value: string | undefined): number | 'auto' | undefined {
   return n;
 }
 
-/** Keys that validate but whose behaviour has not landed: said out loud, never silently ignored. */
-function notYetSupported(config: Config): string[] {
-  const keys: string[] = [];
-  if (config.log.format !== 'json') keys.push('log.format');
-  if (config.metrics.haproxyCompat) keys.push('metrics.haproxyCompat');
-  return keys;
-}
-
 async function main(): Promise<void> {
   const args = parseCommandLine();
   if (args.help) {
@@ -76,9 +68,9 @@ async function main(): Promise<void> {
   const workers = config.workers === 'auto' ? availableParallelism() : config.workers;
   if (workers > 1) return runPrimary(config, workers, log, reread);
 
-  const { logger, accessLogger, flush } = log;
+  const { logger, accessLogger, writeLine, flush } = log;
   const reload = createReload(reread, (next) => lb.reload(next), logger);
-  const lb = createLoadBalancer(config, { logger, accessLogger, reload });
+  const lb = createLoadBalancer(config, { logger, accessLogger, accessLine: writeLine, reload });
   // Signals are handled from the first moment: a SIGHUP during start must not kill us.
   handleStopSignals({ logger, flush, shutdown: () => lb.shutdown(), reload, details: { graceMs: config.timeouts.shutdownMs } });
   try {
@@ -89,7 +81,6 @@ async function main(): Promise<void> {
     await flush();
     process.exit(1);
   }
-  for (const unsupported of notYetSupported(config)) logger.warn({ key: unsupported }, `${unsupported} is not implemented yet and is ignored`);
 }
 
 /** `workers: N`: this process checks, administers and supervises; N workers serve. */
@@ -134,7 +125,6 @@ async function runPrimary(config: Config, workers: number, log: LogOutput, rerea
     await flush();
     process.exit(1);
   }
-  for (const unsupported of notYetSupported(config)) logger.warn({ key: unsupported }, `${unsupported} is not implemented yet and is ignored`);
 }
 
 const isWorker = cluster.isWorker;

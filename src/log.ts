@@ -1,5 +1,6 @@
 // The pino logger: JSON on stdout through an asynchronous destination, so writing a
 // log line never blocks the request path; cookie and authorization values redacted.
+// Raw text lines (HAProxy's httplog) go through the same destination, in order.
 import pino, { type DestinationStream, type Logger } from 'pino';
 import type { LogConfig } from './config/types.js';
 
@@ -11,6 +12,8 @@ export interface LogOutput {
    * keys and never a header value, and redaction was a measurable share of each request.
    */
   readonly accessLogger: Logger;
+  /** Writes `line` and a newline as they are, after every line written before. */
+  writeLine(line: string): void;
   /** Resolves once every line written so far is out, in order. */
   flush(): Promise<void>;
 }
@@ -25,12 +28,18 @@ export function createLogger(config: Pick<LogConfig, 'level'>, destination?: Des
   const options = { level: config.level, redact: REDACT, base: { pid: process.pid } };
   const accessOptions = { level: config.level, base: { pid: process.pid } };
   if (destination) {
-    return { logger: pino(options, destination), accessLogger: pino(accessOptions, destination), flush: async () => {} };
+    return {
+      logger: pino(options, destination),
+      accessLogger: pino(accessOptions, destination),
+      writeLine: (line) => destination.write(`${line}\n`),
+      flush: async () => {},
+    };
   }
   const stdout = pino.destination({ dest: 1, sync: false });
   return {
     logger: pino(options, stdout),
     accessLogger: pino(accessOptions, stdout),
+    writeLine: (line) => stdout.write(`${line}\n`),
     flush: () =>
       new Promise<void>((resolve) => {
         try {

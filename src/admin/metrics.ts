@@ -1,12 +1,14 @@
 // Prometheus metrics in the application's own Registry (never prom-client's global
 // one). Server gauges are read from the live servers at scrape time, so they change
-// in the same instant as the balancer's view.
+// in the same instant as the balancer's view. With metrics.haproxyCompat the same
+// events also feed HAProxy's exporter names (haproxy-metrics.ts).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Backend } from '../backend/backend.js';
 import type { UpstreamServer } from '../backend/server.js';
 import type { AccessRecord } from '../proxy/access-record.js';
 import type { TransactionObserver } from '../proxy/transaction.js';
 import type { ClassifiedError } from '../proxy/upstream-error.js';
+import { HaproxyMetrics } from './haproxy-metrics.js';
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
@@ -27,11 +29,14 @@ export class LbMetrics implements TransactionObserver {
   readonly #frontendConnections: Gauge<'frontend'>;
   readonly #tlsHandshakeErrors: Counter<'frontend'>;
   readonly #transitions: Counter<'backend' | 'server' | 'to'>;
+  /** Null unless metrics.haproxyCompat: then every event is forwarded to it. */
+  readonly #compat: HaproxyMetrics | null;
 
   /** `backends` is read at every scrape, so a reload's new backends show at once. */
-  constructor(backends: () => Iterable<Backend>, options: { processMetrics?: boolean } = {}) {
+  constructor(backends: () => Iterable<Backend>, options: { processMetrics?: boolean; haproxyCompat?: boolean } = {}) {
     const registers = [this.registry];
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
+    this.#compat = options.haproxyCompat ? new HaproxyMetrics(this.registry, backends) : null;
     const eachServer = (fn: (backend: Backend, server: UpstreamServer) => void) => {
       for (const backend of backends()) for (const server of backend.servers) fn(backend, server);
     };
@@ -173,16 +178,24 @@ export class LbMetrics implements TransactionObserver {
       this.#checkFailures.inc(labels, 0);
       this.#upstreamTlsErrors.inc(labels, 0);
     }
+    this.#compat?.addBackend(backend);
   }
 
   /** Declares a frontend so its gauges show 0 before any traffic. */
   addFrontend(frontend: string): void {
     this.#frontendConnections.set({ frontend }, 0);
     this.#tlsHandshakeErrors.inc({ frontend }, 0);
+    this.#compat?.addFrontend(frontend);
   }
 
   frontendConnection(frontend: string, delta: 1 | -1): void {
     this.#frontendConnections.inc({ frontend }, delta);
+    this.#compat?.frontendConnection(frontend, delta);
+  }
+
+  /** A request the listener could not parse (answered 400, 408 or 431 there). */
+  requestError(frontend: string): void {
+    this.#compat?.requestError(frontend);
   }
 
   tlsHandshakeError(frontend: string): void {
@@ -192,10 +205,12 @@ export class LbMetrics implements TransactionObserver {
   checkDone(backend: string, server: string, ok: boolean, durationMs: number): void {
     this.#checkDuration.observe({ backend, server }, durationMs / 1000);
     if (!ok) this.#checkFailures.inc({ backend, server });
+    this.#compat?.checkDone(backend, server, ok);
   }
 
   transition(backend: string, server: string, to: 'UP' | 'DOWN'): void {
     this.#transitions.inc({ backend, server, to });
+    this.#compat?.transition(backend, server, to);
   }
 
   /** A connection to a server refused by TLS verification: live traffic or a health check. */
@@ -205,9 +220,11 @@ export class LbMetrics implements TransactionObserver {
 
   attemptDone(server: UpstreamServer, failure: ClassifiedError | null): void {
     if (failure?.kind === 'tls') this.upstreamTlsError(server.backendName, server.name);
+    this.#compat?.attemptDone(server, failure);
   }
 
   requestDone(r: AccessRecord): void {
+    this.#compat?.requestDone(r);
     if (r.backend === '') return;
     this.#requests.inc({ frontend: r.frontend, backend: r.backend, server: r.server, code: String(r.status) });
     this.#duration.observe({ backend: r.backend }, r.totalMs / 1000);

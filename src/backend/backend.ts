@@ -22,6 +22,8 @@ export interface AcquireRequest {
 /** A request waiting for a slot: resolves with a server, rejects with an LbError. */
 export interface PendingAcquire {
   readonly promise: Promise<UpstreamServer>;
+  /** Requests already waiting in the queue this one joined first (HAProxy's srv_queue / backend_queue). */
+  readonly ahead: { readonly server: number; readonly backend: number };
   /** Withdraws the request (client gone). A later grant is then impossible. */
   cancel(): void;
 }
@@ -176,6 +178,7 @@ export class Backend {
 
   /** Waits in `queue` until granted a server, re-placed, cancelled or timed out. */
   #wait(queue: WaitQueue<UpstreamServer | null>, request: AcquireRequest): PendingAcquire {
+    const ahead = queue === this.queue ? { server: 0, backend: queue.size } : { server: queue.size, backend: 0 };
     const deadline = performance.now() + this.#queueMs;
     let waiter: Waiter<UpstreamServer | null> | undefined;
     let timer: NodeJS.Timeout | undefined;
@@ -213,6 +216,7 @@ export class Backend {
     });
     return {
       promise,
+      ahead,
       cancel: () => {
         waiter?.cancel();
         if (!settled) {

@@ -83,6 +83,7 @@ export function runWorker(): void {
     lb = createLoadBalancer(message.config, {
       logger,
       accessLogger: log.accessLogger,
+      accessLine: log.writeLine,
       role: 'traffic',
       ticketKeys: Buffer.from(message.ticketKeys, 'base64'),
       passiveSink: createPassiveBatcher(),

@@ -1,5 +1,5 @@
-// What one finished request leaves behind: the access log line and metrics are both
-// made from this record.
+// What one finished request leaves behind: the access log line (JSON or HAProxy's
+// httplog) and metrics are all made from this record.
 
 /** How a request ended, in words (the HAProxy termination state, spelled out). */
 export type Termination =
@@ -13,6 +13,8 @@ export type Termination =
   | 'connect-timeout'
   | 'tls-error'
   | 'server-error'
+  /** The server's response was malformed: answered 502. */
+  | 'bad-response'
   | 'server-timeout'
   | 'server-aborted'
   /** A bug of ours: answered 500 and logged. */
@@ -22,6 +24,8 @@ export type Termination =
 export type RequestCookieState = 'N' | 'I' | 'D' | 'V' | 'E';
 /** HAProxy's response-side cookie flags: none, inserted, updated. */
 export type ResponseCookieState = 'N' | 'I' | 'U';
+/** HAProxy's '-': the backend has no persistence cookie, or the request never reached it. */
+export type NoCookie = '-';
 
 /** One finished request. Times are milliseconds, -1 when the phase was not reached. */
 export interface AccessRecord {
@@ -30,8 +34,13 @@ export interface AccessRecord {
   readonly backend: string;
   /** '' when no server was reached. */
   readonly server: string;
+  readonly clientAddress: string;
+  readonly clientPort: number;
   readonly method: string;
   readonly path: string;
+  /** As the client sent it: `1.1`, `1.0`. */
+  readonly httpVersion: string;
+  /** 0 when no response was sent (client gone first). */
   readonly status: number;
   /** Response body bytes sent to the client. */
   readonly bytesOut: number;
@@ -41,11 +50,15 @@ export interface AccessRecord {
   readonly connectMs: number;
   readonly responseMs: number;
   readonly totalMs: number;
+  /** Requests already waiting in the server's own queue when this one joined it (HAProxy's srv_queue). */
+  readonly serverQueueAhead: number;
+  /** Requests already waiting in the backend's queue when this one joined it (HAProxy's backend_queue). */
+  readonly backendQueueAhead: number;
   readonly termination: Termination;
   readonly retries: number;
   readonly redispatched: boolean;
-  readonly cookieIn: RequestCookieState;
-  readonly cookieOut: ResponseCookieState;
+  readonly cookieIn: RequestCookieState | NoCookie;
+  readonly cookieOut: ResponseCookieState | NoCookie;
   /** Short reason for a failure, e.g. `tls: pin mismatch`. */
   readonly error?: string | undefined;
 }

@@ -3,16 +3,16 @@
 // handler that relays the response with backpressure.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
-import type { Backend } from '../backend/backend.js';
+import type { Backend, PendingAcquire } from '../backend/backend.js';
 import type { UpstreamServer } from '../backend/server.js';
 import { privateCacheControl } from '../balancer/cookie.js';
 import { LbError } from '../errors.js';
-import type { AccessRecord, RequestCookieState, ResponseCookieState, Termination } from './access-record.js';
+import type { AccessRecord, NoCookie, RequestCookieState, ResponseCookieState, Termination } from './access-record.js';
 import { downstreamResponseHeaders, inBlockList, upstreamRequestHeaders } from './headers.js';
 import { watchBodyProgress } from './body-watch.js';
 import { sendError } from './responses.js';
 import { shouldRetry, type AttemptPhase } from './retry.js';
-import { classifyUpstreamError, upstreamLbError, type ClassifiedError } from './upstream-error.js';
+import { classifyUpstreamError, TERMINATION_OF_FAILURE, upstreamLbError, type ClassifiedError } from './upstream-error.js';
 
 /** The frontend facts a transaction needs. */
 export interface FrontendFacts {
@@ -42,15 +42,6 @@ export interface TransactionContext {
   readonly draining: () => boolean;
 }
 
-const TERMINATION_OF_FAILURE = {
-  connect: 'connect-error',
-  tls: 'tls-error',
-  'connect-timeout': 'connect-timeout',
-  timeout: 'server-timeout',
-  closed: 'server-error',
-  protocol: 'server-error',
-} as const satisfies Record<ClassifiedError['kind'], Termination>;
-
 /** Carries one client request through the backend and relays the response. */
 export class ProxyTransaction implements Dispatcher.DispatchHandler {
   readonly #req: IncomingMessage;
@@ -59,6 +50,7 @@ export class ProxyTransaction implements Dispatcher.DispatchHandler {
   readonly #reqId: string;
   readonly #startedAt = performance.now();
   readonly #clientAddress: string;
+  readonly #clientPort: number;
   readonly #hasBody: boolean;
   readonly #method: string;
 
@@ -70,7 +62,9 @@ export class ProxyTransaction implements Dispatcher.DispatchHandler {
   #preferred: UpstreamServer | undefined;
   #firstSeenSec: number | undefined;
   #refreshCookie = false;
+  /** Set while the request waits in a queue. */
   #cancelWait: (() => void) | undefined;
+  #waitStartedAt = 0;
   #abortUpstream: ((err?: Error) => void) | null = null;
   #phase: AttemptPhase = 'connect';
   #responseStarted = false;
@@ -79,9 +73,11 @@ export class ProxyTransaction implements Dispatcher.DispatchHandler {
 
   #retries = 0;
   #redispatched = false;
-  #cookieIn: RequestCookieState = 'N';
-  #cookieOut: ResponseCookieState = 'N';
+  #cookieIn: RequestCookieState | NoCookie = '-';
+  #cookieOut: ResponseCookieState | NoCookie = '-';
   #queueMs = -1;
+  #serverQueueAhead = 0;
+  #backendQueueAhead = 0;
   #connectMs = -1;
   #responseMs = -1;
   #attemptStartedAt = 0;
@@ -96,6 +92,7 @@ export class ProxyTransaction implements Dispatcher.DispatchHandler {
     this.#ctx = ctx;
     this.#reqId = reqId;
     this.#clientAddress = clientAddress;
+    this.#clientPort = req.socket.remotePort ?? 0;
     this.#method = req.method ?? 'GET';
     const length = req.headers['content-length'];
     this.#hasBody = req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
@@ -107,6 +104,7 @@ export class ProxyTransaction implements Dispatcher.DispatchHandler {
     const backend = this.#ctx.backend;
     const persistence = backend.persistence;
     if (persistence) {
+      this.#cookieOut = 'N';
       const found = persistence.cookie.lookup(this.#req.headers.cookie, Date.now());
       this.#cookieIn = found.flag;
       if (found.flag === 'V') {
@@ -154,12 +152,10 @@ export class ProxyTransaction implements Dispatcher.DispatchHandler {
         this.#fail(new LbError('LB_ERR_NO_SERVER', 'no server available'), 'no-server');
         return;
       case 'wait': {
-        const waitStart = performance.now();
-        this.#cancelWait = placement.pending.cancel;
+        this.#enterQueue(placement.pending);
         placement.pending.promise.then(
           (server) => {
-            this.#cancelWait = undefined;
-            this.#queueMs = Math.max(0, this.#queueMs) + (performance.now() - waitStart);
+            this.#leaveQueue();
             if (this.#clientGone) {
               this.#ctx.backend.release(server);
               return;
@@ -167,14 +163,27 @@ export class ProxyTransaction implements Dispatcher.DispatchHandler {
             this.#dispatch(server);
           },
           (err: LbError) => {
-            this.#cancelWait = undefined;
-            this.#queueMs = Math.max(0, this.#queueMs) + (performance.now() - waitStart);
+            this.#leaveQueue();
             this.#fail(err, err.code === 'LB_ERR_QUEUE_TIMEOUT' ? 'queue-timeout' : 'no-server');
           },
         );
         return;
       }
     }
+  }
+
+  #enterQueue(pending: PendingAcquire): void {
+    this.#cancelWait = pending.cancel;
+    this.#waitStartedAt = performance.now();
+    this.#serverQueueAhead = pending.ahead.server;
+    this.#backendQueueAhead = pending.ahead.backend;
+  }
+
+  /** Adds the time spent waiting to queueMs (a retry may wait twice). */
+  #leaveQueue(): void {
+    if (!this.#cancelWait) return;
+    this.#cancelWait = undefined;
+    this.#queueMs = Math.max(0, this.#queueMs) + (performance.now() - this.#waitStartedAt);
   }
 
   #dispatch(server: UpstreamServer): void {
@@ -340,7 +349,10 @@ export class ProxyTransaction implements Dispatcher.DispatchHandler {
   #onClientClose = (): void => {
     if (this.#res.writableFinished) return;
     this.#clientGone = true;
-    this.#cancelWait?.();
+    const cancelWait = this.#cancelWait;
+    // A client that gives up in the queue still waited there (HAProxy's CQ).
+    this.#leaveQueue();
+    cancelWait?.();
     this.#abortUpstream?.(new Error('client aborted'));
     if (!this.#server) this.#finish('client-aborted');
   };
@@ -361,8 +373,11 @@ export class ProxyTransaction implements Dispatcher.DispatchHandler {
       frontend: this.#ctx.frontend.name,
       backend: this.#ctx.backend.name,
       server: this.#lastServer?.name ?? '',
+      clientAddress: this.#clientAddress,
+      clientPort: this.#clientPort,
       method: this.#method,
       path: this.#req.url ?? '',
+      httpVersion: this.#req.httpVersion,
       status: this.#status,
       bytesOut: this.#bytesOut,
       bytesIn: this.#bytesIn,
@@ -370,6 +385,8 @@ export class ProxyTransaction implements Dispatcher.DispatchHandler {
       connectMs: this.#connectMs,
       responseMs: this.#responseMs,
       totalMs: performance.now() - this.#startedAt,
+      serverQueueAhead: this.#serverQueueAhead,
+      backendQueueAhead: this.#backendQueueAhead,
       termination: this.#clientGone && termination === 'normal' ? 'client-aborted' : termination,
       retries: this.#retries,
       redispatched: this.#redispatched,

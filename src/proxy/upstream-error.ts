@@ -1,6 +1,7 @@
 // Classifies an error from an upstream connection or exchange, for the status a
 // client gets, the retry decision, the access log and the health checker.
 import { LbError } from '../errors.js';
+import type { Termination } from './access-record.js';
 
 /**
  * - `connect`: the TCP connection failed (refused, unreachable, reset during the handshake).
@@ -17,6 +18,16 @@ export interface ClassifiedError {
   /** Short text for logs and the health checker, e.g. `tls: pin mismatch`, `connect: ECONNREFUSED`. */
   readonly reason: string;
 }
+
+/** How a request ends when an upstream failure is its last word. */
+export const TERMINATION_OF_FAILURE = {
+  connect: 'connect-error',
+  tls: 'tls-error',
+  'connect-timeout': 'connect-timeout',
+  timeout: 'server-timeout',
+  closed: 'server-error',
+  protocol: 'bad-response',
+} as const satisfies Record<UpstreamFailure, Termination>;
 
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN']);
 

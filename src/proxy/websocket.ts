@@ -13,8 +13,8 @@ import { downstreamResponseHeaders, inBlockList, plainAddress, upstreamRequestHe
 import type { FrontendRoute } from './handler.js';
 import { rawErrorResponse } from './responses.js';
 import type { FrontendFacts, TransactionObserver } from './transaction.js';
-import type { Termination } from './access-record.js';
-import { classifyUpstreamError, upstreamLbError } from './upstream-error.js';
+import type { NoCookie, RequestCookieState, Termination } from './access-record.js';
+import { classifyUpstreamError, TERMINATION_OF_FAILURE, upstreamLbError } from './upstream-error.js';
 
 export interface UpgradeOptions {
   readonly frontend: FrontendFacts;
@@ -34,6 +34,7 @@ interface TunnelFacts {
   error: string | undefined;
   bytesIn: number;
   bytesOut: number;
+  cookieIn: RequestCookieState | NoCookie;
 }
 
 function responseHead(status: number, statusText: string, headers: readonly string[], extra: string): string {
@@ -53,7 +54,9 @@ export function createUpgradeHandler(options: UpgradeOptions): (req: IncomingMes
     client.on('error', () => client.destroy());
     const startedAt = performance.now();
     const reqId = `${options.idPrefix}ws${(++sequence).toString(36)}`;
-    const tunnelFacts: TunnelFacts = { status: 0, server: '', termination: 'normal', error: undefined, bytesIn: 0, bytesOut: 0 };
+    const tunnelFacts: TunnelFacts = { status: 0, server: '', termination: 'normal', error: undefined, bytesIn: 0, bytesOut: 0, cookieIn: '-' };
+    const clientAddress = plainAddress(req.socket.remoteAddress);
+    const clientPort = req.socket.remotePort ?? 0;
     facts.set(client, tunnelFacts);
     // Every path ends with the client connection closing: one access record then.
     client.once('close', () =>
@@ -62,8 +65,11 @@ export function createUpgradeHandler(options: UpgradeOptions): (req: IncomingMes
         frontend: frontend.name,
         backend: route.kind === 'backend' ? route.backend.name : '',
         server: tunnelFacts.server,
+        clientAddress,
+        clientPort,
         method: req.method ?? 'GET',
         path: req.url ?? '',
+        httpVersion: req.httpVersion,
         status: tunnelFacts.status,
         bytesOut: tunnelFacts.bytesOut,
         bytesIn: tunnelFacts.bytesIn,
@@ -71,11 +77,14 @@ export function createUpgradeHandler(options: UpgradeOptions): (req: IncomingMes
         connectMs: -1,
         responseMs: -1,
         totalMs: performance.now() - startedAt,
+        serverQueueAhead: 0,
+        backendQueueAhead: 0,
         termination: tunnelFacts.status === 0 ? 'client-aborted' : tunnelFacts.termination,
         retries: 0,
         redispatched: false,
-        cookieIn: 'N',
-        cookieOut: 'N',
+        cookieIn: tunnelFacts.cookieIn,
+        // A tunnel's 101 never carries our cookie.
+        cookieOut: tunnelFacts.cookieIn === '-' ? '-' : 'N',
         error: tunnelFacts.error,
       }),
     );
@@ -113,6 +122,8 @@ export function createUpgradeHandler(options: UpgradeOptions): (req: IncomingMes
       const found = backend.persistence.cookie.lookup(req.headers.cookie, Date.now());
       const server = found.flag === 'V' ? backend.servers[found.serverIndex] : undefined;
       if (server?.takesCookieHolders()) preferred = server;
+      const f = facts.get(client);
+      if (f) f.cookieIn = server && !preferred ? 'D' : found.flag;
     }
     const placement = backend.place({ clientAddress, preferred });
     if (placement.kind === 'none') {
@@ -211,8 +222,7 @@ export function createUpgradeHandler(options: UpgradeOptions): (req: IncomingMes
         }
         const failure = classifyUpstreamError(err);
         observer.attemptDone(server, failure, 0);
-        const status = upstreamLbError(failure, err).status;
-        refuse(client, status, status === 504 ? 'server-timeout' : failure.kind === 'tls' ? 'tls-error' : 'server-error', failure.reason);
+        refuse(client, upstreamLbError(failure, err).status, TERMINATION_OF_FAILURE[failure.kind], failure.reason);
       },
     };
     try {

@@ -25,7 +25,7 @@ export function writePair(dir: string, name: string, pair: Issued): { cert: stri
 export interface RunningLb {
   readonly lb: LoadBalancer;
   readonly dir: string;
-  /** Parsed JSON log lines, in order. */
+  /** Parsed JSON log lines, in order; a line that is not JSON (HAProxy httplog) is kept as `{ raw }`. */
   readonly logs: Record<string, unknown>[];
   port(frontend?: string): number;
   close(): Promise<void>;
@@ -40,12 +40,14 @@ export async function startLb(config: Record<string, unknown>, dir: string): Pro
   const logs: Record<string, unknown>[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString().split('\n')) if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
+      for (const line of chunk.toString().split('\n')) {
+        if (line) logs.push(line.startsWith('{') ? (JSON.parse(line) as Record<string, unknown>) : { raw: line });
+      }
       done();
     },
   });
-  const { logger, accessLogger } = createLogger({ level: 'debug' }, sink);
-  const lb = createLoadBalancer(parsed, { logger, accessLogger });
+  const { logger, accessLogger, writeLine } = createLogger({ level: 'debug' }, sink);
+  const lb = createLoadBalancer(parsed, { logger, accessLogger, accessLine: writeLine });
   await lb.listen();
   return {
     lb,
