@@ -7,7 +7,7 @@
 set -u
 logfile=$1 type=$2 name=$3 state=$4 priority=$5
 
-line="$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ) $(hostname) vrrp $type $name -> $state (priority $priority)"
+line="$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ) $(uname -n) vrrp $type $name -> $state (priority $priority)"
 echo "$line" >> "$logfile"
 # No syslog (a container, a test namespace): the file is enough.
 logger -t doorman-ha -- "$line" 2>/dev/null || true

@@ -84,5 +84,6 @@ export function formatSwitch(report: SwitchReport): string {
   const errors = Object.entries(report.errors)
     .map(([error, count]) => `${error} ${count}`)
     .join(', ');
-  return `${report.name}: address moved in ${report.moveMs} ms; ${report.failed} requests failed${errors ? ` (${errors})` : ''}, ${report.failedAfterMove.length} after the move`;
+  const failed = `${report.failed} request${report.failed === 1 ? '' : 's'} failed${errors ? ` (${errors})` : ''}`;
+  return `${report.name}: address moved in ${report.moveMs} ms; ${failed}, ${report.failedAfterMove.length} after the move`;
 }
