@@ -32,11 +32,12 @@ type Balancer = keyof typeof LB_ADDRESS;
 const pki = testPki();
 const cleanups: Array<() => Promise<void>> = [];
 
+// Long enough for every process's SIGTERM grace (they stop in parallel) and the namespaces' removal.
 afterEach(async () => {
   const problems: string[] = [];
   while (cleanups.length) await cleanups.pop()!().catch((err: Error) => problems.push(err.message));
   if (problems.length) throw new Error(`cleanup: ${problems.join('\n')}`);
-});
+}, 30_000);
 
 /**
  * An example file with its site-specific values replaced. Every value must occur in the
@@ -83,7 +84,7 @@ describe('an active/standby pair with keepalived', () => {
     if (!findCommand('curl')) throw new Error('curl is not installed: apt-get install curl (.ci/run does)');
 
     const testStarted = Date.now();
-    const processes = new Map<string, RunningCli>();
+    const processes: Array<[name: string, running: RunningCli]> = [];
     ctx.onTestFailed(() => {
       for (const [name, running] of processes) console.error(tail(name, running));
     });
@@ -93,13 +94,15 @@ describe('an active/standby pair with keepalived', () => {
     cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
     const lab: Lab = await createLab();
     cleanups.push(() => lab.remove()); // after every process below is stopped
+    cleanups.push(async () => {
+      await Promise.all(processes.map(([, running]) => stop(running)));
+    });
 
     /** Starts a long-running command inside a host's namespace; stopped at cleanup. */
     const startIn = (host: Host, name: string, argv: readonly string[]): RunningCli => {
       const { command, args } = lab.inside(host, argv);
       const started = startProcess(command, args, dir);
-      processes.set(name, started);
-      cleanups.push(() => stop(started));
+      processes.push([name, started]);
       return started;
     };
 
@@ -143,9 +146,9 @@ describe('an active/standby pair with keepalived', () => {
     }
 
     const startDoorman = async (node: Balancer): Promise<RunningCli> => {
-      const doorman = startIn(node, `doorman ${node}`, [process.execPath, CLI_PATH, '--config', join(dir, node, 'lb.yaml')]);
-      await doorman.waitForLine((line) => line.msg === 'listening', 10_000, `Doorman on ${node} listening`);
-      return doorman;
+      const started = startIn(node, `doorman ${node}`, [process.execPath, CLI_PATH, '--config', join(dir, node, 'lb.yaml')]);
+      await started.waitForLine((line) => line.msg === 'listening', 10_000, `Doorman on ${node} listening`);
+      return started;
     };
     const doorman = { lb1: await startDoorman('lb1'), lb2: await startDoorman('lb2') };
 
