@@ -56,7 +56,12 @@ export interface RunningCli {
 /** Starts the CLI and keeps it running. */
 export function startCli(args: readonly string[], cwd: string): RunningCli {
   assertBuilt();
-  const child = spawn(process.execPath, [CLI_PATH, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  return startProcess(process.execPath, [CLI_PATH, ...args], cwd);
+}
+
+/** Starts any long-running command the way startCli does (the HA test runs its children through `ip netns exec`). */
+export function startProcess(command: string, args: readonly string[], cwd: string): RunningCli {
+  const child = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: Record<string, unknown>[] = [];
   const watchers = new Set<() => void>();
   let stdout = '';
@@ -79,6 +84,8 @@ export function startCli(args: readonly string[], cwd: string): RunningCli {
     for (const watcher of watchers) watcher();
   });
   child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+  // A command that cannot start (ENOENT) still closes; its reason goes where stderr goes.
+  child.on('error', (err) => (stderr += `${err.message}\n`));
   const exited = new Promise<CliExit>((resolve) =>
     child.on('close', (code, signal) => {
       done = true;
