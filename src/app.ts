@@ -14,6 +14,7 @@ import { Backend } from './backend/backend.js';
 import { UpstreamServer } from './backend/server.js';
 import type { Config, FrontendConfig } from './config/types.js';
 import { ConnectionGate } from './frontend/connection-gate.js';
+import { FrontendStats } from './frontend/frontend-stats.js';
 import { createListener, type Listener } from './frontend/listener.js';
 import type { AccessRecord } from './proxy/access-record.js';
 import { createRequestHandler, type FrontendRoute } from './proxy/handler.js';
@@ -73,6 +74,7 @@ export function createLoadBalancer(config: Config, options: LoadBalancerOptions)
   let idleWaiter: (() => void) | undefined;
   const ports = new Map<string, number>();
   const accessLog = config.log.access;
+  const frontendStats = new FrontendStats(config.frontends);
   const extraObservers = [metrics, health.observer, ...(options.observers ?? [])];
 
   const observer: TransactionObserver = {
@@ -83,6 +85,7 @@ export function createLoadBalancer(config: Config, options: LoadBalancerOptions)
       inFlight -= 1;
       if (inFlight === 0) idleWaiter?.();
       if (accessLog) accessLogger.info(record, 'access');
+      frontendStats.requestDone(record);
       for (const o of extraObservers) o.requestDone(record);
     },
   };
@@ -135,7 +138,10 @@ export function createLoadBalancer(config: Config, options: LoadBalancerOptions)
           inFlight += 1;
           handleUpgrade(req, socket, head);
         },
-        connections: (delta) => metrics.frontendConnection(frontend.name, delta),
+        connections: (delta) => {
+          metrics.frontendConnection(frontend.name, delta);
+          frontendStats.connection(frontend.name, delta);
+        },
         tlsError: () => metrics.tlsHandshakeError(frontend.name),
       },
       logger,
@@ -146,7 +152,7 @@ export function createLoadBalancer(config: Config, options: LoadBalancerOptions)
   });
 
   const admin: http.Server | null = config.admin
-    ? createAdminServer({ config: config.admin, control, metrics, draining: () => draining, logger })
+    ? createAdminServer({ config: config.admin, control, frontends: () => frontendStats.view(), metrics, draining: () => draining, logger })
     : null;
 
   function adminPort(): number | undefined {
@@ -179,6 +185,7 @@ export function createLoadBalancer(config: Config, options: LoadBalancerOptions)
       for (const listener of listeners) {
         const port = await listener.listen();
         ports.set(listener.config.name, port);
+        frontendStats.listening(listener.config.name, port);
         // X-Forwarded-Port is the real port, known now.
         facts.get(listener.config.name)!.port = String(port);
         logger.info(

@@ -9,7 +9,7 @@ import type { AccessRecord } from '../proxy/access-record.js';
 import type { TransactionObserver } from '../proxy/transaction.js';
 import type { ClassifiedError } from '../proxy/upstream-error.js';
 import { createHealthChecker, type HealthChecker, type HealthReporter, type HealthTarget } from './checker.js';
-import { describeHealth } from './state.js';
+import { describeHealth, initialHealth } from './state.js';
 
 /** The key the checker knows a server by. */
 export function serverKey(backend: string, server: string): string {
@@ -47,7 +47,10 @@ function targetsOf(backends: Iterable<Backend>): HealthTarget[] {
 export function createServerHealth(backends: ReadonlyMap<string, Backend>, logger: Logger, metrics?: LbMetrics): ServerHealth {
   const byKey = new Map<string, { backend: Backend; server: UpstreamServer }>();
   for (const backend of backends.values()) {
-    for (const server of backend.servers) byKey.set(serverKey(backend.name, server.name), { backend, server });
+    for (const server of backend.servers) {
+      byKey.set(serverKey(backend.name, server.name), { backend, server });
+      if (backend.config.check) server.healthCounter = initialHealth(backend.config.check).counter;
+    }
   }
 
   const reporter: HealthReporter = {
@@ -63,6 +66,7 @@ export function createServerHealth(backends: ReadonlyMap<string, Backend>, logge
         if (!result.ok && result.reason.startsWith(TLS_REASON)) metrics?.upstreamTlsError(backend.name, server.name);
       }
       server.healthDescription = describeHealth(health, check);
+      server.healthCounter = health.counter;
       if (!transition) return;
       server.healthy = transition.to === 'UP';
       server.lastChangeAt = Date.now();
