@@ -8,13 +8,13 @@ const STYLE = `
 :root {
   color-scheme: light dark;
   --bg: #f4f6f8; --card: #ffffff; --fg: #17202b; --muted: #5b6573; --line: #dfe3e8; --head: #f8f9fb;
-  --focus: #2563eb; --up: #17803a; --down: #d1242f; --drain: #a15c00; --maint: #5b6573; --warn: #a15c00;
+  --brand: #4f46e5; --focus: #2563eb; --up: #17803a; --down: #d1242f; --drain: #a15c00; --maint: #5b6573; --warn: #a15c00;
   --radius: 10px;
 }
 @media (prefers-color-scheme: dark) {
   :root {
     --bg: #0d1117; --card: #151b23; --fg: #e6edf3; --muted: #9aa5b1; --line: #2b333d; --head: #1a212a;
-    --focus: #6ea8fe; --up: #3fb950; --down: #f85149; --drain: #e3a42b; --maint: #9aa5b1; --warn: #e3a42b;
+    --brand: #818cf8; --focus: #6ea8fe; --up: #3fb950; --down: #f85149; --drain: #e3a42b; --maint: #9aa5b1; --warn: #e3a42b;
   }
 }
 * { box-sizing: border-box; }
@@ -31,9 +31,16 @@ h1, h2, h3 { margin: 0; line-height: 1.2; }
 :focus-visible { outline: 3px solid var(--focus); outline-offset: 2px; border-radius: 4px; }
 
 .top { display: flex; flex-wrap: wrap; align-items: center; gap: .5rem 1.5rem; padding: 1rem 0; }
-.brand { display: flex; align-items: baseline; gap: .6rem; }
+.brand { display: flex; align-items: center; gap: .55rem; }
+.logo { width: 1.5rem; height: 1.5rem; flex: none; }
+.logo rect { fill: var(--brand); }
+.logo circle { fill: var(--card); }
+.brand .muted { align-self: flex-end; padding-bottom: .1rem; }
 .brand h1 { font-size: 1.35rem; letter-spacing: -.01em; }
-.summary { font-weight: 600; font-variant-numeric: tabular-nums; }
+.summary, .backend-summary { display: flex; flex-wrap: wrap; gap: .3rem .9rem; margin: 0; font-weight: 600; font-variant-numeric: tabular-nums; }
+.count { display: inline-flex; align-items: center; gap: .35rem; color: var(--c); }
+.count::before { content: ""; width: .55rem; height: .55rem; border-radius: 50%; background: var(--c); }
+.count.UP { --c: var(--up); } .count.DRAIN { --c: var(--drain); } .count.MAINT { --c: var(--maint); } .count.DOWN { --c: var(--down); }
 .status { margin-left: auto; display: flex; align-items: center; gap: .75rem; color: var(--muted); font-variant-numeric: tabular-nums; }
 
 button { font: inherit; color: inherit; cursor: pointer; }
@@ -51,7 +58,6 @@ button { font: inherit; color: inherit; cursor: pointer; }
 .backend-head { display: flex; flex-wrap: wrap; justify-content: space-between; align-items: baseline; gap: .25rem 1rem; }
 .backend-head h2 { font-size: 1.1rem; }
 .backend-head .meta { margin: .15rem 0 0; font-size: 13px; }
-.backend-summary { margin: 0; font-weight: 600; font-variant-numeric: tabular-nums; }
 #content.stale { opacity: .55; }
 
 .backend-body { display: grid; grid-template-columns: minmax(0, 1fr) 13rem; gap: 1rem; padding: 0 1rem .75rem; }
@@ -94,9 +100,12 @@ tr.going-down { --row-color: var(--warn); }
 .note { display: block; font-size: 12px; margin-top: .15rem; color: var(--muted); }
 .going-down .note { color: var(--warn); font-weight: 600; }
 
-.actions { display: inline-flex; border: 1px solid var(--line); border-radius: 8px; overflow: hidden; }
+.actions { display: inline-flex; border: 1px solid var(--line); border-radius: 8px; }
 .actions button { background: transparent; border: 0; border-left: 1px solid var(--line); padding: .35rem .65rem; font-size: 12px; font-weight: 600; min-height: 2rem; }
-.actions button:first-child { border-left: 0; }
+.actions button:first-child { border-left: 0; border-radius: 7px 0 0 7px; }
+.actions button:last-child { border-radius: 0 7px 7px 0; }
+/* Inside the group the ring is drawn inward, so neighbours do not cover it. */
+.actions button:focus-visible { outline-offset: -4px; border-radius: 7px; }
 .actions button:hover { background: var(--head); }
 .actions button[aria-pressed="true"] { color: #fff; background: var(--c); }
 .actions button[data-state="READY"] { --c: var(--up); }
@@ -109,18 +118,22 @@ tr.going-down { --row-color: var(--warn); }
 tr.changed td { animation: changed 2s ease-out; }
 @media (prefers-reduced-motion: reduce) { tr.changed td { animation: none; } }
 
-/* Phones: every table row becomes a small card of labelled values. */
+/* Phones: every table row becomes a small card of labelled values, four to a line. */
 @media (max-width: 760px) {
   .page { padding: 0 .6rem 1.5rem; }
   .status { margin-left: 0; }
   .backend-body { grid-template-columns: 1fr; }
+  .legend { display: flex; flex-wrap: wrap; gap: .25rem 1rem; }
+  .legend li { display: flex; gap: .4rem; }
   table.stack thead { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
-  table.stack, table.stack tbody, table.stack tr, table.stack td { display: block; }
-  table.stack tr { display: grid; grid-template-columns: 1fr 1fr 1fr; gap: .35rem .75rem; padding: .7rem 1rem; border-top: 1px solid var(--line); }
-  table.stack td { border: 0; padding: 0; text-align: left; box-shadow: none !important; }
+  table.stack, table.stack tbody, table.stack td { display: block; }
+  table.stack tr { display: grid; grid-template-columns: repeat(4, minmax(0, 1fr)); gap: .5rem .6rem; padding: .75rem .9rem; border-top: 1px solid var(--line); }
+  table.stack td { border: 0; padding: 0; text-align: left; box-shadow: none !important; white-space: normal; }
   table.stack td::before { content: attr(data-label); display: block; font-size: 10px; font-weight: 600; text-transform: uppercase; letter-spacing: .04em; color: var(--muted); }
-  table.stack td.name, table.stack td.state, table.stack td.check, table.stack td.actions-cell { grid-column: 1 / -1; }
-  table.stack td.name::before, table.stack td.state::before { display: none; }
+  table.stack td.name, table.stack td.state, table.stack td.check, table.stack td.wide { grid-column: span 2; }
+  table.stack td.actions-cell { grid-column: 1 / -1; }
+  table.stack td.name::before, table.stack td.state::before, table.stack td.actions-cell::before { display: none; }
+  table.stack td.state { text-align: right; }
   table.stack tr[class^="state-"] { box-shadow: inset 4px 0 var(--row-color, transparent); }
   td.check { max-width: none; }
   .actions { display: flex; }
@@ -133,7 +146,7 @@ tr.changed td { animation: changed 2s ease-out; }
 const BODY = `
 <div class="page">
   <header class="top">
-    <div class="brand"><h1>Doorman</h1><span id="where" class="muted"></span></div>
+    <div class="brand"><svg class="logo" viewBox="0 0 16 16" aria-hidden="true"><rect x="3" y="1" width="10" height="14" rx="1.5"/><circle cx="10.3" cy="8.5" r="1.1"/></svg><h1>Doorman</h1><span id="where" class="muted"></span></div>
     <p id="summary" class="summary" aria-live="off"></p>
     <div class="status"><span><span id="updated">loading…</span> · <span id="refresh-note"></span></span>
       <button type="button" id="forget-token" class="link-button" hidden>Forget token</button></div>
@@ -162,7 +175,7 @@ const BODY = `
 
 // A tiny door as the tab icon, inline so the browser asks for no /favicon.ico.
 const ICON =
-  "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E%3Crect x='3' y='1' width='10' height='14' rx='1.5' fill='%2317803a'/%3E%3Ccircle cx='10.5' cy='8.5' r='1.1' fill='%23fff'/%3E%3C/svg%3E";
+  "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E%3Crect x='3' y='1' width='10' height='14' rx='1.5' fill='%234f46e5'/%3E%3Ccircle cx='10.5' cy='8.5' r='1.1' fill='%23fff'/%3E%3C/svg%3E";
 
 function sha256(text: string): string {
   return `'sha256-${createHash('sha256').update(text, 'utf8').digest('base64')}'`;

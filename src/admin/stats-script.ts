@@ -231,9 +231,10 @@ export const STATS_SCRIPT = String.raw`
   function frontendRow(name) {
     const cells = {
       name: el('td', { class: 'name', 'data-label': 'Frontend' }),
-      bind: el('td', { 'data-label': 'Listens on' }),
+      bind: el('td', { class: 'wide', 'data-label': 'Listens on' }),
       route: el('td', { 'data-label': 'Sends to' }),
-      connections: el('td', { class: 'num', 'data-label': 'Connections' }),
+      // Short label: on a phone it shares a line with three others.
+      connections: el('td', { class: 'num', 'data-label': 'Conns' }),
       rate: el('td', { class: 'num', 'data-label': 'Req/s' }),
       errors: el('td', { class: 'num', 'data-label': 'Errors/s' }),
     };
@@ -451,8 +452,7 @@ export const STATS_SCRIPT = String.raw`
   function updateBackends(backends, now) {
     const container = $('backends');
     const seen = new Set();
-    let up = 0;
-    let total = 0;
+    const counts = countStates([]);
     let rate = 0;
     backends.forEach((b, i) => {
       seen.add(b.name);
@@ -473,20 +473,38 @@ export const STATS_SCRIPT = String.raw`
       }
       drawChart(view, lines, now);
 
-      const serving = b.servers.filter((s) => s.state === 'UP').length;
+      const backendCounts = countStates(b.servers);
       const backendRate = lines.reduce((sum, l) => sum + (l.rate || 0), 0);
-      up += serving;
-      total += b.servers.length;
+      for (const state of STATES) counts[state] += backendCounts[state];
       rate += backendRate;
-      setText(view.summary, serving + '/' + b.servers.length + ' up · ' + formatRate(backendRate) + ' req/s');
-      view.summary.classList.toggle('bad', serving === 0);
+      renderSummary(view.summary, backendCounts, backendRate);
     });
     for (const [name, view] of backendViews) {
       if (seen.has(name)) continue;
       view.section.remove();
       backendViews.delete(name);
     }
-    return { up, total, rate };
+    return { counts, rate };
+  }
+
+  const STATES = ['UP', 'DRAIN', 'MAINT', 'DOWN'];
+
+  function countStates(servers) {
+    const counts = { UP: 0, DRAIN: 0, MAINT: 0, DOWN: 0 };
+    for (const s of servers) counts[s.state] += 1;
+    return counts;
+  }
+
+  /** "3 UP · 1 DRAIN · 1 DOWN · 34 req/s", each count with its state's colour. */
+  function renderSummary(node, counts, rate) {
+    const shown = STATES.filter((state) => state === 'UP' || counts[state] > 0);
+    const text = shown.map((state) => counts[state] + ' ' + state).join(' ') + ' ' + formatRate(rate);
+    if (node.dataset.text === text) return;
+    node.dataset.text = text;
+    node.replaceChildren(
+      ...shown.map((state) => el('span', { class: 'count ' + state }, counts[state] + ' ' + state)),
+      el('span', { class: 'rate' }, formatRate(rate) + ' req/s'),
+    );
   }
 
   // ---- refresh loop -----------------------------------------------------------------
@@ -498,10 +516,9 @@ export const STATS_SCRIPT = String.raw`
     const now = Date.parse(state.now);
     updateFrontends(state.frontends || [], now);
     const totals = updateBackends(state.backends, now);
-    const down = totals.total - totals.up;
-    setText($('summary'), totals.up + '/' + totals.total + ' servers up · ' + formatRate(totals.rate) + ' req/s');
-    $('summary').classList.toggle('bad', down > 0);
-    document.title = (down > 0 ? '(' + down + ' not up) ' : '') + 'Doorman stats';
+    renderSummary($('summary'), totals.counts, totals.rate);
+    const down = totals.counts.DOWN;
+    document.title = (down > 0 ? '(' + down + ' DOWN) ' : '') + 'Doorman stats';
     setText($('updated'), 'updated ' + new Date(now).toLocaleTimeString());
     $('content').setAttribute('aria-busy', 'false');
   }
