@@ -43,6 +43,13 @@ export const STATS_SCRIPT = String.raw`
     if (node.textContent !== text) node.textContent = text;
   }
 
+  /** Rebuilds a node's content only when its signature changed (same reason as setText). */
+  function rebuild(node, signature, build) {
+    if (node.dataset.signature === signature) return;
+    node.dataset.signature = signature;
+    node.replaceChildren(...build());
+  }
+
   /** A colour square; set through the CSSOM, which the page's CSP allows (a style attribute it would not). */
   function swatch(color) {
     const node = el('span', { class: 'swatch', 'aria-hidden': 'true' });
@@ -253,7 +260,7 @@ export const STATS_SCRIPT = String.raw`
       const { row, cells } = frontendRows.get(f.name) || frontendRow(f.name);
       if (body.children[i] !== row) body.insertBefore(row, body.children[i] || null);
       setText(cells.name, f.name);
-      cells.bind.replaceChildren(f.bind + ' ', el('span', { class: 'tag' }, f.tls ? 'TLS' : 'plain'));
+      rebuild(cells.bind, f.bind + f.tls, () => [f.bind + ' ', el('span', { class: 'tag' }, f.tls ? 'TLS' : 'plain')]);
       setText(cells.route, f.redirect ? 'redirect to ' + f.redirect : f.backend || '–');
       setText(cells.connections, String(f.connections));
       const rates = ratesOf(record('f:' + f.name, now, f.requests, f.errors));
@@ -385,19 +392,21 @@ export const STATS_SCRIPT = String.raw`
 
     const check = s.lastCheck;
     if (!check) {
-      cells.check.replaceChildren(el('span', { class: 'muted' }, backend.check ? 'not yet' : 'no check'));
+      rebuild(cells.check, 'none', () => [el('span', { class: 'muted' }, backend.check ? 'not yet' : 'no check')]);
     } else {
       const ok = check.status === 'ok';
       const what = ok ? String(check.code) : check.reason;
-      cells.check.replaceChildren(
+      rebuild(cells.check, what + check.durationMs, () => [
         el('span', { class: ok ? 'ok' : 'bad' }, el('span', { 'aria-hidden': 'true' }, ok ? '✓ ' : '✗ '), el('span', { class: 'visually-hidden' }, ok ? 'passed: ' : 'failed: '), what),
         el('span', { class: 'muted' }, ' · ' + check.durationMs + ' ms'),
-      );
-      setAttr(cells.check, 'title', 'checked ' + formatAge(now - Date.parse(check.at)) + ' ago, at ' + new Date(check.at).toLocaleTimeString());
+      ]);
+      setAttr(cells.check, 'title', 'checked at ' + new Date(check.at).toLocaleTimeString());
     }
     setText(cells.weight, String(s.weight));
     setText(cells.since, formatAge(now - Date.parse(s.lastChange)));
     setAttr(cells.since, 'title', 'since ' + new Date(s.lastChange).toLocaleString());
+    // Weight 0 takes no new clients: worth a colour.
+    cells.weight.classList.toggle('warn', s.weight === 0);
     for (const button of entry.buttons) setAttr(button, 'aria-pressed', String(button.dataset.state === s.adminState));
 
     // Announce changes, not the first look.
