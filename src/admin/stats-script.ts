@@ -38,7 +38,7 @@ export const STATS_SCRIPT = String.raw`
     return node;
   }
 
-  /** Sets text only when it changed: no needless layout, screen readers are not re-read the cell. */
+  /** Sets text only when it changed: no needless layout, and screen readers do not re-read the cell. */
   function setText(node, text) {
     if (node.textContent !== text) node.textContent = text;
   }
