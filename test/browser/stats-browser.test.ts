@@ -30,8 +30,8 @@ interface Setup {
   errors: string[];
 }
 
-/** Doorman with web1 and web2 checked every CHECK_INTERVAL_MS (fall 1), and a page on /stats. */
-async function setup(options: { token?: string; context?: Parameters<Browser['newContext']>[0]; open?: boolean } = {}): Promise<Setup> {
+/** Doorman with web1 and web2 checked every CHECK_INTERVAL_MS (fall 1 unless told), and a page on /stats. */
+async function setup(options: { token?: string; fall?: number; context?: Parameters<Browser['newContext']>[0]; open?: boolean } = {}): Promise<Setup> {
   const web1 = await startBackend({ name: 'web1', tls: certs.web1 });
   cleanups.push(web1.close);
   const web2 = await startBackend({ name: 'web2', tls: certs.web2 });
@@ -43,7 +43,7 @@ async function setup(options: { token?: string; context?: Parameters<Browser['ne
       { name: 'web2', address: web2.address, trust: certs.web2 },
     ],
     {
-      backend: { check: { path: '/health', interval: CHECK_INTERVAL_MS, timeout: 400, rise: 1, fall: 1 } },
+      backend: { check: { path: '/health', interval: CHECK_INTERVAL_MS, timeout: 400, rise: 1, fall: options.fall ?? 1 } },
       top: { admin: { bind: '127.0.0.1:0', ...(options.token ? { token: options.token } : {}) } },
     },
   );
@@ -94,6 +94,16 @@ describe.skipIf(!hasChromium)('/stats in headless Chromium', () => {
     expect(await row(page, 'web1').locator('.badge').textContent()).toBe('UP');
     expect(await page.locator('#announcer').textContent()).toContain('web/web2 is DOWN');
     expect(await page.title()).toBe('(1 DOWN) Doorman stats');
+    expect(errors).toEqual([]);
+  });
+
+  it('shows HAProxy\'s "going down N/3" while a server of fall 3 fails its checks, still UP', async () => {
+    const { page, web2, errors } = await setup({ fall: 3 });
+    await row(page, 'web2').locator('.badge', { hasText: 'UP' }).waitFor({ timeout: 5_000 });
+    web2.setHandler((_req, res) => res.writeHead(503).end());
+    await row(page, 'web2').locator('.note', { hasText: /going down [12]\/3/ }).waitFor({ timeout: CHECK_INTERVAL_MS * 1.1 + REFRESH_MS + SLACK_MS });
+    expect(await row(page, 'web2').getAttribute('class')).toContain('going-down');
+    expect(await row(page, 'web2').locator('.badge').textContent()).toBe('UP');
     expect(errors).toEqual([]);
   });
 
