@@ -15,6 +15,7 @@ import type { Backend } from './backend/backend.js';
 import type { UpstreamServer } from './backend/server.js';
 import type { Config, FrontendConfig } from './config/types.js';
 import { ConnectionGate } from './frontend/connection-gate.js';
+import { FrontendStats } from './frontend/frontend-stats.js';
 import { createListener, type Listener, type ListenerHandlers } from './frontend/listener.js';
 import { createAccessLog } from './proxy/access-log.js';
 import type { AccessRecord } from './proxy/access-record.js';
@@ -41,6 +42,8 @@ export interface LoadBalancer {
   /** The admin listener's port (after listen), undefined without admin. */
   adminPort(): number | undefined;
   readonly metrics: LbMetrics;
+  /** Live counts per frontend (/api/state). */
+  readonly frontendStats: FrontendStats;
   readonly health: ServerHealth;
   readonly control: ServerControl;
   /** True from the start of a graceful shutdown. */
@@ -138,8 +141,8 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
   let inFlight = 0;
   let idleWaiter: (() => void) | undefined;
   const gate = new ConnectionGate(config.maxconn);
-  /** Open client connections per frontend, for HAProxy's feconn. */
-  const frontendConnections = new Map<string, number>();
+  /** Live counts per frontend: /api/state, the stats page and HAProxy's feconn. */
+  const frontendStats = new FrontendStats(serves ? config.frontends : []);
 
   /** The access-line writer for a config (a reload may change log.access and log.format). */
   function accessLogFor(current: Config) {
@@ -152,7 +155,7 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
       context: (record) => ({
         tls: tlsFrontends.has(record.frontend),
         actconn: gate.open,
-        feconn: frontendConnections.get(record.frontend) ?? 0,
+        feconn: frontendStats.connections(record.frontend),
         ...backendCounts(backends.get(record.backend), record.server),
       }),
     });
@@ -168,6 +171,7 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
       inFlight -= 1;
       if (inFlight === 0) idleWaiter?.();
       writeAccessLine?.(record);
+      frontendStats.requestDone(record);
       for (const o of extraObservers) o.requestDone(record);
     },
   };
@@ -213,7 +217,7 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
         handleUpgrade(req, socket, head);
       },
       connections: (delta) => {
-        frontendConnections.set(frontend.name, (frontendConnections.get(frontend.name) ?? 0) + delta);
+        frontendStats.connection(frontend.name, delta);
         metrics.frontendConnection(frontend.name, delta);
       },
       tlsError: () => metrics.tlsHandshakeError(frontend.name),
@@ -258,6 +262,7 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
     // X-Forwarded-Port is the real port, known now.
     running.facts.port = String(port);
     running.bound = true;
+    frontendStats.listening(listener.config.name, port);
     // A worker's line would repeat per worker: the primary logs the one operators read.
     logger[role === 'traffic' ? 'debug' : 'info'](
       { frontend: listener.config.name, address: listener.config.bind.host, port, tls: listener.config.tls !== null },
@@ -289,7 +294,17 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
   let admin: http.Server | null = null;
   function createAdmin(): http.Server {
     const { reload, stateView, metricsText } = options;
-    return createAdminServer({ config: () => config.admin!, control, metrics, draining: () => draining, reload, stateView, metricsText, logger });
+    return createAdminServer({
+      config: () => config.admin!,
+      control,
+      frontends: () => frontendStats.view(),
+      metrics,
+      draining: () => draining,
+      reload,
+      stateView,
+      metricsText,
+      logger,
+    });
   }
 
   async function listenAdmin(): Promise<void> {
@@ -381,6 +396,8 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
       }
     }
     frontends = nextFrontends;
+    frontendStats.setConfigs(serves ? next.frontends : []);
+    for (const running of frontends.values()) if (running.bound) frontendStats.listening(running.listener.config.name, Number(running.facts.port));
 
     // Admin: a new token applies at once (read per request); a new bind reopens the listener.
     if (listening && JSON.stringify(next.admin?.bind ?? null) !== JSON.stringify(previous.admin?.bind ?? null)) {
@@ -406,6 +423,7 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
       return backends;
     },
     metrics,
+    frontendStats,
     health,
     control,
     get draining() {

@@ -4,9 +4,10 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { Logger } from 'pino';
 import type { AdminConfig } from '../config/types.js';
+import type { FrontendView } from '../frontend/frontend-stats.js';
 import type { LbMetrics } from './metrics.js';
 import type { ServerControl } from './server-control.js';
-import { STATS_PAGE } from './stats-page.js';
+import { STATS_PAGE, STATS_PAGE_CSP } from './stats-page.js';
 
 /** What /api/reload calls: resolves with the config problems, empty when the reload worked. */
 export type ReloadHook = () => Promise<readonly string[]>;
@@ -15,6 +16,8 @@ export interface AdminServerOptions {
   /** Read on every request, so a reload's new token applies at once. */
   readonly config: () => AdminConfig;
   readonly control: ServerControl;
+  /** The frontends for /api/state; none when absent. */
+  readonly frontends?: () => readonly FrontendView[];
   readonly metrics: LbMetrics;
   readonly draining: () => boolean;
   readonly reload?: ReloadHook;
@@ -103,7 +106,14 @@ export function createAdminServer(options: AdminServerOptions): http.Server {
       return;
     }
     if ((path === '/stats' || path === '/') && method === 'GET') {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+      res.writeHead(200, {
+        'content-type': 'text/html; charset=utf-8',
+        'content-length': Buffer.byteLength(STATS_PAGE),
+        'cache-control': 'no-store',
+        'content-security-policy': STATS_PAGE_CSP,
+        'x-content-type-options': 'nosniff',
+        'referrer-policy': 'no-referrer',
+      });
       res.end(STATS_PAGE);
       return;
     }
@@ -116,7 +126,11 @@ export function createAdminServer(options: AdminServerOptions): http.Server {
     if (auth === 'missing') return sendText(res, 401, 'bearer token required\n', { 'www-authenticate': 'Bearer' });
     if (auth === 'wrong') return sendText(res, 403, 'wrong token\n');
 
-    if (path === '/api/state' && method === 'GET') return sendJson(res, 200, options.stateView ? await options.stateView() : control.view());
+    if (path === '/api/state' && method === 'GET') {
+      // `now` is the balancer's clock: the page measures ages and rates with it, not the browser's.
+      const view = options.stateView ? await options.stateView() : { frontends: options.frontends?.() ?? [], ...control.view() };
+      return sendJson(res, 200, { now: new Date().toISOString(), ...(view as object) });
+    }
     if (path === '/api/reload') {
       if (method !== 'POST') return sendText(res, 405, 'use POST\n', { allow: 'POST' });
       if (!options.reload) return sendText(res, 501, 'reload is not available\n');

@@ -3,6 +3,7 @@
 import type { Logger } from 'pino';
 import type { Backend } from '../backend/backend.js';
 import type { AdminState, UpstreamServer } from '../backend/server.js';
+import { formatHostPort } from '../config/host-port.js';
 import { serverKey } from '../health/server-health.js';
 import type { SavedServerState, SavedState, StateFileWriter } from './state-file.js';
 
@@ -13,6 +14,8 @@ export interface ServerView {
   readonly state: 'UP' | 'DOWN' | 'DRAIN' | 'MAINT';
   readonly adminState: AdminState;
   readonly health: string;
+  /** HAProxy's health counter, 0 .. rise+fall-1 (UP from rise on); null without active checks. */
+  readonly healthCounter: number | null;
   readonly active: number;
   readonly queued: number;
   readonly weight: number;
@@ -27,19 +30,21 @@ export interface BackendView {
   readonly name: string;
   readonly balance: string;
   readonly queued: number;
+  /** The active check's settings, null when the backend has none: the page shows "going down 1/3" from these and `healthCounter`. */
+  readonly check: { readonly path: string; readonly intervalMs: number; readonly timeoutMs: number; readonly rise: number; readonly fall: number } | null;
   readonly servers: readonly ServerView[];
 }
 
 /** The JSON view of one server. */
 export function viewServer(server: UpstreamServer): ServerView {
-  const { host, port } = server.config.address;
   const check = server.lastCheck;
   return {
     name: server.name,
-    address: host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`,
+    address: formatHostPort(server.config.address),
     state: server.state,
     adminState: server.adminState,
     health: server.healthDescription,
+    healthCounter: server.healthCounter,
     active: server.active,
     queued: server.queue.size,
     weight: server.weight,
@@ -85,6 +90,13 @@ export class ServerControl {
         name: b.name,
         balance: b.config.balance,
         queued: b.queue.size,
+        check: b.config.check && {
+          path: b.config.check.path,
+          intervalMs: b.config.check.intervalMs,
+          timeoutMs: b.config.check.timeoutMs,
+          rise: b.config.check.rise,
+          fall: b.config.check.fall,
+        },
         servers: b.servers.map(viewServer),
       })),
     };

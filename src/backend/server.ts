@@ -53,6 +53,8 @@ export class UpstreamServer {
   lastCheck: LastCheck | null = null;
   /** "UP", "UP 2/3 (going down)", ... from the health checker. */
   healthDescription = 'UP';
+  /** HAProxy's health counter (0 .. rise+fall-1) from the health checker; null without active checks. */
+  healthCounter: number | null = null;
   /** Requests answered by this server, and attempts that failed on it. */
   requests = 0;
   errors = 0;

@@ -2,6 +2,7 @@
 // compute from it. Every message is plain JSON (cluster's default serialization).
 import type { AdminState, UpstreamServer } from '../backend/server.js';
 import type { Config } from '../config/types.js';
+import type { FrontendView } from '../frontend/frontend-stats.js';
 
 /** A server's state as the primary decides it: what workers balance on. */
 export interface ServerStateUpdate {
@@ -25,6 +26,7 @@ export interface ServerTraffic {
 }
 
 export interface WorkerTraffic {
+  readonly frontends: readonly FrontendView[];
   readonly servers: readonly ServerTraffic[];
   readonly backendQueues: Readonly<Record<string, number>>;
 }

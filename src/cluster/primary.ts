@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { createLoadBalancer, type LoadBalancer } from '../app.js';
 import type { BackendView, ServerView } from '../admin/server-control.js';
 import type { Config } from '../config/types.js';
+import type { FrontendView } from '../frontend/frontend-stats.js';
 import type { LogOutput } from '../log.js';
 import { stateOf, workerShare, type FromWorker, type ServerStateUpdate, type ToWorker, type WorkerTraffic } from './messages.js';
 
@@ -107,7 +108,19 @@ export async function startPrimary(options: PrimaryOptions): Promise<Primary> {
     return answers.filter((a): a is WorkerTraffic => a !== undefined && a !== null);
   }
 
-  async function stateView(): Promise<{ backends: BackendView[] }> {
+  /** The frontends as every worker counts them, summed (bind from the first that reports it). */
+  function sumFrontends(traffic: readonly WorkerTraffic[]): FrontendView[] {
+    const sums = new Map<string, FrontendView>();
+    for (const t of traffic) {
+      for (const f of t.frontends) {
+        const sum = sums.get(f.name);
+        sums.set(f.name, sum ? { ...sum, connections: sum.connections + f.connections, requests: sum.requests + f.requests, errors: sum.errors + f.errors } : f);
+      }
+    }
+    return [...sums.values()];
+  }
+
+  async function stateView(): Promise<{ frontends: FrontendView[]; backends: BackendView[] }> {
     const traffic = await workerTraffic();
     const view = lb.control.view();
     const sums = new Map<string, { active: number; queued: number; requests: number; errors: number }>();
@@ -123,6 +136,7 @@ export async function startPrimary(options: PrimaryOptions): Promise<Primary> {
       }
     }
     return {
+      frontends: sumFrontends(traffic),
       backends: view.backends.map((b) => ({
         ...b,
         queued: traffic.reduce((n, t) => n + (t.backendQueues[b.name] ?? 0), 0),

@@ -9,7 +9,7 @@ import type { AccessRecord } from '../proxy/access-record.js';
 import type { TransactionObserver } from '../proxy/transaction.js';
 import type { ClassifiedError } from '../proxy/upstream-error.js';
 import { createHealthChecker, type HealthChecker, type HealthReporter, type HealthTarget } from './checker.js';
-import { describeHealth } from './state.js';
+import { describeHealth, initialHealth } from './state.js';
 
 /** The key the checker knows a server by. */
 export function serverKey(backend: string, server: string): string {
@@ -63,7 +63,12 @@ export function createServerHealth(backends: ReadonlyMap<string, Backend>, logge
   const index = (all: ReadonlyMap<string, Backend>) => {
     byKey.clear();
     for (const backend of all.values()) {
-      for (const server of backend.servers) byKey.set(serverKey(backend.name, server.name), { backend, server });
+      for (const server of backend.servers) {
+        byKey.set(serverKey(backend.name, server.name), { backend, server });
+        // The page's "going down 1/3" needs the counter from the start; no check, no counter.
+        if (!backend.config.check) server.healthCounter = null;
+        else if (server.healthCounter === null) server.healthCounter = initialHealth(backend.config.check).counter;
+      }
     }
   };
   index(backends);
@@ -81,6 +86,7 @@ export function createServerHealth(backends: ReadonlyMap<string, Backend>, logge
         if (!result.ok && result.reason.startsWith(TLS_REASON)) metrics?.upstreamTlsError(backend.name, server.name);
       }
       server.healthDescription = describeHealth(health, check);
+      server.healthCounter = health.counter;
       if (!transition) return;
       server.healthy = transition.to === 'UP';
       server.lastChangeAt = Date.now();
