@@ -229,24 +229,26 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
     return { name: frontend.name, proto: frontend.tls ? 'https' : 'http', port: String(port) };
   }
 
-  /** Creates the frontends of `config` not yet running; kept binds are updated in place. Throws before changing anything if a certificate cannot be read. */
-  function planFrontends(next: Config): { kept: Map<string, { running: RunningFrontend; tls: FrontendTls | null }>; fresh: FrontendConfig[]; tls: Map<string, FrontendTls | null> } {
+  /**
+   * Reads the certificates of `next`'s frontends (throwing before anything changes if
+   * one cannot be read) and finds which running frontends keep their socket: a bound
+   * one with the same bind.
+   */
+  function planFrontends(next: Config): { kept: Map<string, { running: RunningFrontend; tls: FrontendTls | null }>; tls: Map<string, FrontendTls | null> } {
+    const wanted = serves ? next.frontends : [];
     const tls = new Map<string, FrontendTls | null>();
-    for (const frontend of serves ? next.frontends : []) tls.set(frontend.name, frontend.tls ? createFrontendTls(frontend.tls, ticketKeys) : null);
+    for (const frontend of wanted) tls.set(frontend.name, frontend.tls ? createFrontendTls(frontend.tls, ticketKeys) : null);
     const byBind = new Map<string, RunningFrontend>();
-    for (const running of frontends.values()) byBind.set(bindKey(running.listener.config), running);
+    // One that failed to bind is not kept: the reload tries it again.
+    for (const running of frontends.values()) if (running.bound || !listening) byBind.set(bindKey(running.listener.config), running);
     const kept = new Map<string, { running: RunningFrontend; tls: FrontendTls | null }>();
-    const fresh: FrontendConfig[] = [];
-    for (const frontend of serves ? next.frontends : []) {
+    for (const frontend of wanted) {
       const running = byBind.get(bindKey(frontend));
-      if (running) {
-        byBind.delete(bindKey(frontend));
-        kept.set(frontend.name, { running, tls: tls.get(frontend.name)! });
-      } else {
-        fresh.push(frontend);
-      }
+      if (!running) continue;
+      byBind.delete(bindKey(frontend));
+      kept.set(frontend.name, { running, tls: tls.get(frontend.name)! });
     }
-    return { kept, fresh, tls };
+    return { kept, tls };
   }
 
   function startFrontend(frontend: FrontendConfig, tls: FrontendTls | null): RunningFrontend {
@@ -327,14 +329,20 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
     return address && typeof address === 'object' ? address.port : undefined;
   }
 
-  /** Closes the admin listener; `gently` lets the request in flight (a reload's own answer) finish. */
-  async function closeAdmin(gently = false): Promise<void> {
+  async function closeAdmin(): Promise<void> {
     const server = admin;
     admin = null;
     if (!server?.listening) return;
-    if (gently) server.closeIdleConnections();
-    else server.closeAllConnections();
+    server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /** An admin listener a reload moved: no new connection; the open ones finish, idle ones close. */
+  function retireAdmin(server: http.Server): void {
+    server.close();
+    server.closeIdleConnections();
+    // A keep-alive client (the one that asked for the reload) gets its answer, then goes.
+    setTimeout(() => server.closeAllConnections(), 2_000).unref();
   }
 
   async function closeServers(): Promise<void> {
@@ -350,6 +358,12 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
   // ---- reload ----------------------------------------------------------------
 
   let reloading: Promise<unknown> = Promise.resolve();
+  /** Start and reloads run one at a time, in the order asked: a reload never overlaps listen(). */
+  function serialized<T>(step: () => Promise<T>): Promise<T> {
+    const result = reloading.then(step);
+    reloading = result.catch(() => undefined);
+    return result;
+  }
 
   async function applyConfig(next: Config): Promise<string[]> {
     const plan = planFrontends(next);
@@ -367,7 +381,7 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
     for (const backend of backends.values()) metrics.addBackend(backend);
     health.update(backends);
     for (const server of reconciled.retired) {
-      server.retire().catch(() => {});
+      server.close().catch(() => {});
       logger.info({ backend: server.backendName, server: server.name }, 'server removed: draining');
     }
 
@@ -382,7 +396,6 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
         const { running } = kept;
         running.facts = factsOf(frontend, Number(running.facts.port));
         running.listener.update(frontend, kept.tls, next.timeouts, handlersFor(frontend, () => running));
-        metrics.addFrontend(frontend.name);
         nextFrontends.set(frontend.name, running);
         continue;
       }
@@ -399,14 +412,17 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
     frontendStats.setConfigs(serves ? next.frontends : []);
     for (const running of frontends.values()) if (running.bound) frontendStats.listening(running.listener.config.name, Number(running.facts.port));
 
-    // Admin: a new token applies at once (read per request); a new bind reopens the listener.
+    // Admin: a new token applies at once (read per request); a new bind opens a new
+    // listener, and the old one closes once its requests (this reload's own) are answered.
     if (listening && JSON.stringify(next.admin?.bind ?? null) !== JSON.stringify(previous.admin?.bind ?? null)) {
-      await closeAdmin(true);
+      const old = admin;
+      admin = null;
       try {
         await listenAdmin();
       } catch (err) {
         problems.push(`admin.bind: cannot listen: ${(err as Error).message}`);
       }
+      if (old) retireAdmin(old);
     }
     if (controls && next.stateFile !== previous.stateFile) {
       control.writer = next.stateFile ? new StateFileWriter(next.stateFile, logger) : null;
@@ -432,18 +448,17 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
     drain() {
       draining = true;
     },
-    async listen() {
-      if (stateFile()) control.restore(await loadStateFile(stateFile()!, logger));
-      for (const running of frontends.values()) await bind(running);
-      await listenAdmin();
-      listening = true;
-      if (controls) health.start();
+    listen() {
+      return serialized(async () => {
+        if (stateFile()) control.restore(await loadStateFile(stateFile()!, logger));
+        for (const running of frontends.values()) await bind(running);
+        await listenAdmin();
+        listening = true;
+        if (controls) health.start();
+      });
     },
     reload(next) {
-      // One reload at a time, in the order asked.
-      const result = reloading.then(() => applyConfig(next));
-      reloading = result.catch(() => undefined);
-      return result;
+      return serialized(() => applyConfig(next));
     },
     adminPort,
     port(frontend) {

@@ -215,10 +215,11 @@ export async function runCtl(inv: CtlInvocation, out: (text: string) => void): P
       out(describeServer(command.backend, view));
       return;
     }
-    case 'reload':
-      await call(inv, 'POST', 'api/reload');
-      out('reloaded\n');
+    case 'reload': {
+      const result = (await call(inv, 'POST', 'api/reload')) as { warnings?: string[] };
+      out(result.warnings?.length ? `reloaded, with problems:\n${result.warnings.join('\n')}\n` : 'reloaded\n');
       return;
+    }
   }
 }
 

@@ -5,7 +5,8 @@ import { parseArgs } from 'node:util';
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { createLoadBalancer } from './app.js';
-import { startPrimary } from './cluster/primary.js';
+import type { ReloadOutcome } from './admin/admin-server.js';
+import { startPrimary, type Primary } from './cluster/primary.js';
 import { runWorker } from './cluster/worker.js';
 import type { Logger } from 'pino';
 import { readConfig, type ReadResult } from './config/read.js';
@@ -69,7 +70,7 @@ async function main(): Promise<void> {
   if (workers > 1) return runPrimary(config, workers, log, reread);
 
   const { logger, accessLogger, writeLine, flush } = log;
-  const reload = createReload(reread, (next) => lb.reload(next), logger);
+  const reload = createReload(reread, (next) => lb.reload(next), () => lb.draining, logger);
   const lb = createLoadBalancer(config, { logger, accessLogger, accessLine: writeLine, reload });
   // Signals are handled from the first moment: a SIGHUP during start must not kill us.
   handleStopSignals({ logger, flush, shutdown: () => lb.shutdown(), reload, details: { graceMs: config.timeouts.shutdownMs } });
@@ -83,30 +84,43 @@ async function main(): Promise<void> {
   }
 }
 
-/** `workers: N`: this process checks, administers and supervises; N workers serve. */
 /**
- * A reload: re-read the file, then `apply` it; a bad file leaves the running config
- * alone. Resolves with the problems (none: reloaded), each also logged.
+ * A reload: re-read the file, then `apply` it; a bad file, or a reload asked for while
+ * draining, leaves the running config alone. Every problem is also logged.
  */
-function createReload(reread: () => Promise<ReadResult>, apply: (config: Config) => Promise<readonly string[]>, logger: Logger) {
-  return async (): Promise<readonly string[]> => {
+function createReload(
+  reread: () => Promise<ReadResult>,
+  apply: (config: Config) => Promise<readonly string[]>,
+  draining: () => boolean,
+  logger: Logger,
+): () => Promise<ReloadOutcome> {
+  return async () => {
+    if (draining()) {
+      logger.warn('reload refused: shutting down');
+      return { applied: false, problems: ['shutting down: reload refused'] };
+    }
     const next = await reread();
     if (!next.config) {
       logger.error({ errors: next.problems }, 'reload refused: keeping the running config');
-      return next.problems;
+      return { applied: false, problems: next.problems };
     }
     const problems = await apply(next.config);
-    if (problems.length > 0) logger.error({ errors: problems }, 'reloaded with errors');
+    if (problems.length > 0) logger.error({ errors: problems }, 'reloaded with problems');
     else logger.info({ frontends: next.config.frontends.length, backends: next.config.backends.length }, 'reloaded');
-    return problems;
+    return { applied: true, problems };
   };
 }
 
 /** `workers: N`: this process checks, administers and supervises; N workers serve. */
 async function runPrimary(config: Config, workers: number, log: LogOutput, reread: () => Promise<ReadResult>): Promise<void> {
   const { logger, flush } = log;
-  let apply: (next: Config) => Promise<readonly string[]> = async () => ['still starting'];
-  const reload = createReload(reread, (next) => apply(next), logger);
+  let primary: Primary | undefined;
+  const reload = createReload(
+    reread,
+    async (next) => (primary ? primary.apply(next) : ['still starting: the new config applies from the next reload']),
+    () => primary?.lb.draining ?? false,
+    logger,
+  );
   const starting = startPrimary({ config, workers, log, reload });
   // Signals are handled from the first moment: a SIGHUP while workers start must not kill us.
   handleStopSignals({
@@ -118,8 +132,7 @@ async function runPrimary(config: Config, workers: number, log: LogOutput, rerea
     details: { graceMs: config.timeouts.shutdownMs, workers },
   });
   try {
-    const primary = await starting;
-    apply = (next) => primary.apply(next);
+    primary = await starting;
   } catch (err) {
     logger.fatal({ err }, 'cannot start');
     await flush();

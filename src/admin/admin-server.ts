@@ -9,8 +9,18 @@ import type { LbMetrics } from './metrics.js';
 import type { ServerControl } from './server-control.js';
 import { STATS_PAGE, STATS_PAGE_CSP } from './stats-page.js';
 
-/** What /api/reload calls: resolves with the config problems, empty when the reload worked. */
-export type ReloadHook = () => Promise<readonly string[]>;
+/**
+ * What a reload did: `applied: false` means the new config was refused and nothing
+ * changed (`problems` are its errors); `applied: true` with problems means it is in
+ * force but something could not follow (a frontend that could not bind).
+ */
+export interface ReloadOutcome {
+  readonly applied: boolean;
+  readonly problems: readonly string[];
+}
+
+/** What /api/reload calls (the same as SIGHUP). */
+export type ReloadHook = () => Promise<ReloadOutcome>;
 
 export interface AdminServerOptions {
   /** Read on every request, so a reload's new token applies at once. */
@@ -134,8 +144,9 @@ export function createAdminServer(options: AdminServerOptions): http.Server {
     if (path === '/api/reload') {
       if (method !== 'POST') return sendText(res, 405, 'use POST\n', { allow: 'POST' });
       if (!options.reload) return sendText(res, 501, 'reload is not available\n');
-      const problems = await options.reload();
-      return problems.length === 0 ? sendJson(res, 200, { reloaded: true }) : sendJson(res, 400, { reloaded: false, errors: problems });
+      const { applied, problems } = await options.reload();
+      if (!applied) return sendJson(res, 400, { reloaded: false, errors: problems });
+      return sendJson(res, 200, problems.length === 0 ? { reloaded: true } : { reloaded: true, warnings: problems });
     }
     const match = STATE_ROUTE.exec(path);
     if (match) {

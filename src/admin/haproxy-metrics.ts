@@ -280,7 +280,7 @@ export class HaproxyMetrics {
     // Doorman's frontends are up for as long as the process runs.
     status.set({ proxy, state: 'UP' }, 1);
     status.set({ proxy, state: 'DOWN' }, 0);
-    currentSessions.set({ proxy }, 0);
+    currentSessions.inc({ proxy }, 0);
     for (const c of Object.values(counters)) c.inc({ proxy }, 0);
     for (const code of CODE_CLASSES) responses.inc({ proxy, code }, 0);
   }

@@ -183,7 +183,7 @@ export class LbMetrics implements TransactionObserver {
 
   /** Declares a frontend so its gauges show 0 before any traffic. */
   addFrontend(frontend: string): void {
-    this.#frontendConnections.set({ frontend }, 0);
+    this.#frontendConnections.inc({ frontend }, 0);
     this.#tlsHandshakeErrors.inc({ frontend }, 0);
     this.#compat?.addFrontend(frontend);
   }

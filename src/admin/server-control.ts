@@ -121,6 +121,7 @@ export class ServerControl {
   async setWeight(backendName: string, serverName: string, weight: number): Promise<ServerView | undefined> {
     return this.#change(backendName, serverName, (server) => {
       server.weight = weight;
+      server.weightOverridden = true;
     });
   }
 
@@ -132,6 +133,7 @@ export class ServerControl {
       if (!found) continue;
       found.server.adminState = value.state;
       found.server.weight = value.weight;
+      found.server.weightOverridden = value.weight !== found.server.config.weight;
       found.backend.serverChanged(found.server);
       this.onChange?.(found.server);
     }

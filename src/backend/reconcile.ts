@@ -40,7 +40,7 @@ export function reconcileBackends(current: ReadonlyMap<string, Backend>, config:
   return { backends, retired };
 }
 
-/** Marks a server removed and re-places the requests waiting for it. */
+/** Marks a server removed (it takes nothing new) and re-places the requests waiting for it; the caller closes it. */
 function retireFrom(backend: Backend, server: UpstreamServer, retired: UpstreamServer[]): void {
   server.retired = true;
   backend.serverChanged(server);

@@ -2,7 +2,7 @@
 // weight, in-flight count and its own queue of cookie-pinned waiters.
 import { Pool } from 'undici';
 import type { ServerConfig, TimeoutsConfig } from '../config/types.js';
-import { createUpstreamConnector, type Connector } from '../tls/upstream.js';
+import { createUpstreamConnector, readCa, type Connector } from '../tls/upstream.js';
 import { WaitQueue } from './wait-queue.js';
 
 /** What an operator sets: READY takes traffic, DRAIN keeps cookie holders only, MAINT takes none. */
@@ -36,6 +36,12 @@ export class UpstreamServer {
   index: number;
   config: ServerConfig;
   connector: Connector;
+  /**
+   * Bumped when a reload points the server somewhere else (address, TLS settings or the
+   * CA file's content): its health starts over, as a new server's would.
+   */
+  endpointGeneration = 0;
+  #ca: Buffer | null;
   #pool: Pool;
   #timeouts: TimeoutsConfig;
   /** Removed from its backend by a reload: finishes what it holds, takes nothing new. */
@@ -45,6 +51,8 @@ export class UpstreamServer {
   /** Requests in flight now. */
   active = 0;
   weight: number;
+  /** Set when an operator changed the weight: a reload then keeps it. */
+  weightOverridden = false;
   healthy = true;
   adminState: AdminState = 'READY';
   /** Date.now() of the last state change, for /api/state. */
@@ -65,7 +73,8 @@ export class UpstreamServer {
     this.index = index;
     this.config = config;
     this.weight = config.weight;
-    this.connector = createUpstreamConnector(config, timeouts.connectMs);
+    this.#ca = readCa(config);
+    this.connector = createUpstreamConnector(config, timeouts.connectMs, this.#ca);
     this.#timeouts = timeouts;
     this.#pool = this.#createPool();
   }
@@ -99,28 +108,34 @@ export class UpstreamServer {
 
   /**
    * Applies a reloaded config to a server that still exists: a changed address, TLS,
-   * maxconn or timeout gets a fresh connector and pool (the old pool finishes its
-   * requests, then closes); health, operator state and counters stay.
+   * CA content, maxconn or timeout gets a fresh connector and pool (the old pool
+   * finishes its requests, then closes); operator state and counters stay, and so does
+   * health unless the server now lives somewhere else.
    */
   reconfigure(config: ServerConfig, index: number, timeouts: TimeoutsConfig): void {
     this.index = index;
-    // An operator's weight outlives a reload; a weight nobody changed follows the file.
-    if (this.weight === this.config.weight) this.weight = config.weight;
+    if (!this.weightOverridden) this.weight = config.weight;
+    // The CA is read again so a certificate replaced under the same file name is seen.
+    const ca = readCa(config);
+    const sameEndpoint =
+      JSON.stringify([config.address, config.tls]) === JSON.stringify([this.config.address, this.config.tls]) &&
+      (ca === null ? this.#ca === null : this.#ca !== null && ca.equals(this.#ca));
     const sameConnection =
-      JSON.stringify([config.address, config.tls, config.maxconn]) === JSON.stringify([this.config.address, this.config.tls, this.config.maxconn]) &&
-      timeouts.connectMs === this.#timeouts.connectMs &&
-      timeouts.serverMs === this.#timeouts.serverMs;
+      sameEndpoint && config.maxconn === this.config.maxconn && timeouts.connectMs === this.#timeouts.connectMs && timeouts.serverMs === this.#timeouts.serverMs;
     this.config = config;
     this.#timeouts = timeouts;
+    if (!sameEndpoint) {
+      this.endpointGeneration += 1;
+      this.healthy = true;
+      this.healthDescription = 'UP';
+      this.healthCounter = null;
+      this.lastCheck = null;
+      this.lastChangeAt = Date.now();
+    }
     if (sameConnection) return;
-    this.connector = createUpstreamConnector(config, timeouts.connectMs);
+    this.#ca = ca;
+    this.connector = createUpstreamConnector(config, timeouts.connectMs, ca);
     this.recyclePool();
-  }
-
-  /** Takes the server out after a reload removed it: no new request, idle sockets closed. */
-  retire(): Promise<void> {
-    this.retired = true;
-    return this.close();
   }
 
   get state(): ServerState {

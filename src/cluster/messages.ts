@@ -60,11 +60,13 @@ export function stateOf(server: UpstreamServer): ServerStateUpdate {
 }
 
 /**
- * A worker's share of `config`: per-server and global `maxconn` divided by the number
- * of workers (at least 1 each), so together they hold to the configured limits.
+ * Worker `slot`'s share of `config`: per-server and global `maxconn` divided among the
+ * workers, the remainder going to the first slots, so together they hold exactly the
+ * configured limits. A limit below the number of workers still gives each worker 1
+ * (0 would mean "no limit").
  */
-export function workerShare(config: Config, workers: number): Config {
-  const share = (limit: number) => (limit > 0 ? Math.max(1, Math.floor(limit / workers)) : limit);
+export function workerShare(config: Config, workers: number, slot: number): Config {
+  const share = (limit: number) => (limit > 0 ? Math.max(1, Math.floor(limit / workers) + (slot < limit % workers ? 1 : 0)) : limit);
   return {
     ...config,
     maxconn: share(config.maxconn),

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import type { Logger } from 'pino';
 import { createLoadBalancer, type LoadBalancer } from '../app.js';
+import type { ReloadHook } from '../admin/admin-server.js';
 import type { BackendView, ServerView } from '../admin/server-control.js';
 import type { Config } from '../config/types.js';
 import type { FrontendView } from '../frontend/frontend-stats.js';
@@ -26,7 +27,7 @@ export interface PrimaryOptions {
   readonly workers: number;
   readonly log: LogOutput;
   /** What POST /api/reload runs (it ends up in `apply`). */
-  readonly reload: () => Promise<readonly string[]>;
+  readonly reload: ReloadHook;
 }
 
 /** One worker slot: the process in it now, and its restart history. */
@@ -37,6 +38,8 @@ interface Slot {
   backoffMs: number;
   /** Set once the worker has bound every frontend. */
   listening: boolean;
+  /** A pending restart; it keeps the primary alive, and stop() clears it. */
+  restart: NodeJS.Timeout | null;
 }
 
 /** A running primary; `stop` drains the workers, then closes the admin side. */
@@ -54,7 +57,7 @@ export async function startPrimary(options: PrimaryOptions): Promise<Primary> {
   const { workers: count, log } = options;
   const logger: Logger = log.logger;
   const ticketKeys = randomBytes(48).toString('base64');
-  const slots: Slot[] = Array.from({ length: count }, (_, index) => ({ index, worker: null, startedAt: 0, backoffMs: RESTART_MIN_MS, listening: false }));
+  const slots: Slot[] = Array.from({ length: count }, (_, index) => ({ index, worker: null, startedAt: 0, backoffMs: RESTART_MIN_MS, listening: false, restart: null }));
   let stopping = false;
   let nextId = 1;
   const pending = new Map<number, { worker: Worker; resolve: (value: unknown) => void }>();
@@ -97,8 +100,9 @@ export async function startPrimary(options: PrimaryOptions): Promise<Primary> {
     return [...lb.backends.values()].flatMap((b) => b.servers.map(stateOf));
   }
 
-  function configure(worker: Worker, config: Config): Promise<unknown> {
-    return ask(worker, (id) => ({ type: 'config', id, config: workerShare(config, count), ticketKeys, states: allStates() }), CONFIG_TIMEOUT_MS);
+  function configure(slot: Slot, worker: Worker, config: Config): Promise<unknown> {
+    const share = workerShare(config, count, slot.index);
+    return ask(worker, (id) => ({ type: 'config', id, config: share, ticketKeys, states: allStates() }), CONFIG_TIMEOUT_MS);
   }
 
   // ---- what the admin API shows: this process's state plus the workers' traffic ----
@@ -155,7 +159,7 @@ export async function startPrimary(options: PrimaryOptions): Promise<Primary> {
 
   async function apply(config: Config): Promise<readonly string[]> {
     const problems = new Set(await lb.reload(config));
-    const answers = await Promise.all(live().map((w) => configure(w, config)));
+    const answers = await Promise.all(slots.flatMap((slot) => (slot.worker?.isConnected() ? [configure(slot, slot.worker, config)] : [])));
     for (const answer of answers) {
       if (answer === undefined) problems.add('a worker did not apply the new config in time');
       else for (const problem of answer as string[]) problems.add(problem);
@@ -183,7 +187,7 @@ export async function startPrimary(options: PrimaryOptions): Promise<Primary> {
   function onMessage(slot: Slot, worker: Worker, message: FromWorker): void {
     switch (message.type) {
       case 'ready':
-        void configure(worker, lb.config);
+        void configure(slot, worker, lb.config);
         return;
       case 'listening':
         slot.listening = true;
@@ -220,10 +224,11 @@ export async function startPrimary(options: PrimaryOptions): Promise<Primary> {
       if (ranMs > STABLE_MS) slot.backoffMs = RESTART_MIN_MS;
       const delayMs = slot.backoffMs;
       slot.backoffMs = Math.min(RESTART_MAX_MS, slot.backoffMs * 2);
-      logger.error({ worker: slot.index, pid: worker.process.pid, code, signal, ranMs, restartInMs: delayMs }, 'worker died: restarting');
-      setTimeout(() => {
+      logger.error({ worker: slot.index, workerPid: worker.process.pid, code, signal, ranMs, restartInMs: delayMs }, 'worker died: restarting');
+      slot.restart = setTimeout(() => {
+        slot.restart = null;
         if (!stopping) fork(slot);
-      }, delayMs).unref();
+      }, delayMs);
     });
   }
 
@@ -253,6 +258,7 @@ export async function startPrimary(options: PrimaryOptions): Promise<Primary> {
     apply,
     async stop() {
       stopping = true;
+      for (const slot of slots) if (slot.restart) clearTimeout(slot.restart);
       lb.drain();
       const exited = new Promise<void>((resolve) => {
         exitWaiter = () => {
@@ -271,6 +277,7 @@ export async function startPrimary(options: PrimaryOptions): Promise<Primary> {
     },
     kill() {
       stopping = true;
+      for (const slot of slots) if (slot.restart) clearTimeout(slot.restart);
       for (const slot of slots) slot.worker?.process.kill('SIGKILL');
     },
   };

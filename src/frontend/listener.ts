@@ -175,7 +175,7 @@ export function createListener(
         });
       }),
     stopAccepting: () => {
-      acceptor.close();
+      if (acceptor.listening) acceptor.close();
     },
     update(nextConfig, nextTls, nextTimeouts, nextHandlers) {
       if ((nextTls === null) !== (current.tls === null)) throw new Error(`frontend ${nextConfig.name}: cannot switch TLS on a running listener`);

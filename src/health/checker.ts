@@ -22,6 +22,8 @@ export interface HealthTarget {
   readonly server: ServerConfig;
   readonly check: CheckConfig;
   readonly connector: Connector;
+  /** Changes when the server is moved elsewhere (UpstreamServer.endpointGeneration): its health starts over. */
+  readonly generation?: number;
 }
 
 /** A change of a server's status, with what caused it. */
@@ -164,7 +166,7 @@ class Checker implements HealthChecker {
     const next = new Map<string, Entry>();
     for (const target of targets) {
       const existing = this.#entries.get(target.key);
-      if (existing) {
+      if (existing && (existing.target.generation ?? 0) === (target.generation ?? 0)) {
         existing.target = target;
         existing.health = rescaleHealth(existing.health, target.check);
         next.set(target.key, existing);
@@ -175,7 +177,7 @@ class Checker implements HealthChecker {
       if (this.#running) this.#scheduleFirst(entry);
     }
     for (const [key, entry] of this.#entries) {
-      if (next.has(key)) continue;
+      if (next.get(key) === entry) continue;
       entry.removed = true;
       this.#clearTimer(entry);
     }

@@ -39,7 +39,13 @@ function targetsOf(backends: Iterable<Backend>): HealthTarget[] {
     const check = backend.config.check;
     if (!check) continue;
     for (const server of backend.servers) {
-      targets.push({ key: serverKey(backend.name, server.name), server: server.config, check, connector: server.connector });
+      targets.push({
+        key: serverKey(backend.name, server.name),
+        server: server.config,
+        check,
+        connector: server.connector,
+        generation: server.endpointGeneration,
+      });
     }
   }
   return targets;

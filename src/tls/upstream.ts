@@ -27,6 +27,11 @@ export function createIdentityCheck(name: string, pins: readonly string[]) {
   };
 }
 
+/** The server's trust anchor file, read now; null for system CAs or plain HTTP. */
+export function readCa(server: ServerConfig): Buffer | null {
+  return server.tls?.ca ? readFileSync(server.tls.ca) : null;
+}
+
 /** undici's connector signature, with `protocol` left to us. */
 export type Connector = buildConnector.connector;
 
@@ -34,7 +39,7 @@ export type Connector = buildConnector.connector;
  * A connector for one server. Pools are created with an `http:` origin so undici
  * never derives SNI from the client's Host header; TLS is decided here, per server.
  */
-export function createUpstreamConnector(server: ServerConfig, connectTimeoutMs: number): Connector {
+export function createUpstreamConnector(server: ServerConfig, connectTimeoutMs: number, ca: Buffer | null = readCa(server)): Connector {
   const tls = server.tls;
   if (!tls) {
     return buildConnector({ timeout: connectTimeoutMs, noDelay: true } as buildConnector.BuildOptions);
@@ -45,7 +50,7 @@ export function createUpstreamConnector(server: ServerConfig, connectTimeoutMs: 
   const tlsConnect = buildConnector({
     timeout: connectTimeoutMs,
     // One context per server: passing `ca` instead would parse it again on every connection.
-    secureContext: createSecureContext({ ca: tls.ca ? readFileSync(tls.ca) : undefined, minVersion: 'TLSv1.2' }),
+    secureContext: createSecureContext({ ca: ca ?? undefined, minVersion: 'TLSv1.2' }),
     servername: sni,
     rejectUnauthorized: true,
     checkServerIdentity: createIdentityCheck(name, tls.pins),

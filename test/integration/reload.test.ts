@@ -3,6 +3,7 @@
 import { X509Certificate } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import net from 'node:net';
 import tls from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
@@ -87,9 +88,9 @@ async function start(backends: TestBackend[], active: number, extra: Record<stri
   };
 }
 
-async function reloadApi(setup: Setup): Promise<{ status: number; body: { reloaded: boolean; errors?: string[] } }> {
+async function reloadApi(setup: Setup): Promise<{ status: number; body: { reloaded: boolean; errors?: string[]; warnings?: string[] } }> {
   const res = await fetch(`${setup.admin}/api/reload`, { method: 'POST' });
-  return { status: res.status, body: (await res.json()) as { reloaded: boolean; errors?: string[] } };
+  return { status: res.status, body: (await res.json()) as { reloaded: boolean; errors?: string[]; warnings?: string[] } };
 }
 
 async function apiState(setup: Setup): Promise<{ backends: Array<{ name: string; servers: Array<{ name: string; state: string; weight: number }> }> }> {
@@ -229,3 +230,71 @@ describe('hot reload', () => {
     expect(downs.length).toBe(1);
   });
 });
+
+describe('hot reload of listeners', () => {
+  it('moves the admin listener and applies a new token, answering the reload that asked for it', async () => {
+    const web = [await backend('web1')];
+    const setup = await start(web, 1);
+    const moved = await listenOnFreePort();
+    setup.write(web, { admin: { bind: `127.0.0.1:${moved}`, token: 'sesame' } });
+    expect(await reloadApi(setup)).toEqual({ status: 200, body: { reloaded: true } });
+    const next = `http://127.0.0.1:${moved}`;
+    expect((await fetch(`${next}/api/state`)).status).toBe(401);
+    expect((await fetch(`${next}/api/state`, { headers: { authorization: 'Bearer sesame' } })).status).toBe(200);
+    await waitFor(async () => (await fetch(`${setup.admin}/healthz`).then(() => 'open', () => 'closed')) === 'closed', 5000, 'old admin closed');
+  });
+
+  it('binds a frontend whose port was taken once a later reload finds it free, and closes a removed one', async () => {
+    const web = [await backend('web1')];
+    const setup = await start(web, 1);
+    const blocker = net.createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const taken = (blocker.address() as net.AddressInfo).port;
+    const front = { cert: 'front.crt', key: 'front.key' };
+    const frontends = [
+      { name: 'https', bind: '127.0.0.1:0', tls: { certs: [front] }, backend: 'web' },
+      { name: 'plain', bind: `127.0.0.1:${taken}`, backend: 'web' },
+    ];
+    setup.write(web, { frontends });
+    const first = await reloadApi(setup);
+    // In force, with a warning: the https frontend and everything else took the new config.
+    expect(first.status).toBe(200);
+    expect((first.body as { warnings?: string[] }).warnings).toEqual([expect.stringMatching(/^frontends\.1\.bind: cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/)]);
+
+    await new Promise<void>((resolve) => blocker.close(() => resolve()));
+    expect(await reloadApi(setup)).toEqual({ status: 200, body: { reloaded: true } });
+    expect((await request({ port: taken })).headers['x-backend']).toBe('web1');
+
+    // Removed again: it stops accepting; the https frontend's socket never moved.
+    setup.write(web, { frontends: [frontends[0]] });
+    expect((await reloadApi(setup)).status).toBe(200);
+    await waitFor(async () => (await request({ port: taken }).then(() => 'open', () => 'closed')) === 'closed', 5000, 'plain frontend closed');
+    expect((await request({ port: setup.https, ca: pki.ca.cert })).status).toBe(200);
+  });
+
+  it('sends to a server’s new address after a reload moves it', async () => {
+    const web = [await backend('web1'), await backend('web2')];
+    const setup = await start(web, 1);
+    expect((await request({ port: setup.https, ca: pki.ca.cert })).headers['x-backend']).toBe('web1');
+    // Same name web1, now at web2's address with web2's certificate as its trust anchor.
+    const config = {
+      log: { level: 'info', access: false },
+      admin: { bind: '127.0.0.1:0' },
+      frontends: [{ name: 'https', bind: '127.0.0.1:0', tls: { certs: [{ cert: 'front.crt', key: 'front.key' }] }, backend: 'web' }],
+      backends: [{ name: 'web', servers: [{ name: 'web1', address: web[1]!.address, tls: { ca: 'web2.crt', servername: 'web2' } }] }],
+    };
+    writeFileSync(join(setup.dir, 'web2.crt'), (web[1] as TestBackend & { cert: string }).cert);
+    writeFileSync(join(setup.dir, 'lb.yaml'), stringify(config));
+    expect(await reloadApi(setup)).toEqual({ status: 200, body: { reloaded: true } });
+    for (let i = 0; i < 3; i++) expect((await request({ port: setup.https, ca: pki.ca.cert })).headers['x-backend']).toBe('web2');
+  });
+});
+
+/** A port that was free a moment ago (for a bind that must be a fixed port). */
+async function listenOnFreePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}

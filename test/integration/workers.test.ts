@@ -113,13 +113,16 @@ describe('workers: 2', () => {
     await waitFor(() => load.sent() > 50, 5000, 'load running');
     process.kill(victim!, 'SIGKILL');
     const died = await c.cli.waitForLine((l) => l.msg === 'worker died: restarting', 5000, 'worker died');
-    expect(died.pid).toBe(victim);
+    expect(died.workerPid).toBe(victim);
     // The replacement serves: an access line from a pid never seen before.
     const before = c.servingPids();
     await waitFor(() => [...c.servingPids()].some((pid) => !before.has(pid)), 10_000, 'a new worker serving');
     const result = await load.stop();
-    // At most the 4 requests the victim held (one per client connection); everything else served.
-    expect(result.failures.length, result.failures.join('\n')).toBeLessThanOrEqual(4);
+    // Only what the victim held: a request in flight on each of the 4 clients' connections,
+    // plus a connection the primary was handing it as it died (Node's round-robin handoff
+    // keeps that one until the client gives up: here, 5 s). Everything else is served.
+    expect(result.failures.length, result.failures.join('\n')).toBeLessThanOrEqual(6);
+    expect(result.failures.length, result.failures.join('\n')).toBeLessThan(result.ok / 20);
     expect(result.ok).toBeGreaterThan(50);
   });
 
@@ -161,5 +164,32 @@ describe('workers: 2', () => {
     expect((await Promise.all(slow)).map((r) => r.body)).toEqual(['slow\n', 'slow\n']);
     const exit = await c.cli.exited;
     expect({ code: exit.code, signal: exit.signal }).toEqual({ code: 0, signal: null });
+  });
+});
+
+describe('workers: 2, failures at start', () => {
+  it('exits 1 when the workers cannot bind, leaving no worker behind', async () => {
+    const dir = tempDir('doorman-workers-');
+    const blocker = (await import('node:net')).createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => blocker.close(() => resolve())));
+    const taken = (blocker.address() as import('node:net').AddressInfo).port;
+    writeFileSync(
+      join(dir, 'lb.yaml'),
+      stringify({
+        workers: 2,
+        admin: null,
+        frontends: [{ name: 'http', bind: `127.0.0.1:${taken}`, backend: 'web' }],
+        backends: [{ name: 'web', servers: [{ name: 'web1', address: '127.0.0.1:9' }] }],
+      }),
+    );
+    const cli = startCli(['-c', 'lb.yaml'], dir);
+    cleanups.push(() => cli.kill());
+    const exit = await cli.exited;
+    expect(exit.code).toBe(1);
+    expect(cli.lines.some((l) => l.msg === 'cannot start')).toBe(true);
+    // Every worker that logged is gone.
+    const pids = new Set(cli.lines.map((l) => l.pid as number).filter((pid) => pid !== cli.child.pid));
+    for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow();
   });
 });
