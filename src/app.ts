@@ -468,6 +468,8 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
     },
     async shutdown() {
       draining = true;
+      // /healthz says 503 from now; keep serving new connections until traffic has moved away.
+      if (config.timeouts.graceMs > 0) await new Promise((resolve) => setTimeout(resolve, config.timeouts.graceMs));
       gate.dropWaiting();
       for (const listener of allListeners()) {
         listener.stopAccepting();

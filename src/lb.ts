@@ -73,7 +73,7 @@ async function main(): Promise<void> {
   const reload = createReload(reread, (next) => lb.reload(next), () => lb.draining, logger);
   const lb = createLoadBalancer(config, { logger, accessLogger, accessLine: writeLine, reload });
   // Signals are handled from the first moment: a SIGHUP during start must not kill us.
-  handleStopSignals({ logger, flush, shutdown: () => lb.shutdown(), reload, details: { graceMs: config.timeouts.shutdownMs } });
+  handleStopSignals({ logger, flush, shutdown: () => lb.shutdown(), reload, details: { drainMs: config.timeouts.shutdownMs, graceMs: config.timeouts.graceMs } });
   try {
     await lb.listen();
   } catch (err) {
@@ -129,7 +129,7 @@ async function runPrimary(config: Config, workers: number, log: LogOutput, rerea
     shutdown: async () => (await starting).stop(),
     reload,
     kill: () => void starting.then((primary) => primary.kill(), () => {}),
-    details: { graceMs: config.timeouts.shutdownMs, workers },
+    details: { drainMs: config.timeouts.shutdownMs, graceMs: config.timeouts.graceMs, workers },
   });
   try {
     primary = await starting;

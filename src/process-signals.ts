@@ -28,7 +28,8 @@ export function handleStopSignals(options: StopOptions): void {
       process.exit(1);
     }
     stopping = true;
-    // Listeners close synchronously inside shutdown(): log after, so "shutting down" means it.
+    // Listeners close synchronously inside shutdown() (after timeouts.grace, if set): log
+    // after, so without a grace "shutting down" means they are closed.
     const done = options.shutdown();
     logger.info({ signal, ...options.details }, 'shutting down');
     done.then(

@@ -114,6 +114,7 @@ function toConfig(raw: RawConfig, file: string): Config {
       connectMs: raw.timeouts.connect,
       queueMs: raw.timeouts.queue,
       shutdownMs: raw.timeouts.shutdown,
+      graceMs: raw.timeouts.grace,
     },
     admin: raw.admin,
     stateFile: raw.stateFile === null ? null : resolve(raw.stateFile),

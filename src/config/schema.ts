@@ -138,6 +138,7 @@ const timeoutsSchema = z.strictObject({
   connect: timerDuration.default(5_000),
   queue: timerDurationOrZero.default(10_000),
   shutdown: timerDurationOrZero.default(30_000),
+  grace: timerDurationOrZero.default(0),
 });
 
 const adminSchema = z.strictObject({

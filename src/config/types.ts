@@ -36,6 +36,11 @@ export interface TimeoutsConfig {
   readonly queueMs: number;
   /** Drain time on SIGTERM. */
   readonly shutdownMs: number;
+  /**
+   * On SIGTERM, how long listeners keep accepting while /healthz already answers 503
+   * (HAProxy's `grace`): time for keepalived or an outer balancer to move traffic away.
+   */
+  readonly graceMs: number;
 }
 
 export interface AdminConfig {

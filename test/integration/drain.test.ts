@@ -74,3 +74,26 @@ describe('graceful drain', () => {
     expect(running.lb.adminPort()).toBeUndefined();
   });
 });
+
+describe('timeouts.grace', () => {
+  it('keeps accepting new connections for the grace while /healthz already answers 503, then refuses them', async () => {
+    const web1 = await startBackend({ name: 'web1', tls: cert });
+    cleanups.push(web1.close);
+    const running = await startProxy(pki.front, [{ name: 'web1', address: web1.address, trust: cert }], {
+      top: { admin: { bind: '127.0.0.1:0' }, timeouts: { shutdown: '5s', grace: '2s' } },
+    });
+    cleanups.push(() => running.close());
+    const port = running.port();
+    const startedAt = Date.now();
+    const done = running.lb.shutdown();
+    expect((await admin(running, '/healthz')).status).toBe(503);
+    // A client that has not moved yet is still served, and told to close.
+    const reply = await request({ port, ca: pki.ca.cert });
+    expect(reply.status).toBe(200);
+    expect(reply.headers.connection).toBe('close');
+    expect(Date.now() - startedAt).toBeLessThan(2000);
+    await waitFor(() => refused(port), 5000, 'listener closed after the grace');
+    expect(Date.now() - startedAt).toBeGreaterThanOrEqual(1950);
+    await done;
+  });
+});

@@ -117,7 +117,7 @@ describe('parseConfig defaults', () => {
       maxconn: 20000,
       log: { level: 'info', access: true, format: 'json' },
       metrics: { haproxyCompat: false },
-      timeouts: { clientMs: 60000, serverMs: 60000, connectMs: 5000, queueMs: 10000, shutdownMs: 30000 },
+      timeouts: { clientMs: 60000, serverMs: 60000, connectMs: 5000, queueMs: 10000, shutdownMs: 30000, graceMs: 0 },
       admin: { bind: { host: '127.0.0.1', port: 9090 }, token: null },
       stateFile: null,
       frontends: [
@@ -228,7 +228,7 @@ describe('parseConfig defaults', () => {
 describe('the SPEC.md example', () => {
   it('parses, with durations in ms and paths resolved against the config folder', () => {
     const config = parse(SPEC_EXAMPLE);
-    expect(config.timeouts).toEqual({ clientMs: 60000, serverMs: 60000, connectMs: 5000, queueMs: 10000, shutdownMs: 30000 });
+    expect(config.timeouts).toEqual({ clientMs: 60000, serverMs: 60000, connectMs: 5000, queueMs: 10000, shutdownMs: 30000, graceMs: 0 });
     expect(config.stateFile).toBe('/etc/doorman/var/state.json');
     expect(config.frontends.map((f) => f.name)).toEqual(['https', 'http']);
     expect(config.frontends[0]!.tls).toEqual({
