@@ -267,10 +267,10 @@ export async function startPrimary(options: PrimaryOptions): Promise<Primary> {
         exitWaiter();
       });
       for (const worker of live()) send(worker, { type: 'shutdown' });
-      // Workers drain for up to timeouts.shutdown; one that hangs past that is killed.
+      // Workers drain for up to timeouts.grace + timeouts.shutdown; one that hangs past that is killed.
       const deadline = setTimeout(() => {
         for (const slot of slots) slot.worker?.process.kill('SIGKILL');
-      }, lb.config.timeouts.shutdownMs + 2_000);
+      }, lb.config.timeouts.graceMs + lb.config.timeouts.shutdownMs + 2_000);
       await exited;
       clearTimeout(deadline);
       await lb.shutdown();
