@@ -36,6 +36,8 @@ export function createLogger(config: Pick<LogConfig, 'level'>, destination?: Des
     };
   }
   const stdout = pino.destination({ dest: 1, sync: false });
+  // Whoever reads our stdout is gone (a worker whose primary died): nothing left to tell.
+  stdout.on('error', () => {});
   return {
     logger: pino(options, stdout),
     accessLogger: pino(accessOptions, stdout),

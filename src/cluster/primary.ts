@@ -2,6 +2,7 @@
 // the state file; forks the workers that serve traffic, tells them every config and
 // server state, sums what they report, and restarts one that dies.
 import cluster, { type Worker } from 'node:cluster';
+import type { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import type { Logger } from 'pino';
@@ -50,6 +51,33 @@ export interface Primary {
   stop(): Promise<void>;
   /** Kills every worker at once (a second signal). */
   kill(): void;
+}
+
+/**
+ * Copies a worker's stdout to `write` in whole lines: N processes writing one pipe could
+ * split a line longer than the pipe's atomic size; one writer (ours) cannot. Resolves at
+ * the stream's end.
+ */
+function forwardLines(stream: Readable | null, write: (lines: string) => void): Promise<void> {
+  if (!stream) return Promise.resolve();
+  let rest = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    const text = rest + chunk;
+    const end = text.lastIndexOf('\n');
+    if (end < 0) {
+      rest = text;
+      return;
+    }
+    write(text.slice(0, end));
+    rest = text.slice(end + 1);
+  });
+  return new Promise((resolve) => {
+    stream.once('close', () => {
+      if (rest) write(rest);
+      resolve();
+    });
+  });
 }
 
 /** Starts the control side and the workers; resolves once every worker listens. */
@@ -204,8 +232,15 @@ export async function startPrimary(options: PrimaryOptions): Promise<Primary> {
     }
   }
 
+  /** Workers' log output still being copied; stop() waits for it before the last flush. */
+  const outputs = new Set<Promise<void>>();
+
   function fork(slot: Slot): void {
     const worker = cluster.fork({ DOORMAN_WORKER: String(slot.index) });
+    const output = forwardLines(worker.process.stdout, log.writeLine);
+    outputs.add(output);
+    void output.then(() => outputs.delete(output));
+    worker.process.stderr?.pipe(process.stderr, { end: false });
     slot.worker = worker;
     slot.startedAt = Date.now();
     slot.listening = false;
@@ -237,7 +272,8 @@ export async function startPrimary(options: PrimaryOptions): Promise<Primary> {
   let startedUp = false;
 
   await lb.listen();
-  cluster.setupPrimary({ exec: process.argv[1], args: process.argv.slice(2) });
+  // Workers' stdout comes through here (silent), so their lines and ours never interleave.
+  cluster.setupPrimary({ exec: process.argv[1], args: process.argv.slice(2), silent: true });
   await new Promise<void>((resolve, reject) => {
     startupFailed = reject;
     readyWaiter = () => {
@@ -272,6 +308,7 @@ export async function startPrimary(options: PrimaryOptions): Promise<Primary> {
         for (const slot of slots) slot.worker?.process.kill('SIGKILL');
       }, lb.config.timeouts.graceMs + lb.config.timeouts.shutdownMs + 2_000);
       await exited;
+      await Promise.all(outputs);
       clearTimeout(deadline);
       await lb.shutdown();
     },
