@@ -207,7 +207,7 @@ async function main() {
   const contenders = await pickContenders(args.contenders);
   const machine = machineInfo();
   for (const line of machineLines(machine)) say(line);
-  say(`duration ${args.durationSec} s, warm-up ${args.warmupSec} s, rounds ${args.rounds}, connections ${args.connections}; scenarios: ${scenarios.map((s) => s.name).join(', ')}`);
+  say(`duration ${args.durationSec} s, warm-up ${args.warmupSec} s, rounds ${args.rounds}, connections ${args.connections}, front key ${args.frontKey}; scenarios: ${scenarios.map((s) => s.name).join(', ')}`);
   for (const c of contenders) say(`- ${c.name}: ${c.describe()}`);
 
   const dir = mkdtempSync(join(tmpdir(), 'doorman-bench-'));
@@ -227,8 +227,8 @@ async function main() {
   const report = { startedAt: startedAt.toISOString(), machine, options: args, scenarios: {} };
   const printed = [];
   try {
-    say('making certificates (node-forge, RSA-2048)...');
-    const certs = await makeCerts(dir, SERVER_NAMES);
+    say(`making certificates (node-forge, RSA-2048${args.frontKey === 'ecdsa' ? '; front certificate ECDSA P-256' : ''})...`);
+    const certs = await makeCerts(dir, SERVER_NAMES, { frontKey: args.frontKey });
     const servers = await startServers(dir, certs);
     say(`web servers: ${servers.map((s) => `${s.name} 127.0.0.1:${s.port}`).join(', ')}`);
     for (const scenario of scenarios) {
@@ -263,7 +263,7 @@ async function main() {
   say('\n================ summary ================\n');
   for (const line of machineLines(machine)) say(line);
   const memoryNote = report.scenarios.memory ? `; memory: 1 round of ${args.memoryDurationSec} s, ${args.idleConnections} idle connections` : '';
-  say(`duration ${args.durationSec} s per run (after ${args.warmupSec} s warm-up), ${args.rounds} round(s), ${args.connections} connections${memoryNote}; figures are medians over rounds\n`);
+  say(`duration ${args.durationSec} s per run (after ${args.warmupSec} s warm-up), ${args.rounds} round(s), ${args.connections} connections, front certificate ${args.frontKey === 'ecdsa' ? 'ECDSA P-256' : 'RSA-2048'}${memoryNote}; figures are medians over rounds\n`);
   say(printed.join('\n\n'));
   say(`\n${anomalies.length ? `anomalies (${anomalies.length}):\n${anomalies.map((a) => `- ${a}`).join('\n')}` : 'anomalies: none'}`);
   if (args.writeJson) {

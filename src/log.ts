@@ -3,6 +3,7 @@
 // Raw text lines (HAProxy's httplog) go through the same destination, in order.
 import pino, { type DestinationStream, type Logger } from 'pino';
 import type { LogConfig } from './config/types.js';
+import { createLineBatch } from './line-batch.js';
 
 /** A logger and the way to flush it before the process exits. */
 export interface LogOutput {
@@ -38,12 +39,15 @@ export function createLogger(config: Pick<LogConfig, 'level'>, destination?: Des
   const stdout = pino.destination({ dest: 1, sync: false });
   // Whoever reads our stdout is gone (a worker whose primary died): nothing left to tell.
   stdout.on('error', () => {});
+  // Lines wait up to 10 ms and go out as one write, not one write per burst (line-batch.ts).
+  const batch = createLineBatch(stdout);
   return {
-    logger: pino(options, stdout),
-    accessLogger: pino(accessOptions, stdout),
-    writeLine: (line) => stdout.write(`${line}\n`),
+    logger: pino(options, batch),
+    accessLogger: pino(accessOptions, batch),
+    writeLine: (line) => batch.write(`${line}\n`),
     flush: () =>
       new Promise<void>((resolve) => {
+        batch.flushNow();
         try {
           // Waits for the write in flight, so lines keep their order (flushSync would not).
           stdout.flush(() => resolve());

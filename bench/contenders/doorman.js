@@ -8,7 +8,8 @@ import { stringify } from 'yaml';
 import { startProcess, stopProcess, waitForFile } from '../lib/processes.js';
 import { summarizeDoormanLog } from '../lib/doorman-log.js';
 
-const LB = fileURLToPath(new URL('../../dist/lb.js', import.meta.url));
+// DOORMAN_LB runs another build instead (e.g. a copy of dist/ from before a change, for an A/B run).
+const LB = process.env.DOORMAN_LB ?? fileURLToPath(new URL('../../dist/lb.js', import.meta.url));
 
 /** The bench config: SPEC's keys, ephemeral ports, paths absolute. */
 export function doormanConfig({ certs, servers, balance }) {

@@ -12,6 +12,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --contenders a,b    direct,doorman,haproxy,http-proxy                    default: all available
   --memory-duration S length of the memory scenario's sustained run        default 60
   --idle-connections N open idle TLS connections in the memory scenario    default 1000
+  --front-key rsa|ecdsa key of the proxies' front certificate (RSA-2048 or P-256) default rsa
   --no-json           do not write bench/results/<timestamp>.json
   -h, --help`;
 
@@ -30,6 +31,11 @@ function list(text) {
     .filter(Boolean);
 }
 
+function frontKey(text) {
+  if (text !== 'rsa' && text !== 'ecdsa') throw new Error(`--front-key: expected rsa or ecdsa, got "${text}"`);
+  return text;
+}
+
 /** Parses process.argv; throws an Error whose message is the problem. */
 export function parseBenchArgs(argv = process.argv.slice(2)) {
   const { values } = parseArgs({
@@ -44,6 +50,7 @@ export function parseBenchArgs(argv = process.argv.slice(2)) {
       contenders: { type: 'string' },
       'memory-duration': { type: 'string', default: '60' },
       'idle-connections': { type: 'string', default: '1000' },
+      'front-key': { type: 'string', default: 'rsa' },
       'no-json': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -58,6 +65,7 @@ export function parseBenchArgs(argv = process.argv.slice(2)) {
     contenders: values.contenders ? list(values.contenders) : null,
     memoryDurationSec: positive('memory-duration', values['memory-duration']),
     idleConnections: positive('idle-connections', values['idle-connections'], { integer: true }),
+    frontKey: frontKey(values['front-key']),
     writeJson: !values['no-json'],
   };
 }

@@ -9,23 +9,40 @@ import type { AccessRecord } from '../proxy/access-record.js';
 import type { TransactionObserver } from '../proxy/transaction.js';
 import type { ClassifiedError } from '../proxy/upstream-error.js';
 import { HaproxyMetrics } from './haproxy-metrics.js';
+import { SeriesCounter, SeriesHistogram, type CounterSeries, type HistogramSeries } from './series.js';
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+/** The series one (frontend, backend) pair's requests write to, resolved on its first request. */
+interface RouteSeries {
+  readonly duration: HistogramSeries;
+  readonly queueTime: HistogramSeries;
+  readonly connectTime: HistogramSeries;
+  readonly bytesIn: CounterSeries;
+  readonly bytesOut: CounterSeries;
+  readonly retries: CounterSeries;
+  readonly redispatches: CounterSeries;
+  /** lb_requests_total by server name, then status code. */
+  readonly requests: Map<string, Map<number, CounterSeries>>;
+}
 
 /** The balancer's metrics; also a TransactionObserver fed by every request. */
 export class LbMetrics implements TransactionObserver {
   readonly registry = new Registry();
-  readonly #requests: Counter<'frontend' | 'backend' | 'server' | 'code'>;
-  readonly #duration: Histogram<'backend'>;
-  readonly #queueTime: Histogram<'backend'>;
-  readonly #connectTime: Histogram<'backend'>;
-  readonly #bytesIn: Counter<'frontend' | 'backend'>;
-  readonly #bytesOut: Counter<'frontend' | 'backend'>;
+  // Written by every request: SeriesCounter/SeriesHistogram, no label hashing per request.
+  readonly #requests: SeriesCounter;
+  readonly #duration: SeriesHistogram;
+  readonly #queueTime: SeriesHistogram;
+  readonly #connectTime: SeriesHistogram;
+  readonly #bytesIn: SeriesCounter;
+  readonly #bytesOut: SeriesCounter;
+  readonly #retries: SeriesCounter;
+  readonly #redispatches: SeriesCounter;
+  /** By frontend name, then backend name. */
+  readonly #routes = new Map<string, Map<string, RouteSeries>>();
   readonly #checkFailures: Counter<'backend' | 'server'>;
   readonly #checkDuration: Histogram<'backend' | 'server'>;
   readonly #upstreamTlsErrors: Counter<'backend' | 'server'>;
-  readonly #retries: Counter<'backend'>;
-  readonly #redispatches: Counter<'backend'>;
   readonly #frontendConnections: Gauge<'frontend'>;
   readonly #tlsHandshakeErrors: Counter<'frontend'>;
   readonly #transitions: Counter<'backend' | 'server' | 'to'>;
@@ -41,45 +58,26 @@ export class LbMetrics implements TransactionObserver {
       for (const backend of backends()) for (const server of backend.servers) fn(backend, server);
     };
 
-    this.#requests = new Counter({
-      name: 'lb_requests_total',
-      help: 'Requests answered, by frontend, backend, server and status code.',
-      labelNames: ['frontend', 'backend', 'server', 'code'],
-      registers,
-    });
-    this.#duration = new Histogram({
-      name: 'lb_request_duration_seconds',
-      help: 'Time from request received to response finished.',
-      labelNames: ['backend'],
-      buckets: LATENCY_BUCKETS,
-      registers,
-    });
-    this.#queueTime = new Histogram({
-      name: 'lb_queue_duration_seconds',
-      help: 'Time requests waited for a free server slot.',
-      labelNames: ['backend'],
-      buckets: LATENCY_BUCKETS,
-      registers,
-    });
-    this.#connectTime = new Histogram({
-      name: 'lb_connect_duration_seconds',
-      help: 'Time to get a connection to the server (pooled or new, TCP + TLS).',
-      labelNames: ['backend'],
-      buckets: LATENCY_BUCKETS,
-      registers,
-    });
-    this.#bytesIn = new Counter({
-      name: 'lb_request_bytes_total',
-      help: 'Request body bytes received from clients and sent upstream.',
-      labelNames: ['frontend', 'backend'],
-      registers,
-    });
-    this.#bytesOut = new Counter({
-      name: 'lb_response_bytes_total',
-      help: 'Response body bytes sent to clients.',
-      labelNames: ['frontend', 'backend'],
-      registers,
-    });
+    const registry = this.registry;
+    this.#requests = new SeriesCounter(
+      'lb_requests_total',
+      'Requests answered, by frontend, backend, server and status code.',
+      ['frontend', 'backend', 'server', 'code'],
+      registry,
+    );
+    this.#duration = new SeriesHistogram('lb_request_duration_seconds', 'Time from request received to response finished.', ['backend'], LATENCY_BUCKETS, registry);
+    this.#queueTime = new SeriesHistogram('lb_queue_duration_seconds', 'Time requests waited for a free server slot.', ['backend'], LATENCY_BUCKETS, registry);
+    this.#connectTime = new SeriesHistogram(
+      'lb_connect_duration_seconds',
+      'Time to get a connection to the server (pooled or new, TCP + TLS).',
+      ['backend'],
+      LATENCY_BUCKETS,
+      registry,
+    );
+    this.#bytesIn = new SeriesCounter('lb_request_bytes_total', 'Request body bytes received from clients and sent upstream.', ['frontend', 'backend'], registry);
+    this.#bytesOut = new SeriesCounter('lb_response_bytes_total', 'Response body bytes sent to clients.', ['frontend', 'backend'], registry);
+    this.#retries = new SeriesCounter('lb_retries_total', 'Requests retried after a failed attempt.', ['backend'], registry);
+    this.#redispatches = new SeriesCounter('lb_redispatches_total', 'Retries sent to another server than the failed one.', ['backend'], registry);
     // With workers, /metrics aggregates every process: state every process holds alike
     // (up, weight, operator state) takes the max, what each holds a share of is summed.
     const serverGauge = (name: string, help: string, value: (s: UpstreamServer) => number, aggregator: 'sum' | 'max' = 'sum') =>
@@ -142,13 +140,6 @@ export class LbMetrics implements TransactionObserver {
       labelNames: ['backend', 'server'],
       registers,
     });
-    this.#retries = new Counter({ name: 'lb_retries_total', help: 'Requests retried after a failed attempt.', labelNames: ['backend'], registers });
-    this.#redispatches = new Counter({
-      name: 'lb_redispatches_total',
-      help: 'Retries sent to another server than the failed one.',
-      labelNames: ['backend'],
-      registers,
-    });
     this.#frontendConnections = new Gauge({
       name: 'lb_frontend_connections',
       help: 'Client connections open on the frontend.',
@@ -171,8 +162,8 @@ export class LbMetrics implements TransactionObserver {
 
   /** Declares a backend and its servers so their counters show 0 before anything happens. */
   addBackend(backend: Backend): void {
-    this.#retries.inc({ backend: backend.name }, 0);
-    this.#redispatches.inc({ backend: backend.name }, 0);
+    this.#retries.child({ backend: backend.name });
+    this.#redispatches.child({ backend: backend.name });
     for (const server of backend.servers) {
       const labels = { backend: backend.name, server: server.name };
       this.#checkFailures.inc(labels, 0);
@@ -226,13 +217,45 @@ export class LbMetrics implements TransactionObserver {
   requestDone(r: AccessRecord): void {
     this.#compat?.requestDone(r);
     if (r.backend === '') return;
-    this.#requests.inc({ frontend: r.frontend, backend: r.backend, server: r.server, code: String(r.status) });
-    this.#duration.observe({ backend: r.backend }, r.totalMs / 1000);
-    if (r.queueMs > 0) this.#queueTime.observe({ backend: r.backend }, r.queueMs / 1000);
-    if (r.connectMs >= 0) this.#connectTime.observe({ backend: r.backend }, r.connectMs / 1000);
-    if (r.bytesIn > 0) this.#bytesIn.inc({ frontend: r.frontend, backend: r.backend }, r.bytesIn);
-    if (r.bytesOut > 0) this.#bytesOut.inc({ frontend: r.frontend, backend: r.backend }, r.bytesOut);
-    if (r.retries > 0) this.#retries.inc({ backend: r.backend }, r.retries);
-    if (r.redispatched) this.#redispatches.inc({ backend: r.backend });
+    const route = this.#route(r.frontend, r.backend);
+    this.#requestsOf(route, r).inc();
+    route.duration.observe(r.totalMs / 1000);
+    if (r.queueMs > 0) route.queueTime.observe(r.queueMs / 1000);
+    if (r.connectMs >= 0) route.connectTime.observe(r.connectMs / 1000);
+    if (r.bytesIn > 0) route.bytesIn.inc(r.bytesIn);
+    if (r.bytesOut > 0) route.bytesOut.inc(r.bytesOut);
+    if (r.retries > 0) route.retries.inc(r.retries);
+    if (r.redispatched) route.redispatches.inc();
+  }
+
+  #route(frontend: string, backend: string): RouteSeries {
+    let byBackend = this.#routes.get(frontend);
+    if (byBackend === undefined) this.#routes.set(frontend, (byBackend = new Map()));
+    let route = byBackend.get(backend);
+    if (route === undefined) {
+      route = {
+        duration: this.#duration.child({ backend }),
+        queueTime: this.#queueTime.child({ backend }),
+        connectTime: this.#connectTime.child({ backend }),
+        bytesIn: this.#bytesIn.child({ frontend, backend }),
+        bytesOut: this.#bytesOut.child({ frontend, backend }),
+        retries: this.#retries.child({ backend }),
+        redispatches: this.#redispatches.child({ backend }),
+        requests: new Map(),
+      };
+      byBackend.set(backend, route);
+    }
+    return route;
+  }
+
+  #requestsOf(route: RouteSeries, r: AccessRecord): CounterSeries {
+    let byCode = route.requests.get(r.server);
+    if (byCode === undefined) route.requests.set(r.server, (byCode = new Map()));
+    let series = byCode.get(r.status);
+    if (series === undefined) {
+      series = this.#requests.child({ frontend: r.frontend, backend: r.backend, server: r.server, code: String(r.status) });
+      byCode.set(r.status, series);
+    }
+    return series;
   }
 }

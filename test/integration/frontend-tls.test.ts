@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBackend, type TestBackend } from '../helpers/backend.js';
 import { waitFor } from '../helpers/client.js';
 import { startLb, tempDir, writePair, type RunningLb } from '../helpers/lb.js';
+import { issueEcdsaCertificate } from '../../src/dev/pki.js';
 import { testPki } from '../helpers/pki.js';
 
 const pki = testPki();
@@ -255,4 +256,34 @@ describe('session resumption', () => {
       close(second);
     });
   }
+});
+
+describe('an ECDSA front certificate', () => {
+  let port: number;
+  beforeAll(async () => {
+    const dir = tempDir();
+    const ecdsa = issueEcdsaCertificate({ commonName: 'ec.test', altNames: ['ec.test'], issuer: pki.ca });
+    const r = await startLb(
+      {
+        frontends: [{ name: 'https', bind: '127.0.0.1:0', tls: { certs: [writePair(dir, 'ec', ecdsa)] }, backend: 'web' }],
+        backends: [
+          { name: 'web', servers: [{ name: 'web1', address: backend.address, tls: { ca: writePair(dir, 'web1', webCert).cert, servername: 'web1' } }] },
+        ],
+      },
+      dir,
+    );
+    running.push(r);
+    port = r.port();
+  });
+
+  it('is served and verified, with TLS 1.3 and with an ECDHE-ECDSA suite on TLS 1.2', async () => {
+    for (const maxVersion of ['TLSv1.3', 'TLSv1.2'] as const) {
+      const h = await connect(port, { servername: 'ec.test', expectName: 'ec.test', maxVersion });
+      expect(h.authorized).toBe(true);
+      expect(h.peer?.asn1Curve).toBe('prime256v1');
+      if (maxVersion === 'TLSv1.2') expect(h.cipher).toMatch(/^TLS_ECDHE_ECDSA_WITH_/);
+      expect(await h.reply).toMatch(/^HTTP\/1\.1 200/);
+      close(h);
+    }
+  });
 });
