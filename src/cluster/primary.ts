@@ -282,7 +282,11 @@ export async function startPrimary(options: PrimaryOptions): Promise<Primary> {
     for (const slot of slots) fork(slot);
   }).catch(async (err: unknown) => {
     stopping = true;
-    for (const worker of live()) worker.process.kill('SIGKILL');
+    // Leave no worker behind: kill them and wait until they are gone (or 2 s).
+    const running = slots.flatMap((slot) => (slot.worker ? [slot.worker] : []));
+    const gone = Promise.all(running.map((w) => (w.isDead() ? null : new Promise((resolve) => w.once('exit', resolve)))));
+    for (const worker of running) worker.process.kill('SIGKILL');
+    await Promise.race([gone, new Promise((resolve) => setTimeout(resolve, 2_000).unref())]);
     await lb.close();
     throw err;
   });
