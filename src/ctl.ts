@@ -11,7 +11,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { BackendView, ServerView } from './admin/server-control.js';
+import type { BackendView, ServerView } from './admin/control/server-control.js';
 
 const USAGE = `usage: node dist/ctl.js [--admin URL] [--token T] COMMAND
 commands:

@@ -5,8 +5,9 @@ import http from 'node:http';
 import type { Logger } from 'pino';
 import type { AdminConfig } from '../config/types.js';
 import type { FrontendView } from '../frontend/frontend-stats.js';
-import type { LbMetrics } from './metrics.js';
-import type { ServerControl } from './server-control.js';
+import { ADMIN_STATES } from '../backend/server.js';
+import type { ServerControl } from './control/server-control.js';
+import type { LbMetrics } from './metrics/metrics.js';
 import { STATS_PAGE, STATS_PAGE_CSP } from './stats-page.js';
 
 /**
@@ -40,7 +41,6 @@ export interface AdminServerOptions {
 
 const MAX_BODY_BYTES = 64 * 1024;
 const STATE_ROUTE = /^\/api\/backends\/([^/]+)\/servers\/([^/]+)\/(state|weight)$/;
-const ADMIN_STATES = { READY: 'READY', DRAIN: 'DRAIN', MAINT: 'MAINT' } as const;
 
 function sendJson(res: http.ServerResponse, status: number, value: unknown): void {
   const body = `${JSON.stringify(value)}\n`;
@@ -169,7 +169,7 @@ export function createAdminServer(options: AdminServerOptions): http.Server {
       }
       if (what === 'state') {
         const wanted = (body as { state?: unknown } | null)?.state;
-        const state = typeof wanted === 'string' ? ADMIN_STATES[wanted.toUpperCase() as keyof typeof ADMIN_STATES] : undefined;
+        const state = typeof wanted === 'string' ? ADMIN_STATES.find((s) => s === wanted.toUpperCase()) : undefined;
         if (!state) return sendJson(res, 400, { error: 'body must be {"state": "READY" | "DRAIN" | "MAINT"}' });
         return sendJson(res, 200, await control.setState(backend, server, state));
       }

@@ -78,6 +78,8 @@ export class Backend {
   forwardExcept!: BlockList | null;
   #policy!: BalancePolicy<UpstreamServer>;
   #queueMs!: number;
+  /** Servers whose change event this backend listens to. */
+  readonly #watched = new WeakSet<UpstreamServer>();
 
   constructor(config: BackendConfig, servers: readonly UpstreamServer[], timeouts: TimeoutsConfig) {
     this.name = config.name;
@@ -97,7 +99,13 @@ export class Backend {
     this.persistence = config.cookie ? createPersistence(config.cookie, servers) : null;
     this.forwardTrusted = cidrList(config.forwardFor.trusted);
     this.forwardExcept = cidrList(config.forwardFor.except ? [config.forwardFor.except] : []);
-    for (const server of servers) this.#handOver(server);
+    for (const server of servers) {
+      if (!this.#watched.has(server)) {
+        this.#watched.add(server);
+        server.onChange(this.#serverChanged);
+      }
+      this.#handOver(server);
+    }
   }
 
   /** The server called `name`, if any. */
@@ -114,7 +122,7 @@ export class Backend {
     const choice = this.#choose(request);
     if (choice === null) return { kind: 'none' };
     if (choice instanceof WaitQueue) return { kind: 'wait', pending: this.#wait(choice, request) };
-    choice.active += 1;
+    choice.takeSlot();
     return { kind: 'server', server: choice };
   }
 
@@ -132,16 +140,16 @@ export class Backend {
 
   /** Gives a slot back and hands it to the oldest request that may use it. */
   release(server: UpstreamServer): void {
-    server.active -= 1;
+    server.releaseSlot();
     this.#handOver(server);
   }
 
   /**
-   * Re-evaluates after a server's health, operator state or weight changed: waiters
-   * pinned to a server that no longer takes them are balanced again, and a server
-   * that became usable takes waiters from the backend queue.
+   * Re-evaluates after a server's health, operator state or weight changed (its change
+   * event): waiters pinned to a server that no longer takes them are balanced again,
+   * and a server that became usable takes waiters from the backend queue.
    */
-  serverChanged(server: UpstreamServer): void {
+  readonly #serverChanged = (server: UpstreamServer): void => {
     this.#policy.weightsChanged();
     if (!server.takesCookieHolders()) {
       for (const waiter of server.queue.drain()) waiter.resolve(null);
@@ -151,7 +159,7 @@ export class Backend {
       for (const waiter of this.queue.drain()) waiter.resolve(null);
     }
     this.#handOver(server);
-  }
+  };
 
   /** Requests waiting in the backend queue and every server queue. */
   get queued(): number {
@@ -165,10 +173,10 @@ export class Backend {
       const own = server.takesCookieHolders() ? server.queue.peek() : undefined;
       const shared = server.takesNewClients() ? this.queue.peekFor(server) : undefined;
       if (own && (!shared || own.enqueuedAt <= shared.enqueuedAt)) {
-        server.active += 1;
+        server.takeSlot();
         server.queue.grant(server);
       } else if (shared) {
-        server.active += 1;
+        server.takeSlot();
         this.queue.grantTo(shared, server);
       } else {
         return;
@@ -201,7 +209,7 @@ export class Backend {
             const choice = this.#choose({ clientAddress: request.clientAddress, exclude });
             if (choice === null) return finish(() => reject(new LbError('LB_ERR_NO_SERVER', 'no server available')));
             if (choice instanceof WaitQueue) return enqueue(choice);
-            choice.active += 1;
+            choice.takeSlot();
             finish(() => resolve(choice));
           },
           performance.now(),

@@ -30,19 +30,18 @@ export function reconcileBackends(current: ReadonlyMap<string, Backend>, config:
     const kept = new Set(servers);
     const removed = existing.servers.filter((s) => !kept.has(s));
     existing.reconfigure(backendConfig, servers, config.timeouts);
-    for (const server of removed) retireFrom(existing, server, retired);
+    for (const server of removed) retireFrom(server, retired);
     backends.set(backendConfig.name, existing);
   }
   for (const [name, backend] of current) {
     if (backends.has(name)) continue;
-    for (const server of backend.servers) retireFrom(backend, server, retired);
+    for (const server of backend.servers) retireFrom(server, retired);
   }
   return { backends, retired };
 }
 
-/** Marks a server removed (it takes nothing new) and re-places the requests waiting for it; the caller closes it. */
-function retireFrom(backend: Backend, server: UpstreamServer, retired: UpstreamServer[]): void {
-  server.retired = true;
-  backend.serverChanged(server);
+/** Marks a server removed: it takes nothing new, its backend re-places its waiters; the caller closes it. */
+function retireFrom(server: UpstreamServer, retired: UpstreamServer[]): void {
+  server.retire();
   retired.push(server);
 }

@@ -1,12 +1,17 @@
-// One upstream server at runtime: its connection pool, health, operator state,
-// weight, in-flight count and its own queue of cookie-pinned waiters.
-import { Pool } from 'undici';
+// One upstream server at runtime, and the only owner of its state: health, operator
+// state, weight, in-flight slots and counters change through its methods, and every
+// change that matters to others (balancer, workers, state file, stats) is announced by
+// one change event.
 import type { ServerConfig, TimeoutsConfig } from '../config/types.js';
 import { createUpstreamConnector, readCa, type Connector } from '../tls/upstream.js';
+import { createUndiciUpstream } from '../upstream/undici-upstream.js';
+import type { Upstream } from '../upstream/upstream.js';
 import { WaitQueue } from './wait-queue.js';
 
 /** What an operator sets: READY takes traffic, DRAIN keeps cookie holders only, MAINT takes none. */
 export type AdminState = 'READY' | 'DRAIN' | 'MAINT';
+/** Every operator state, for validation and the stats page. */
+export const ADMIN_STATES: readonly AdminState[] = ['READY', 'DRAIN', 'MAINT'];
 /** What /api/state shows: MAINT and DOWN win over DRAIN, DRAIN over UP. */
 export type ServerState = 'UP' | 'DOWN' | 'DRAIN' | 'MAINT';
 
@@ -22,88 +27,250 @@ export interface LastCheck {
   readonly at: number;
 }
 
-/** The origin undici connects to; TLS is the connector's business, so always http:. */
-function originOf(config: ServerConfig): string {
-  const { host, port } = config.address;
-  return host.includes(':') ? `http://[${host}]:${port}` : `http://${host}:${port}`;
+/**
+ * What changed: `health` (UP/DOWN), `admin` (READY/DRAIN/MAINT), `weight`, `retired`
+ * (a reload removed it), `remote` (a worker applied the primary's view).
+ */
+export type ServerChangeKind = 'health' | 'admin' | 'weight' | 'retired' | 'remote';
+export type ServerChangeListener = (server: UpstreamServer, kind: ServerChangeKind) => void;
+
+/** A server's state as the primary decides it and sends to its workers. */
+export interface ServerStateUpdate {
+  readonly backend: string;
+  readonly server: string;
+  readonly healthy: boolean;
+  readonly adminState: AdminState;
+  readonly weight: number;
+  readonly healthDescription: string;
+  readonly lastChangeAt: number;
 }
 
-/** A server of a backend, as the balancer and the proxy see it. */
+/** A server of a backend, as the balancer and the exchange see it. */
 export class UpstreamServer {
   readonly name: string;
   readonly backendName: string;
-  /** Position in the backend's server list (the persistence cookie's index). */
-  index: number;
-  config: ServerConfig;
-  connector: Connector;
-  /**
-   * Bumped when a reload points the server somewhere else (address, TLS settings or the
-   * CA file's content): its health starts over, as a new server's would.
-   */
-  endpointGeneration = 0;
-  #ca: Buffer | null;
-  #pool: Pool;
-  #timeouts: TimeoutsConfig;
-  /** Removed from its backend by a reload: finishes what it holds, takes nothing new. */
-  retired = false;
   /** Requests waiting for this server only (their cookie pins them here). */
   readonly queue = new WaitQueue<UpstreamServer | null>();
-  /** Requests in flight now. */
-  active = 0;
-  weight: number;
-  /** Set when an operator changed the weight: a reload then keeps it. */
-  weightOverridden = false;
-  healthy = true;
-  adminState: AdminState = 'READY';
-  /** Date.now() of the last state change, for /api/state. */
-  lastChangeAt = Date.now();
-  /** The latest active check, null before the first. */
-  lastCheck: LastCheck | null = null;
-  /** "UP", "UP 2/3 (going down)", ... from the health checker. */
-  healthDescription = 'UP';
-  /** HAProxy's health counter (0 .. rise+fall-1) from the health checker; null without active checks. */
-  healthCounter: number | null = null;
-  /** Requests answered by this server, and attempts that failed on it. */
-  requests = 0;
-  errors = 0;
+  #index: number;
+  #config: ServerConfig;
+  #timeouts: TimeoutsConfig;
+  #ca: Buffer | null;
+  #connector: Connector;
+  #upstream: Upstream;
+  #endpointGeneration = 0;
+  #retired = false;
+  #active = 0;
+  #weight: number;
+  #weightOverridden = false;
+  #healthy = true;
+  #adminState: AdminState = 'READY';
+  #lastChangeAt = Date.now();
+  #lastCheck: LastCheck | null = null;
+  #healthDescription = 'UP';
+  #healthCounter: number | null = null;
+  #requests = 0;
+  #errors = 0;
+  readonly #listeners: ServerChangeListener[] = [];
 
   constructor(backendName: string, config: ServerConfig, index: number, timeouts: TimeoutsConfig) {
     this.name = config.name;
     this.backendName = backendName;
-    this.index = index;
-    this.config = config;
-    this.weight = config.weight;
-    this.#ca = readCa(config);
-    this.connector = createUpstreamConnector(config, timeouts.connectMs, this.#ca);
+    this.#index = index;
+    this.#config = config;
+    this.#weight = config.weight;
     this.#timeouts = timeouts;
-    this.#pool = this.#createPool();
+    this.#ca = readCa(config);
+    this.#connector = createUpstreamConnector(config, timeouts.connectMs, this.#ca);
+    this.#upstream = createUndiciUpstream(config, timeouts, this.#connector);
   }
 
-  /** The keep-alive connection pool requests to this server go through. */
-  get pool(): Pool {
-    return this.#pool;
+  // ---- what others read ------------------------------------------------------
+
+  /** Position in the backend's server list (the persistence cookie's index). */
+  get index(): number {
+    return this.#index;
+  }
+  get config(): ServerConfig {
+    return this.#config;
+  }
+  /** How health checks reach the server (the same TLS as traffic). */
+  get connector(): Connector {
+    return this.#connector;
+  }
+  /** How requests reach the server. */
+  get upstream(): Upstream {
+    return this.#upstream;
+  }
+  /** Bumped when a reload points the server somewhere else: its health starts over. */
+  get endpointGeneration(): number {
+    return this.#endpointGeneration;
+  }
+  /** Removed from its backend by a reload: finishes what it holds, takes nothing new. */
+  get retired(): boolean {
+    return this.#retired;
+  }
+  /** Requests in flight now. */
+  get active(): number {
+    return this.#active;
+  }
+  get weight(): number {
+    return this.#weight;
+  }
+  /** Set when an operator changed the weight: a reload then keeps it. */
+  get weightOverridden(): boolean {
+    return this.#weightOverridden;
+  }
+  get healthy(): boolean {
+    return this.#healthy;
+  }
+  get adminState(): AdminState {
+    return this.#adminState;
+  }
+  /** Date.now() of the last state change, for /api/state. */
+  get lastChangeAt(): number {
+    return this.#lastChangeAt;
+  }
+  /** The latest active check, null before the first. */
+  get lastCheck(): LastCheck | null {
+    return this.#lastCheck;
+  }
+  /** "UP", "UP 2/3 (going down)", ... from the health checker. */
+  get healthDescription(): string {
+    return this.#healthDescription;
+  }
+  /** HAProxy's health counter (0 .. rise+fall-1); null without active checks. */
+  get healthCounter(): number | null {
+    return this.#healthCounter;
+  }
+  /** Requests answered by this server (a 5xx included). */
+  get requests(): number {
+    return this.#requests;
+  }
+  /** Attempts that failed on this server, and 5xx answers. */
+  get errors(): number {
+    return this.#errors;
   }
 
-  #createPool(): Pool {
-    return new Pool(originOf(this.config), {
-      connect: this.connector,
-      connections: this.config.maxconn > 0 ? this.config.maxconn : null,
-      pipelining: 1,
-      headersTimeout: this.#timeouts.serverMs,
-      bodyTimeout: this.#timeouts.serverMs,
-      strictContentLength: true,
-    });
+  get state(): ServerState {
+    if (this.#adminState === 'MAINT') return 'MAINT';
+    if (!this.#healthy) return 'DOWN';
+    return this.#adminState === 'DRAIN' ? 'DRAIN' : 'UP';
   }
 
-  /**
-   * Swaps in a fresh pool and closes the old one gracefully: requests in flight finish,
-   * idle keep-alive sockets close now. Used when the server goes DOWN, so no stale
-   * connection outlives its failure.
-   */
-  recyclePool(): void {
-    const old = this.#pool;
-    this.#pool = this.#createPool();
-    old.close().catch(() => {});
+  /** True when a request may be started now without exceeding maxconn. */
+  hasRoom(): boolean {
+    return this.#config.maxconn === 0 || this.#active < this.#config.maxconn;
+  }
+
+  /** May take a new client: UP, READY, weight > 0. Room is checked separately. */
+  takesNewClients(): boolean {
+    return !this.#retired && this.#healthy && this.#adminState === 'READY' && this.#weight > 0;
+  }
+
+  /** May serve a client whose cookie names it: UP and READY or DRAIN. */
+  takesCookieHolders(): boolean {
+    return !this.#retired && this.#healthy && this.#adminState !== 'MAINT';
+  }
+
+  /** For the balancing policies: may take a new client right now. */
+  isAvailable(): boolean {
+    return this.takesNewClients() && this.hasRoom();
+  }
+
+  /** What the primary sends its workers about this server. */
+  stateUpdate(): ServerStateUpdate {
+    return {
+      backend: this.backendName,
+      server: this.name,
+      healthy: this.#healthy,
+      adminState: this.#adminState,
+      weight: this.#weight,
+      healthDescription: this.#healthDescription,
+      lastChangeAt: this.#lastChangeAt,
+    };
+  }
+
+  /** Listens to every change of health, operator state, weight or retirement. */
+  onChange(listener: ServerChangeListener): void {
+    this.#listeners.push(listener);
+  }
+
+  // ---- the request path (no event: these change per request) ---------------------
+
+  /** A request takes one of the server's slots (the backend checked hasRoom). */
+  takeSlot(): void {
+    this.#active += 1;
+  }
+
+  releaseSlot(): void {
+    this.#active -= 1;
+  }
+
+  /** Counts an attempt: answered (any status) or not, and whether it counts as an error. */
+  countAttempt(answered: boolean, failed: boolean): void {
+    if (answered) this.#requests += 1;
+    if (failed) this.#errors += 1;
+  }
+
+  // ---- health (the health checker, or the primary's view in a worker) ------------
+
+  /** Notes a check result and the checker's description, without a transition. */
+  recordCheck(check: LastCheck | null, description: string, counter: number | null): void {
+    if (check) this.#lastCheck = check;
+    this.#healthDescription = description;
+    this.#healthCounter = counter;
+  }
+
+  /** Starts the health counter over (a backend's check added or removed). */
+  resetHealthCounter(counter: number | null): void {
+    this.#healthCounter = counter;
+  }
+
+  /** UP or DOWN. A server going down keeps no idle connection; those in flight finish. */
+  markHealth(healthy: boolean, description: string = healthy ? 'UP' : 'DOWN'): void {
+    this.#healthDescription = description;
+    if (healthy === this.#healthy) return;
+    this.#healthy = healthy;
+    this.#lastChangeAt = Date.now();
+    if (!healthy) this.#upstream.recycle();
+    this.#emit('health');
+  }
+
+  // ---- operator ------------------------------------------------------------------
+
+  /** READY, DRAIN or MAINT. MAINT takes the server out: idle keep-alive connections go now. */
+  setAdminState(state: AdminState): void {
+    if (state !== this.#adminState) this.#lastChangeAt = Date.now();
+    this.#adminState = state;
+    if (state === 'MAINT') this.#upstream.recycle();
+    this.#emit('admin');
+  }
+
+  /** An operator's weight (0..256); `overridden` (a reload keeps it) is false when the state file restores the config's own. */
+  setWeight(weight: number, overridden = true): void {
+    this.#weight = weight;
+    this.#weightOverridden = overridden;
+    this.#emit('weight');
+  }
+
+  /** A worker applies what the primary decided, as if it had decided it itself. */
+  applyUpdate(update: ServerStateUpdate): void {
+    const wasServing = this.#healthy && this.#adminState !== 'MAINT';
+    this.#healthy = update.healthy;
+    this.#adminState = update.adminState;
+    this.#weight = update.weight;
+    this.#healthDescription = update.healthDescription;
+    this.#lastChangeAt = update.lastChangeAt;
+    if (wasServing && !(this.#healthy && this.#adminState !== 'MAINT')) this.#upstream.recycle();
+    this.#emit('remote');
+  }
+
+  // ---- reload --------------------------------------------------------------------
+
+  /** A reload removed the server: it takes nothing new and closes once idle (the caller closes it). */
+  retire(): void {
+    this.#retired = true;
+    this.#emit('retired');
   }
 
   /**
@@ -113,64 +280,44 @@ export class UpstreamServer {
    * health unless the server now lives somewhere else.
    */
   reconfigure(config: ServerConfig, index: number, timeouts: TimeoutsConfig): void {
-    this.index = index;
-    if (!this.weightOverridden) this.weight = config.weight;
+    this.#index = index;
+    if (!this.#weightOverridden) this.#weight = config.weight;
     // The CA is read again so a certificate replaced under the same file name is seen.
     const ca = readCa(config);
     const sameEndpoint =
-      JSON.stringify([config.address, config.tls]) === JSON.stringify([this.config.address, this.config.tls]) &&
+      JSON.stringify([config.address, config.tls]) === JSON.stringify([this.#config.address, this.#config.tls]) &&
       (ca === null ? this.#ca === null : this.#ca !== null && ca.equals(this.#ca));
     const sameConnection =
-      sameEndpoint && config.maxconn === this.config.maxconn && timeouts.connectMs === this.#timeouts.connectMs && timeouts.serverMs === this.#timeouts.serverMs;
-    this.config = config;
+      sameEndpoint && config.maxconn === this.#config.maxconn && timeouts.connectMs === this.#timeouts.connectMs && timeouts.serverMs === this.#timeouts.serverMs;
+    this.#config = config;
     this.#timeouts = timeouts;
     if (!sameEndpoint) {
-      this.endpointGeneration += 1;
-      this.healthy = true;
-      this.healthDescription = 'UP';
-      this.healthCounter = null;
-      this.lastCheck = null;
-      this.lastChangeAt = Date.now();
+      this.#endpointGeneration += 1;
+      this.#healthy = true;
+      this.#healthDescription = 'UP';
+      this.#healthCounter = null;
+      this.#lastCheck = null;
+      this.#lastChangeAt = Date.now();
     }
     if (sameConnection) return;
     this.#ca = ca;
-    this.connector = createUpstreamConnector(config, timeouts.connectMs, ca);
-    this.recyclePool();
-  }
-
-  get state(): ServerState {
-    if (this.adminState === 'MAINT') return 'MAINT';
-    if (!this.healthy) return 'DOWN';
-    return this.adminState === 'DRAIN' ? 'DRAIN' : 'UP';
-  }
-
-  /** True when a request may be started now without exceeding maxconn. */
-  hasRoom(): boolean {
-    return this.config.maxconn === 0 || this.active < this.config.maxconn;
-  }
-
-  /** May take a new client: UP, READY, weight > 0. Room is checked separately. */
-  takesNewClients(): boolean {
-    return !this.retired && this.healthy && this.adminState === 'READY' && this.weight > 0;
-  }
-
-  /** May serve a client whose cookie names it: UP and READY or DRAIN. */
-  takesCookieHolders(): boolean {
-    return !this.retired && this.healthy && this.adminState !== 'MAINT';
-  }
-
-  /** For the balancing policies: may take a new client right now. */
-  isAvailable(): boolean {
-    return this.takesNewClients() && this.hasRoom();
+    this.#connector = createUpstreamConnector(config, timeouts.connectMs, ca);
+    const old = this.#upstream;
+    this.#upstream = createUndiciUpstream(config, timeouts, this.#connector);
+    old.close().catch(() => {});
   }
 
   /** Lets requests in flight finish, then closes every connection (reload, shutdown). */
-  async close(): Promise<void> {
-    await this.#pool.close();
+  close(): Promise<void> {
+    return this.#upstream.close();
   }
 
   /** Destroys every connection, in flight or not. */
-  async destroy(): Promise<void> {
-    await this.#pool.destroy();
+  destroy(): Promise<void> {
+    return this.#upstream.destroy();
+  }
+
+  #emit(kind: ServerChangeKind): void {
+    for (const listener of this.#listeners) listener(this, kind);
   }
 }

@@ -1,19 +1,10 @@
 // The IPC vocabulary between the primary and its workers, and the pieces both sides
 // compute from it. Every message is plain JSON (cluster's default serialization).
-import type { AdminState, UpstreamServer } from '../backend/server.js';
+import type { ServerStateUpdate } from '../backend/server.js';
 import type { Config } from '../config/types.js';
 import type { FrontendView } from '../frontend/frontend-stats.js';
 
-/** A server's state as the primary decides it: what workers balance on. */
-export interface ServerStateUpdate {
-  readonly backend: string;
-  readonly server: string;
-  readonly healthy: boolean;
-  readonly adminState: AdminState;
-  readonly weight: number;
-  readonly healthDescription: string;
-  readonly lastChangeAt: number;
-}
+export type { ServerStateUpdate } from '../backend/server.js';
 
 /** What a worker holds of a server: in-flight, queued and counted requests. */
 export interface ServerTraffic {
@@ -45,19 +36,6 @@ export type FromWorker =
   | { readonly type: 'listening'; readonly ports: Readonly<Record<string, number>> }
   | { readonly type: 'passive'; readonly outcomes: ReadonlyArray<readonly [key: string, ok: boolean]> }
   | { readonly type: 'answer'; readonly id: number; readonly value: unknown };
-
-/** The state the primary sends for one server. */
-export function stateOf(server: UpstreamServer): ServerStateUpdate {
-  return {
-    backend: server.backendName,
-    server: server.name,
-    healthy: server.healthy,
-    adminState: server.adminState,
-    weight: server.weight,
-    healthDescription: server.healthDescription,
-    lastChangeAt: server.lastChangeAt,
-  };
-}
 
 /**
  * Worker `slot`'s share of `config`: per-server and global `maxconn` divided among the

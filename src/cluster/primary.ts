@@ -8,11 +8,12 @@ import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } fro
 import type { Logger } from 'pino';
 import { createLoadBalancer, type LoadBalancer } from '../app.js';
 import type { ReloadHook } from '../admin/admin-server.js';
-import type { BackendView, ServerView } from '../admin/server-control.js';
+import type { BackendView, ServerView } from '../admin/control/server-control.js';
 import type { Config } from '../config/types.js';
 import type { FrontendView } from '../frontend/frontend-stats.js';
 import type { LogOutput } from '../log.js';
-import { stateOf, workerShare, type FromWorker, type ServerStateUpdate, type ToWorker, type WorkerTraffic } from './messages.js';
+import { workerShare, type FromWorker, type ServerStateUpdate, type ToWorker, type WorkerTraffic } from './messages.js';
+import { PRIMARY } from './roles.js';
 
 /** How long the primary waits for a worker's answer before counting without it. */
 const ANSWER_TIMEOUT_MS = 2_000;
@@ -125,7 +126,7 @@ export async function startPrimary(options: PrimaryOptions): Promise<Primary> {
   }
 
   function allStates(): ServerStateUpdate[] {
-    return [...lb.backends.values()].flatMap((b) => b.servers.map(stateOf));
+    return [...lb.backends.values()].flatMap((b) => b.servers.map((s) => s.stateUpdate()));
   }
 
   function configure(slot: Slot, worker: Worker, config: Config): Promise<unknown> {
@@ -198,14 +199,16 @@ export async function startPrimary(options: PrimaryOptions): Promise<Primary> {
   const lb = createLoadBalancer(options.config, {
     logger,
     accessLogger: log.accessLogger,
-    role: 'control',
+    role: PRIMARY,
     reload: options.reload,
     stateView,
     metricsText,
-    onServerChange(server) {
-      const message: ToWorker = { type: 'server-states', states: [stateOf(server)] };
-      for (const worker of live()) send(worker, message);
-    },
+  });
+  // Health and operator changes decided here are what the workers balance on.
+  lb.onServerChange((server, kind) => {
+    if (kind !== 'health' && kind !== 'admin' && kind !== 'weight') return;
+    const message: ToWorker = { type: 'server-states', states: [server.stateUpdate()] };
+    for (const worker of live()) send(worker, message);
   });
 
   // ---- the workers ----

@@ -7,6 +7,7 @@ import type { Backend } from '../backend/backend.js';
 import { createLogger, type LogOutput } from '../log.js';
 import { handleStopSignals } from '../process-signals.js';
 import type { FromWorker, ServerStateUpdate, ToWorker, WorkerTraffic } from './messages.js';
+import { WORKER } from './roles.js';
 
 function send(message: FromWorker): void {
   // The primary may be gone (then 'disconnect' stops us): a failed send is not a crash.
@@ -15,20 +16,7 @@ function send(message: FromWorker): void {
 
 /** Applies the primary's view of servers: the balancer reacts as if it had decided it. */
 export function applyServerStates(backends: ReadonlyMap<string, Backend>, states: readonly ServerStateUpdate[]): void {
-  for (const state of states) {
-    const backend = backends.get(state.backend);
-    const server = backend?.server(state.server);
-    if (!backend || !server) continue;
-    const wasServing = server.healthy && server.adminState !== 'MAINT';
-    server.healthy = state.healthy;
-    server.adminState = state.adminState;
-    server.weight = state.weight;
-    server.healthDescription = state.healthDescription;
-    server.lastChangeAt = state.lastChangeAt;
-    // As in one process: a server taken out keeps no idle connection.
-    if (wasServing && !(server.healthy && server.adminState !== 'MAINT')) server.recyclePool();
-    backend.serverChanged(server);
-  }
+  for (const state of states) backends.get(state.backend)?.server(state.server)?.applyUpdate(state);
 }
 
 function trafficOf(lb: LoadBalancer): WorkerTraffic {
@@ -84,7 +72,7 @@ export function runWorker(): void {
       logger,
       accessLogger: log.accessLogger,
       accessLine: log.writeLine,
-      role: 'traffic',
+      role: WORKER,
       ticketKeys: Buffer.from(message.ticketKeys, 'base64'),
       passiveSink: createPassiveBatcher(),
     });

@@ -2,7 +2,7 @@
 // requests finished and 5xx answers since start. Plain numbers read synchronously,
 // unlike the Prometheus gauges, so a view never waits on a scrape.
 import type { FrontendConfig } from '../config/types.js';
-import type { AccessRecord } from '../proxy/access-record.js';
+import type { AccessRecord } from '../exchange/access-record.js';
 import { formatHostPort } from '../config/host-port.js';
 
 /** A frontend as /api/state shows it. */

@@ -7,16 +7,16 @@ import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { FrontendConfig, TimeoutsConfig } from '../config/types.js';
-import { LB_ERROR_STATUS } from '../errors.js';
+import { LB_ERRORS } from '../errors.js';
 import type { ConnectionGate } from './connection-gate.js';
-import { rawErrorResponse } from '../proxy/responses.js';
+import { rawErrorResponse } from '../http1/responses.js';
 import type { FrontendTls } from '../tls/frontend.js';
 
 /** Status for a request the parser rejected, by Node's error code. */
 function statusForClientError(code: string | undefined): number {
-  if (code === 'HPE_HEADER_OVERFLOW') return LB_ERROR_STATUS.LB_ERR_HEADERS_TOO_LARGE;
-  if (code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'ERR_HTTP_HEADERS_TIMEOUT') return LB_ERROR_STATUS.LB_ERR_REQUEST_TIMEOUT;
-  return LB_ERROR_STATUS.LB_ERR_BAD_REQUEST;
+  if (code === 'HPE_HEADER_OVERFLOW') return LB_ERRORS.LB_ERR_HEADERS_TOO_LARGE.status;
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'ERR_HTTP_HEADERS_TIMEOUT') return LB_ERRORS.LB_ERR_REQUEST_TIMEOUT.status;
+  return LB_ERRORS.LB_ERR_BAD_REQUEST.status;
 }
 
 /** An upgrade request Doorman tunnels: `Upgrade: websocket`. */

@@ -2,7 +2,7 @@
 // count of live traffic (passive checks). It changes nothing itself: every result and every
 // UP/DOWN transition goes to one reporter, which logs, updates metrics and the backend.
 import type { CheckConfig, ServerConfig } from '../config/types.js';
-import { classifyUpstreamError } from '../proxy/upstream-error.js';
+import { classifyUpstreamError } from '../upstream/classify.js';
 import type { Connector } from '../tls/upstream.js';
 import { probeServer, type Probe, type ProbeResult } from './probe.js';
 import {
@@ -206,7 +206,7 @@ class Checker implements HealthChecker {
     try {
       result = await this.#probe(server, check, connector);
     } catch (err) {
-      result = { ok: false, status: null, durationMs: 0, reason: classifyUpstreamError(err).reason };
+      result = { ok: false, status: null, durationMs: 0, reason: classifyUpstreamError(err).message };
     }
     if (entry.removed) return;
     const before = entry.health.status;

@@ -3,7 +3,7 @@
 import { isIP, Socket } from 'node:net';
 import { Client } from 'undici';
 import type { CheckConfig, ServerConfig } from '../config/types.js';
-import { classifyUpstreamError } from '../proxy/upstream-error.js';
+import { classifyUpstreamError } from '../upstream/classify.js';
 import { expectedServerName, type Connector } from '../tls/upstream.js';
 
 /** What one probe found: `reason` is `ok`, `http 503`, `timeout`, or an upstream failure such as `tls: pin mismatch`. */
@@ -96,6 +96,6 @@ export async function probeServer(server: ServerConfig, check: CheckConfig, conn
   for (const socket of sockets) socket.destroy();
   if (outcome === 'timeout') return { ok: false, status, durationMs, reason: 'timeout' };
   const code = (outcome.err as { code?: unknown } | null)?.code;
-  const reason = typeof code === 'string' && TIMEOUT_CODES.has(code) ? 'timeout' : classifyUpstreamError(outcome.err).reason;
+  const reason = typeof code === 'string' && TIMEOUT_CODES.has(code) ? 'timeout' : classifyUpstreamError(outcome.err).message;
   return { ok: false, status: outcome.status, durationMs, reason };
 }

@@ -2,12 +2,9 @@
 // is applied to its UpstreamServer, logged (transitions only) and counted; live
 // traffic feeds the passive checks.
 import type { Logger } from 'pino';
-import type { LbMetrics } from '../admin/metrics.js';
 import type { Backend } from '../backend/backend.js';
 import type { UpstreamServer } from '../backend/server.js';
-import type { AccessRecord } from '../proxy/access-record.js';
-import type { TransactionObserver } from '../proxy/transaction.js';
-import type { ClassifiedError } from '../proxy/upstream-error.js';
+import type { UpstreamError, UpstreamErrorCode } from '../errors.js';
 import { createHealthChecker, type HealthChecker, type HealthReporter, type HealthTarget } from './checker.js';
 import { describeHealth, initialHealth } from './state.js';
 
@@ -16,11 +13,18 @@ export function serverKey(backend: string, server: string): string {
   return `${backend}/${server}`;
 }
 
+/** What health reports besides logs: the metrics implement it. */
+export interface HealthEvents {
+  checkDone(backend: string, server: string, ok: boolean, durationMs: number): void;
+  transition(backend: string, server: string, to: 'UP' | 'DOWN'): void;
+  upstreamTlsError(backend: string, server: string): void;
+}
+
 /** The checker and the traffic observer feeding its passive checks. */
 export interface ServerHealth {
   readonly checker: HealthChecker;
-  /** Feeds passive checks and per-server request/error counts. */
-  readonly observer: TransactionObserver;
+  /** Live traffic: a finished attempt on a server (null failure when it answered). Feeds passive checks and per-server counts. */
+  attemptDone(server: UpstreamServer, failure: UpstreamError | null, status: number): void;
   start(): void;
   stop(): Promise<void>;
   /** After a reload: checks follow the new servers; kept servers keep their health. */
@@ -31,7 +35,7 @@ export interface ServerHealth {
 const TLS_REASON = 'tls:';
 
 /** Connection-level failures: what `observe: layer4` counts. */
-const LAYER4_FAILURES = new Set<ClassifiedError['kind']>(['connect', 'connect-timeout', 'tls', 'closed']);
+const LAYER4_FAILURES = new Set<UpstreamErrorCode>(['LB_ERR_CONNECT', 'LB_ERR_CONNECT_TIMEOUT', 'LB_ERR_UPSTREAM_TLS', 'LB_ERR_UPSTREAM_CLOSED']);
 
 function targetsOf(backends: Iterable<Backend>): HealthTarget[] {
   const targets: HealthTarget[] = [];
@@ -53,9 +57,7 @@ function targetsOf(backends: Iterable<Backend>): HealthTarget[] {
 
 /** Builds the health machinery for `backends`; nothing runs until start(). */
 export interface ServerHealthOptions {
-  readonly metrics?: LbMetrics;
-  /** Called after each UP/DOWN transition has been applied (workers are told). */
-  readonly onTransition?: (server: UpstreamServer) => void;
+  readonly metrics?: HealthEvents;
   /**
    * Where passive-check outcomes go instead of the local checker: a worker process
    * sends them to the primary, which runs the checks.
@@ -72,8 +74,8 @@ export function createServerHealth(backends: ReadonlyMap<string, Backend>, logge
       for (const server of backend.servers) {
         byKey.set(serverKey(backend.name, server.name), { backend, server });
         // The page's "going down 1/3" needs the counter from the start; no check, no counter.
-        if (!backend.config.check) server.healthCounter = null;
-        else if (server.healthCounter === null) server.healthCounter = initialHealth(backend.config.check).counter;
+        if (!backend.config.check) server.resetHealthCounter(null);
+        else if (server.healthCounter === null) server.resetHealthCounter(initialHealth(backend.config.check).counter);
       }
     }
   };
@@ -86,20 +88,15 @@ export function createServerHealth(backends: ReadonlyMap<string, Backend>, logge
       const { backend, server } = entry;
       const check = backend.config.check!;
       if (result) {
-        server.lastCheck = { ok: result.ok, code: result.status, durationMs: result.durationMs, reason: result.reason, at: Date.now() };
         metrics?.checkDone(backend.name, server.name, result.ok, result.durationMs);
         // A certificate refused by a probe is a TLS failure like one refused to live traffic.
         if (!result.ok && result.reason.startsWith(TLS_REASON)) metrics?.upstreamTlsError(backend.name, server.name);
       }
-      server.healthDescription = describeHealth(health, check);
-      server.healthCounter = health.counter;
+      const description = describeHealth(health, check);
+      const lastCheck = result && { ok: result.ok, code: result.status, durationMs: result.durationMs, reason: result.reason, at: Date.now() };
+      server.recordCheck(lastCheck, description, health.counter);
       if (!transition) return;
-      server.healthy = transition.to === 'UP';
-      server.lastChangeAt = Date.now();
-      // A server that went down keeps no idle connection; those in flight finish.
-      if (!server.healthy) server.recyclePool();
-      backend.serverChanged(server);
-      options.onTransition?.(server);
+      server.markHealth(transition.to === 'UP', description);
       metrics?.transition(backend.name, server.name, transition.to);
       logger.warn(
         {
@@ -118,26 +115,22 @@ export function createServerHealth(backends: ReadonlyMap<string, Backend>, logge
 
   const checker = createHealthChecker({ targets: targetsOf(backends.values()), reporter });
 
-  const observer: TransactionObserver = {
-    attemptDone(server, failure, status) {
-      // `requests`: answered by the server (a 5xx included); `errors`: failed attempts and 5xx answers.
-      const failed = failure !== null || status >= 500;
-      if (failure === null) server.requests += 1;
-      if (failed) server.errors += 1;
-      const key = serverKey(server.backendName, server.name);
-      const entry = byKey.get(key);
-      const observe = entry?.backend.config.check?.observe ?? 'none';
-      if (observe === 'none') return;
-      const ok = observe === 'layer4' ? !(failure && LAYER4_FAILURES.has(failure.kind)) : !failed;
-      if (options.passiveSink) options.passiveSink(key, ok);
-      else checker.observe(key, ok);
-    },
-    requestDone(_record: AccessRecord) {},
-  };
+  function attemptDone(server: UpstreamServer, failure: UpstreamError | null, status: number): void {
+    // `requests`: answered by the server (a 5xx included); `errors`: failed attempts and 5xx answers.
+    const failed = failure !== null || status >= 500;
+    server.countAttempt(failure === null, failed);
+    const key = serverKey(server.backendName, server.name);
+    const entry = byKey.get(key);
+    const observe = entry?.backend.config.check?.observe ?? 'none';
+    if (observe === 'none') return;
+    const ok = observe === 'layer4' ? !(failure && LAYER4_FAILURES.has(failure.code)) : !failed;
+    if (options.passiveSink) options.passiveSink(key, ok);
+    else checker.observe(key, ok);
+  }
 
   return {
     checker,
-    observer,
+    attemptDone,
     start: () => checker.start(),
     stop: () => checker.stop(),
     update(next) {
@@ -146,13 +139,7 @@ export function createServerHealth(backends: ReadonlyMap<string, Backend>, logge
       for (const backend of next.values()) {
         if (backend.config.check) continue;
         // Checks removed from a backend: nothing can hold its servers DOWN any more.
-        for (const server of backend.servers) {
-          if (server.healthy) continue;
-          server.healthy = true;
-          server.healthDescription = 'UP';
-          server.lastChangeAt = Date.now();
-          backend.serverChanged(server);
-        }
+        for (const server of backend.servers) server.markHealth(true);
       }
     },
   };

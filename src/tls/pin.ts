@@ -2,6 +2,7 @@
 // the format of HPKP and of curl's --pinnedpubkey.
 import { createHash, X509Certificate } from 'node:crypto';
 import type { PeerCertificate } from 'node:tls';
+import { LbError } from '../errors.js';
 
 /** The pin of a certificate given as DER bytes, PEM text or an X509Certificate. */
 export function spkiPin(cert: Buffer | string | X509Certificate): string {
@@ -11,10 +12,9 @@ export function spkiPin(cert: Buffer | string | X509Certificate): string {
 }
 
 /** Raised from the TLS handshake when the server's key matches none of its pins. */
-export class PinMismatchError extends Error {
-  readonly code = 'ERR_LB_PIN_MISMATCH';
+export class PinMismatchError extends LbError<'LB_ERR_UPSTREAM_TLS'> {
   constructor(readonly pin: string) {
-    super('tls: pin mismatch');
+    super('LB_ERR_UPSTREAM_TLS', 'tls: pin mismatch');
     this.name = 'PinMismatchError';
   }
 }

@@ -90,23 +90,20 @@ describe('cookie insert indirect nocache', () => {
 
   it('keeps cookie holders on a DRAIN server but sends it no new clients; MAINT moves them', async () => {
     const web1 = running.lb.backends.get('web')!.server('web1')!;
-    web1.adminState = 'DRAIN';
-    running.lb.backends.get('web')!.serverChanged(web1);
+    web1.setAdminState('DRAIN');
     try {
       const pinned = await get({ cookie: 'WEBSERVERID=web1' });
       expect(pinned.headers['x-backend']).toBe('web1');
       expect(pinned.headers['set-cookie']).toBeUndefined();
       for (let i = 0; i < 10; i++) expect((await get()).headers['x-backend']).toBe('web2');
 
-      web1.adminState = 'MAINT';
-      running.lb.backends.get('web')!.serverChanged(web1);
+      web1.setAdminState('MAINT');
       const moved = await get({ cookie: 'WEBSERVERID=web1' });
       expect(moved.headers['x-backend']).toBe('web2');
       expect(moved.headers['set-cookie']![0]).toMatch(/^WEBSERVERID=web2;/);
       expect(running.logs.filter((l) => l.msg === 'access').at(-1)!.cookieIn).toBe('D');
     } finally {
-      web1.adminState = 'READY';
-      running.lb.backends.get('web')!.serverChanged(web1);
+      web1.setAdminState('READY');
     }
   });
 });

@@ -2,8 +2,8 @@
 // have written for the same request; every line must also parse with the regex of
 // HAProxy's documented format, as real HAProxy 2.6 lines do.
 import { describe, expect, it } from 'vitest';
-import type { AccessRecord } from '../../src/proxy/access-record.js';
-import { createHttplogFormatter, type HttplogContext } from '../../src/proxy/httplog.js';
+import type { AccessRecord } from '../../src/exchange/access-record.js';
+import { createHttplogFormatter, type HttplogContext } from '../../src/access-log/httplog.js';
 import { parseHttplog } from '../helpers/httplog.js';
 
 /** A 200 through a cookie backend on the TLS frontend; each case changes what it needs. */

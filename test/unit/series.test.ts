@@ -1,6 +1,6 @@
 import { Counter, Histogram, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { SeriesCounter, SeriesHistogram } from '../../src/admin/series.js';
+import { SeriesCounter, SeriesHistogram } from '../../src/admin/metrics/series.js';
 
 // The request path's counters and histograms must export exactly what prom-client's would.
 describe('SeriesCounter and SeriesHistogram', () => {

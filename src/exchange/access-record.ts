@@ -1,24 +1,6 @@
-// What one finished request leaves behind: the access log line (JSON or HAProxy's
-// httplog) and metrics are all made from this record.
-
-/** How a request ended, in words (the HAProxy termination state, spelled out). */
-export type Termination =
-  | 'normal'
-  | 'redirect'
-  | 'bad-request'
-  | 'client-aborted'
-  | 'no-server'
-  | 'queue-timeout'
-  | 'connect-error'
-  | 'connect-timeout'
-  | 'tls-error'
-  | 'server-error'
-  /** The server's response was malformed: answered 502. */
-  | 'bad-response'
-  | 'server-timeout'
-  | 'server-aborted'
-  /** A bug of ours: answered 500 and logged. */
-  | 'internal-error';
+// What one finished exchange leaves behind: the access log line (JSON or HAProxy's
+// httplog), metrics and the frontend counts are all made from this record.
+import type { Termination } from '../errors.js';
 
 /** HAProxy's request-side cookie flags: none, invalid, down server, valid, expired. */
 export type RequestCookieState = 'N' | 'I' | 'D' | 'V' | 'E';

@@ -1,10 +1,12 @@
 // Operator actions on servers (READY / DRAIN / MAINT, weight), the JSON view of the
-// servers for /api/state, and the link to the state file.
+// servers for /api/state, and the state file, which follows every operator change
+// through the servers' change event.
 import type { Logger } from 'pino';
-import type { Backend } from '../backend/backend.js';
-import type { AdminState, UpstreamServer } from '../backend/server.js';
-import { formatHostPort } from '../config/host-port.js';
-import { serverKey } from '../health/server-health.js';
+import type { BackendSet } from '../../backend/backend-set.js';
+import type { Backend } from '../../backend/backend.js';
+import type { AdminState, UpstreamServer } from '../../backend/server.js';
+import { formatHostPort } from '../../config/host-port.js';
+import { serverKey } from '../../health/server-health.js';
 import type { SavedServerState, SavedState, StateFileWriter } from './state-file.js';
 
 /** A server as /api/state shows it. */
@@ -58,24 +60,27 @@ export function viewServer(server: UpstreamServer): ServerView {
   };
 }
 
-/** Applies operator changes to live servers and persists them. */
+/** Applies operator changes to live servers; the state file follows them. */
 export class ServerControl {
-  readonly #backends: () => ReadonlyMap<string, Backend>;
+  readonly #backends: BackendSet;
   #writer: StateFileWriter | null;
   readonly #logger: Logger;
+  /** The latest state-file write, which an API answer waits for. */
+  #saved: Promise<void> = Promise.resolve();
 
-  /** Called after an operator change or a restore has been applied (workers are told). */
-  onChange: ((server: UpstreamServer) => void) | undefined;
-
-  constructor(backends: () => ReadonlyMap<string, Backend>, writer: StateFileWriter | null, logger: Logger) {
+  constructor(backends: BackendSet, writer: StateFileWriter | null, logger: Logger) {
     this.#backends = backends;
     this.#writer = writer;
     this.#logger = logger;
+    backends.onServerChange((_server, kind) => {
+      if (kind === 'admin' || kind === 'weight') this.#saved = this.save();
+    });
   }
 
-  /** A reload may move the state file: later changes go to the new one. */
-  set writer(writer: StateFileWriter | null) {
+  /** A reload moved the state file: the current state goes to the new one. */
+  async useStateFile(writer: StateFileWriter | null): Promise<void> {
     this.#writer = writer;
+    await this.save();
   }
 
   /** Writes the current operator state to the state file, if any. */
@@ -86,7 +91,7 @@ export class ServerControl {
   /** The whole state, for /api/state. */
   view(): { backends: BackendView[] } {
     return {
-      backends: [...this.#backends().values()].map((b) => ({
+      backends: [...this.#backends.values()].map((b) => ({
         name: b.name,
         balance: b.config.balance,
         queued: b.queue.size,
@@ -103,65 +108,49 @@ export class ServerControl {
   }
 
   find(backendName: string, serverName: string): { backend: Backend; server: UpstreamServer } | undefined {
-    const backend = this.#backends().get(backendName);
+    const backend = this.#backends.get(backendName);
     const server = backend?.server(serverName);
     return backend && server ? { backend, server } : undefined;
   }
 
   /** Sets a server's operator state; undefined when no such server. */
   async setState(backendName: string, serverName: string, state: AdminState): Promise<ServerView | undefined> {
-    return this.#change(backendName, serverName, (server) => {
-      server.adminState = state;
-      // MAINT takes the server out: idle keep-alive connections go now.
-      if (state === 'MAINT') server.recyclePool();
-    });
+    return this.#change(backendName, serverName, (server) => server.setAdminState(state));
   }
 
   /** Sets a server's weight (0..256); undefined when no such server. */
   async setWeight(backendName: string, serverName: string, weight: number): Promise<ServerView | undefined> {
-    return this.#change(backendName, serverName, (server) => {
-      server.weight = weight;
-      server.weightOverridden = true;
-    });
+    return this.#change(backendName, serverName, (server) => server.setWeight(weight));
   }
 
   /** Applies a saved state at start; unknown servers in the file are ignored. */
   restore(saved: SavedState): void {
     for (const [key, value] of saved) {
       const [backendName, serverName] = key.split('/') as [string, string];
-      const found = this.find(backendName, serverName);
-      if (!found) continue;
-      found.server.adminState = value.state;
-      found.server.weight = value.weight;
-      found.server.weightOverridden = value.weight !== found.server.config.weight;
-      found.backend.serverChanged(found.server);
-      this.onChange?.(found.server);
+      const server = this.find(backendName, serverName)?.server;
+      if (!server) continue;
+      server.setAdminState(value.state);
+      server.setWeight(value.weight, value.weight !== server.config.weight);
     }
   }
 
   /** The operator state of every server, as the state file holds it. */
   snapshot(): SavedState {
     const state = new Map<string, SavedServerState>();
-    for (const backend of this.#backends().values()) {
-      for (const server of backend.servers) state.set(serverKey(backend.name, server.name), { state: server.adminState, weight: server.weight });
-    }
+    for (const server of this.#backends.servers()) state.set(serverKey(server.backendName, server.name), { state: server.adminState, weight: server.weight });
     return state;
   }
 
   async #change(backendName: string, serverName: string, apply: (server: UpstreamServer) => void): Promise<ServerView | undefined> {
-    const found = this.find(backendName, serverName);
-    if (!found) return undefined;
-    const { backend, server } = found;
+    const server = this.find(backendName, serverName)?.server;
+    if (!server) return undefined;
     const before = { state: server.adminState, weight: server.weight };
     apply(server);
-    if (before.state !== server.adminState) server.lastChangeAt = Date.now();
-    backend.serverChanged(server);
-    this.onChange?.(server);
     this.#logger.warn(
-      { backend: backend.name, server: server.name, from: before, to: { state: server.adminState, weight: server.weight } },
-      `server ${backend.name}/${server.name} set to ${server.adminState} weight ${server.weight}`,
+      { backend: backendName, server: server.name, from: before, to: { state: server.adminState, weight: server.weight } },
+      `server ${backendName}/${server.name} set to ${server.adminState} weight ${server.weight}`,
     );
-    await this.save();
+    await this.#saved;
     return viewServer(server);
   }
 }

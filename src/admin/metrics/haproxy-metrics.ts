@@ -9,10 +9,10 @@
 // (state, weight, check result) use `aggregator: 'max'`, time since the last change
 // uses 'min', so N workers do not read as N times UP.
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { Backend } from '../backend/backend.js';
-import type { ServerState, UpstreamServer } from '../backend/server.js';
-import type { AccessRecord } from '../proxy/access-record.js';
-import type { ClassifiedError } from '../proxy/upstream-error.js';
+import type { Backend } from '../../backend/backend.js';
+import type { ServerState, UpstreamServer } from '../../backend/server.js';
+import type { UpstreamError, UpstreamErrorCode } from '../../errors.js';
+import type { AccessRecord } from '../../exchange/access-record.js';
 
 /** HAProxy's status classes for `http_responses_total{code}`. */
 const CODE_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx', 'other'] as const;
@@ -27,7 +27,7 @@ const SERVER_STATES = ['DOWN', 'UP', 'MAINT', 'DRAIN', 'NOLB'] as const satisfie
 const BACKEND_STATES = ['DOWN', 'UP'] as const;
 
 /** Failures HAProxy counts as connection errors; the rest (closed, timeout, protocol) are response errors. */
-const CONNECTION_FAILURES = new Set<ClassifiedError['kind']>(['connect', 'connect-timeout', 'tls']);
+const CONNECTION_FAILURES = new Set<UpstreamErrorCode>(['LB_ERR_CONNECT', 'LB_ERR_CONNECT_TIMEOUT', 'LB_ERR_UPSTREAM_TLS']);
 
 type ServerLabels = 'proxy' | 'server';
 
@@ -308,9 +308,9 @@ export class HaproxyMetrics {
     if (to === 'DOWN') this.#server.checkUpDown.inc({ proxy: backend, server });
   }
 
-  attemptDone(server: UpstreamServer, failure: ClassifiedError | null): void {
+  attemptDone(server: UpstreamServer, failure: UpstreamError | null): void {
     if (!failure) return;
-    const connection = CONNECTION_FAILURES.has(failure.kind);
+    const connection = CONNECTION_FAILURES.has(failure.code);
     const labels = { proxy: server.backendName, server: server.name };
     (connection ? this.#server.connectionErrors : this.#server.responseErrors).inc(labels);
     (connection ? this.#backend.connectionErrors : this.#backend.responseErrors).inc({ proxy: server.backendName });

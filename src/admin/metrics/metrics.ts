@@ -3,11 +3,11 @@
 // in the same instant as the balancer's view. With metrics.haproxyCompat the same
 // events also feed HAProxy's exporter names (haproxy-metrics.ts).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Backend } from '../backend/backend.js';
-import type { UpstreamServer } from '../backend/server.js';
-import type { AccessRecord } from '../proxy/access-record.js';
-import type { TransactionObserver } from '../proxy/transaction.js';
-import type { ClassifiedError } from '../proxy/upstream-error.js';
+import type { Backend } from '../../backend/backend.js';
+import type { UpstreamServer } from '../../backend/server.js';
+import type { UpstreamError } from '../../errors.js';
+import type { AccessRecord } from '../../exchange/access-record.js';
+import type { ExchangeObserver } from '../../exchange/exchange.js';
 import { HaproxyMetrics } from './haproxy-metrics.js';
 import { SeriesCounter, SeriesHistogram, type CounterSeries, type HistogramSeries } from './series.js';
 
@@ -26,8 +26,8 @@ interface RouteSeries {
   readonly requests: Map<string, Map<number, CounterSeries>>;
 }
 
-/** The balancer's metrics; also a TransactionObserver fed by every request. */
-export class LbMetrics implements TransactionObserver {
+/** The balancer's metrics; also an ExchangeObserver fed by every request. */
+export class LbMetrics implements ExchangeObserver {
   readonly registry = new Registry();
   // Written by every request: SeriesCounter/SeriesHistogram, no label hashing per request.
   readonly #requests: SeriesCounter;
@@ -209,8 +209,8 @@ export class LbMetrics implements TransactionObserver {
     this.#upstreamTlsErrors.inc({ backend, server });
   }
 
-  attemptDone(server: UpstreamServer, failure: ClassifiedError | null): void {
-    if (failure?.kind === 'tls') this.upstreamTlsError(server.backendName, server.name);
+  attemptDone(server: UpstreamServer, failure: UpstreamError | null): void {
+    if (failure?.code === 'LB_ERR_UPSTREAM_TLS') this.upstreamTlsError(server.backendName, server.name);
     this.#compat?.attemptDone(server, failure);
   }
 

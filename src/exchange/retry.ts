@@ -1,5 +1,5 @@
 // The retry decision, HAProxy's `retries N` + `retry-on conn-failure empty-response`.
-import type { UpstreamFailure } from './upstream-error.js';
+import type { UpstreamErrorCode } from '../errors.js';
 
 /** Where a failed attempt got to before it failed. */
 export type AttemptPhase =
@@ -10,7 +10,7 @@ export type AttemptPhase =
 
 export interface RetryQuestion {
   readonly phase: AttemptPhase;
-  readonly failure: UpstreamFailure;
+  readonly failure: UpstreamErrorCode;
   readonly method: string;
   readonly hasBody: boolean;
   /** Retries already made for this request. */
@@ -28,5 +28,5 @@ const REPLAYABLE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 export function shouldRetry(q: RetryQuestion): boolean {
   if (q.retriesDone >= q.retriesAllowed) return false;
   if (q.phase === 'connect') return true;
-  return q.failure === 'closed' && !q.hasBody && REPLAYABLE_METHODS.has(q.method);
+  return q.failure === 'LB_ERR_UPSTREAM_CLOSED' && !q.hasBody && REPLAYABLE_METHODS.has(q.method);
 }

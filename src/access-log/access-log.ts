@@ -2,7 +2,7 @@
 // HAProxy's httplog text line (`log.format: haproxy`), formatted only when written.
 import type { Logger } from 'pino';
 import type { LogFormat } from '../config/types.js';
-import type { AccessRecord } from './access-record.js';
+import type { AccessRecord } from '../exchange/access-record.js';
 import { createHttplogFormatter, type HttplogContext } from './httplog.js';
 
 export interface AccessLogOptions {

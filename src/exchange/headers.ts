@@ -13,7 +13,7 @@ const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 
-/** Request headers we set ourselves, or that undici manages (expect: Node answers 100-continue). */
+/** Request headers we set ourselves, or that the front answers itself (expect: 100-continue). */
 const REPLACED_ON_REQUEST = new Set(['x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'expect']);
 
 /** Lower-cased header names listed in a Connection header value. */
@@ -34,17 +34,12 @@ export interface ForwardingFacts {
   readonly proto: 'http' | 'https';
   /** The frontend's real listening port. */
   readonly port: string;
+  /** The client's Host value ('' when absent), for X-Forwarded-Host. */
+  readonly host: string;
   /** Client-sent X-Forwarded-For is kept and appended to (trusted CIDRs). */
   readonly trustClientChain: boolean;
   /** No X-Forwarded-For at all (forwardFor.except). */
   readonly omitForwardedFor: boolean;
-}
-
-/** What the request pass did besides copying headers. */
-export interface RequestHeaderResult {
-  readonly headers: string[];
-  /** The client's Host header value ('' when absent). */
-  readonly host: string;
 }
 
 /**
@@ -57,10 +52,9 @@ export function upstreamRequestHeaders(
   facts: ForwardingFacts,
   rewriteCookie: ((value: string) => string | undefined) | undefined,
   connectionHeader: string | undefined,
-): RequestHeaderResult {
+): string[] {
   const named = connectionTokens(connectionHeader);
   const headers: string[] = [];
-  let host = '';
   let clientChain = '';
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
@@ -73,7 +67,6 @@ export function upstreamRequestHeaders(
     }
     // RFC 7239 says the same as X-Forwarded-*: only a trusted client may send it on.
     if (lower === 'forwarded' && !facts.trustClientChain) continue;
-    if (lower === 'host') host = value;
     if (lower === 'cookie' && rewriteCookie) {
       const kept = rewriteCookie(value);
       if (kept !== undefined) headers.push(name, kept);
@@ -85,8 +78,8 @@ export function upstreamRequestHeaders(
     headers.push('x-forwarded-for', clientChain ? `${clientChain}, ${facts.clientAddress}` : facts.clientAddress);
   }
   headers.push('x-forwarded-proto', facts.proto, 'x-forwarded-port', facts.port);
-  if (host) headers.push('x-forwarded-host', host);
-  return { headers, host };
+  if (facts.host) headers.push('x-forwarded-host', facts.host);
+  return headers;
 }
 
 /** What the response pass found besides copying headers. */
@@ -98,7 +91,7 @@ export interface ResponseHeaderResult {
   readonly cacheControlIndex: number;
 }
 
-/** Copies undici's raw response headers for the client, dropping hop-by-hop ones. */
+/** Copies a response's raw headers for the client, dropping hop-by-hop ones. */
 export function downstreamResponseHeaders(raw: readonly (Buffer | string)[]): ResponseHeaderResult {
   let named: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {

@@ -4,7 +4,7 @@
 //
 //   %ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %{+Q}r
 //   127.0.0.1:53264 [03/Dec/2026:03:10:23.914] https~ web/web1 0/0/1/2/3 200 120 - - --VN 1/1/0/0/0 0/0 "GET / HTTP/1.1"
-import type { AccessRecord } from './access-record.js';
+import type { AccessRecord } from '../exchange/access-record.js';
 
 /** What the line needs beyond the record: the frontend's transport and HAProxy's counts at log time. */
 export interface HttplogContext {
@@ -35,6 +35,8 @@ export function sessionState(r: AccessRecord): string {
       return 'LR';
     case 'bad-request':
       return 'PR';
+    case 'client-timeout':
+      return 'cR';
     case 'no-server':
     case 'connect-error':
     case 'tls-error':

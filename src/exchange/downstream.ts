@@ -1,0 +1,31 @@
+// The client side of an exchange: how it answers, whatever the protocol. The node:http
+// front (src/http1/) implements it today; HTTP/2 streams and Doorman's own HTTP/1.1
+// engine implement it next, and the exchange does not change.
+import type { Duplex, Readable } from 'node:stream';
+
+export interface Downstream {
+  /** The request body, null when the request has none. */
+  readonly body: Readable | null;
+  /** Calls `listener` once if the client goes away before the response has ended. */
+  onClose(listener: () => void): void;
+  /** The request body starts flowing upstream: the front enforces its idle limit from now on. */
+  bodyFlowing(): void;
+  /**
+   * Sends the final response head (raw pairs, hop-by-hop headers already removed);
+   * `close` ends the client connection after this response. Throws when the front
+   * cannot express a header: the response then counts as malformed.
+   */
+  respond(status: number, statusText: string, headers: readonly string[], close: boolean): void;
+  /** A body chunk; false when the client is slow: wait for onDrain. */
+  write(chunk: Buffer): boolean;
+  onDrain(listener: () => void): void;
+  /** Ends the response, with a last chunk when given. */
+  end(last?: string): void;
+  /** Cuts the response short: the only honest signal once a head went out. */
+  abort(): void;
+  /**
+   * Answers a 101 and joins the client and `upstream` byte for byte; `done` is called
+   * once when either side closes, with the bytes that went each way.
+   */
+  tunnel(status: number, headers: readonly string[], upstream: Duplex, done: (bytesFromClient: number, bytesToClient: number) => void): void;
+}

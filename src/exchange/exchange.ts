@@ -1,0 +1,439 @@
+// One request from its head to its last response byte, whatever the protocol on either
+// side: route, persistence cookie, balancing and queue, header passes, the attempt on
+// a server through its Upstream, retries and redispatch, the response (or a tunnel
+// after a 101) relayed with backpressure, and one record at the end.
+// docs/lifecycle.md draws the same path.
+import type { Logger } from 'pino';
+import type { Backend, PendingAcquire } from '../backend/backend.js';
+import type { UpstreamServer } from '../backend/server.js';
+import { privateCacheControl } from '../balancer/cookie.js';
+import { LbError, type Termination, type UpstreamError } from '../errors.js';
+import type { Duplex } from 'node:stream';
+import type { UpstreamHandler } from '../upstream/upstream.js';
+import type { AccessRecord, NoCookie, RequestCookieState, ResponseCookieState } from './access-record.js';
+import type { Downstream } from './downstream.js';
+import { downstreamResponseHeaders, inBlockList, upstreamRequestHeaders } from './headers.js';
+import { errorResponse, httpsRedirect, type LocalResponse } from './local-response.js';
+import type { FrontendFacts, RequestHead } from './request-head.js';
+import { shouldRetry, type AttemptPhase } from './retry.js';
+
+/** What a frontend sends its requests to: a backend, or a redirect to the https frontend. */
+export type FrontendRoute =
+  | { readonly kind: 'backend'; readonly backend: Backend }
+  | { readonly kind: 'redirect'; readonly httpsPort: () => number };
+
+/** Where exchanges report what happened: passive health, logs, metrics. */
+export interface ExchangeObserver {
+  /** A finished attempt on a server: null when it answered, else why it failed. */
+  attemptDone(server: UpstreamServer, failure: UpstreamError | null, status: number): void;
+  /** The exchange is over (response ended, tunnel closed, aborted or answered with an error). */
+  requestDone(record: AccessRecord): void;
+}
+
+/** What every exchange of one frontend shares. */
+export interface ExchangeContext {
+  readonly frontend: FrontendFacts;
+  readonly route: FrontendRoute;
+  readonly observer: ExchangeObserver;
+  /** True while the process drains or the frontend is retired: responses then close their connection. */
+  readonly draining: () => boolean;
+  readonly logger: Logger;
+}
+
+/** Statuses after which the client connection is closed: its next bytes cannot be trusted. */
+function closesConnection(status: number): boolean {
+  return status === 400 || status === 500;
+}
+
+/** Carries one request through a backend and relays the answer. */
+export class Exchange implements UpstreamHandler {
+  readonly #head: RequestHead;
+  readonly #down: Downstream;
+  readonly #ctx: ExchangeContext;
+  readonly #reqId: string;
+  readonly #backend: Backend | null;
+  readonly #startedAt = performance.now();
+
+  #upstreamHeaders: readonly string[] = [];
+  #server: UpstreamServer | null = null;
+  /** The server of the latest attempt, for the record. */
+  #lastServer: UpstreamServer | null = null;
+  #tried: Set<UpstreamServer> | undefined;
+  #preferred: UpstreamServer | undefined;
+  #firstSeenSec: number | undefined;
+  #refreshCookie = false;
+  /** Set while the request waits in a queue. */
+  #cancelWait: (() => void) | undefined;
+  #waitStartedAt = 0;
+  #abortUpstream: ((err?: Error) => void) | null = null;
+  #phase: AttemptPhase = 'connect';
+  #responseStarted = false;
+  #tunneled = false;
+  #finished = false;
+  #clientGone = false;
+
+  #retries = 0;
+  #redispatched = false;
+  #cookieIn: RequestCookieState | NoCookie = '-';
+  #cookieOut: ResponseCookieState | NoCookie = '-';
+  #queueMs = -1;
+  #serverQueueAhead = 0;
+  #backendQueueAhead = 0;
+  #connectMs = -1;
+  #responseMs = -1;
+  #attemptStartedAt = 0;
+  #bytesOut = 0;
+  #bytesIn = 0;
+  #status = 0;
+  #error: string | undefined;
+
+  constructor(head: RequestHead, down: Downstream, ctx: ExchangeContext, reqId: string) {
+    this.#head = head;
+    this.#down = down;
+    this.#ctx = ctx;
+    this.#reqId = reqId;
+    this.#backend = ctx.route.kind === 'backend' ? ctx.route.backend : null;
+    down.onClose(this.#onClientClose);
+  }
+
+  /** Routes the request and forwards it. A bug of ours costs this one request, never the process. */
+  start(): void {
+    try {
+      const route = this.#ctx.route;
+      if (route.kind === 'redirect') {
+        this.#answerLocally(httpsRedirect(this.#head.host, route.httpsPort(), this.#head.target), false);
+        this.#finish('redirect');
+        return;
+      }
+      this.#forward(route.backend);
+    } catch (err) {
+      this.#internalError(err);
+    }
+  }
+
+  /** The front refused the head (malformed): answered from the error table, recorded, never forwarded. */
+  reject(err: LbError): void {
+    this.#fail(err);
+  }
+
+  // ---- request: cookie, header pass, server selection ------------------------
+
+  #forward(backend: Backend): void {
+    const head = this.#head;
+    const persistence = backend.persistence;
+    if (persistence) {
+      this.#cookieOut = 'N';
+      const found = persistence.cookie.lookup(head.cookie, Date.now());
+      this.#cookieIn = found.flag;
+      if (found.flag === 'V') {
+        const server = backend.servers[found.serverIndex]!;
+        if (server.takesCookieHolders()) {
+          this.#preferred = server;
+          this.#firstSeenSec = found.firstSeenSec;
+          this.#refreshCookie = found.needsRefresh;
+        } else {
+          this.#cookieIn = 'D';
+        }
+      }
+    }
+    const forwardFor = backend.config.forwardFor;
+    this.#upstreamHeaders = upstreamRequestHeaders(
+      head.headers,
+      {
+        clientAddress: head.clientAddress,
+        proto: this.#ctx.frontend.proto,
+        port: this.#ctx.frontend.port,
+        host: head.host,
+        trustClientChain: forwardFor.trusted.length > 0 && inBlockList(backend.forwardTrusted, head.clientAddress),
+        omitForwardedFor: forwardFor.except !== null && inBlockList(backend.forwardExcept, head.clientAddress),
+      },
+      persistence?.config.indirect ? persistence.strip : undefined,
+      head.connection,
+    );
+    this.#acquire(backend);
+  }
+
+  #acquire(backend: Backend): void {
+    const placement = backend.place({ clientAddress: this.#head.clientAddress, preferred: this.#preferred, exclude: this.#tried });
+    switch (placement.kind) {
+      case 'server':
+        if (this.#queueMs < 0) this.#queueMs = 0;
+        this.#dispatch(placement.server);
+        return;
+      case 'none':
+        this.#fail(new LbError('LB_ERR_NO_SERVER', 'no server available'));
+        return;
+      case 'wait':
+        this.#enterQueue(placement.pending);
+        placement.pending.promise.then(
+          (server) => {
+            this.#leaveQueue();
+            if (this.#clientGone) {
+              backend.release(server);
+              return;
+            }
+            this.#dispatch(server);
+          },
+          (err: LbError) => {
+            this.#leaveQueue();
+            this.#fail(err);
+          },
+        );
+        return;
+    }
+  }
+
+  #enterQueue(pending: PendingAcquire): void {
+    this.#cancelWait = pending.cancel;
+    this.#waitStartedAt = performance.now();
+    this.#serverQueueAhead = pending.ahead.server;
+    this.#backendQueueAhead = pending.ahead.backend;
+  }
+
+  /** Adds the time spent waiting to queueMs (a retry may wait twice). */
+  #leaveQueue(): void {
+    if (!this.#cancelWait) return;
+    this.#cancelWait = undefined;
+    this.#queueMs = Math.max(0, this.#queueMs) + (performance.now() - this.#waitStartedAt);
+  }
+
+  #dispatch(server: UpstreamServer): void {
+    this.#server = server;
+    this.#lastServer = server;
+    this.#phase = 'connect';
+    this.#abortUpstream = null;
+    this.#attemptStartedAt = performance.now();
+    const head = this.#head;
+    server.upstream.dispatch(
+      { method: head.method, path: head.target, headers: this.#upstreamHeaders, body: this.#down.body, upgrade: head.upgrade },
+      this,
+    );
+  }
+
+  #releaseServer(): UpstreamServer | null {
+    const server = this.#server;
+    if (server) {
+      this.#server = null;
+      this.#backend!.release(server);
+    }
+    return server;
+  }
+
+  // ---- the attempt (UpstreamHandler) -----------------------------------------
+
+  onConnect(abort: (err?: Error) => void): void {
+    if (this.#clientGone) {
+      abort(new Error('client aborted'));
+      return;
+    }
+    this.#abortUpstream = abort;
+    this.#phase = 'sent';
+    // Once per request: a request with a body is only retried before onConnect.
+    if (this.#head.hasBody) this.#down.bodyFlowing();
+    this.#connectMs = performance.now() - this.#attemptStartedAt;
+    this.#attemptStartedAt = performance.now();
+  }
+
+  onBodySent(bytes: number): void {
+    this.#bytesIn += bytes;
+  }
+
+  onResponse(status: number, statusText: string, rawHeaders: readonly (Buffer | string)[], resume: () => void): boolean {
+    this.#responseMs = performance.now() - this.#attemptStartedAt;
+    this.#status = status;
+    const server = this.#server!;
+    const { headers, cacheControl, cacheControlIndex } = downstreamResponseHeaders(rawHeaders);
+    this.#addPersistenceCookie(server, headers, cacheControl, cacheControlIndex);
+    try {
+      this.#down.respond(status, statusText, headers, this.#ctx.draining());
+    } catch (err) {
+      // A header the front refuses to send: a malformed response, answered 502 in onError.
+      const reason = `protocol: ${(err as Error).message}`;
+      this.#error = reason;
+      this.#abortUpstream?.(new LbError('LB_ERR_BAD_RESPONSE', reason, { cause: err }));
+      return false;
+    }
+    this.#responseStarted = true;
+    this.#ctx.observer.attemptDone(server, null, status);
+    this.#down.onDrain(resume);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.#bytesOut += chunk.length;
+    return this.#down.write(chunk);
+  }
+
+  onComplete(): void {
+    this.#releaseServer();
+    this.#down.end();
+    this.#finish('normal');
+  }
+
+  onUpgrade(status: number, rawHeaders: readonly (Buffer | string)[], socket: Duplex): void {
+    this.#responseMs = performance.now() - this.#attemptStartedAt;
+    this.#abortUpstream = null;
+    this.#status = status;
+    this.#responseStarted = true;
+    this.#tunneled = true;
+    const server = this.#server!;
+    this.#ctx.observer.attemptDone(server, null, status);
+    // A tunnel's 101 never carries our cookie.
+    this.#down.tunnel(status, downstreamResponseHeaders(rawHeaders).headers, socket, (fromClient, toClient) => {
+      this.#bytesIn += fromClient;
+      this.#bytesOut += toClient;
+      this.#releaseServer();
+      this.#finish('normal');
+    });
+  }
+
+  onError(err: UpstreamError | LbError<'LB_ERR_BAD_REQUEST'>): void {
+    const server = this.#releaseServer();
+    if (this.#clientGone || this.#finished) {
+      this.#finish('client-aborted');
+      return;
+    }
+    if (err.code === 'LB_ERR_BAD_REQUEST') {
+      // The upstream client refused the request itself: the server is not to blame, nothing to retry.
+      this.#fail(err);
+      return;
+    }
+    const failure = err as UpstreamError;
+    this.#error ??= failure.message;
+    if (server) this.#ctx.observer.attemptDone(server, failure, 0);
+    if (this.#responseStarted) {
+      // Headers are out: the only honest signal left is an aborted response.
+      this.#down.abort();
+      this.#finish('server-aborted');
+      return;
+    }
+    const backend = this.#backend!;
+    if (
+      server &&
+      shouldRetry({
+        phase: this.#phase,
+        failure: failure.code,
+        method: this.#head.method,
+        hasBody: this.#head.hasBody,
+        retriesDone: this.#retries,
+        retriesAllowed: backend.config.retries,
+      })
+    ) {
+      this.#retries += 1;
+      if (backend.config.redispatch) this.#redispatchFrom(backend, server);
+      this.#acquire(backend);
+      return;
+    }
+    this.#fail(failure);
+  }
+
+  /** Moves the retry to another server; the cookie is then set anew. */
+  #redispatchFrom(backend: Backend, server: UpstreamServer): void {
+    const others = backend.servers.some((s) => s !== server && s.takesNewClients() && !this.#tried?.has(s));
+    if (!others) return; // Nowhere else to go: retry the same server.
+    (this.#tried ??= new Set()).add(server);
+    this.#preferred = undefined;
+    this.#redispatched = true;
+  }
+
+  // ---- persistence cookie -----------------------------------------------------
+
+  #addPersistenceCookie(server: UpstreamServer, headers: string[], cacheControl: string | undefined, ccIndex: number): void {
+    const persistence = this.#backend!.persistence;
+    if (!persistence) return;
+    const renewing = this.#preferred === server;
+    if (renewing && !this.#refreshCookie) return;
+    const now = Date.now();
+    const cookie = persistence.cookie.setCookie(server.index, {
+      secure: persistence.secure(this.#ctx.frontend.proto),
+      nowMs: now,
+      firstSeenSec: renewing ? this.#firstSeenSec : undefined,
+    });
+    headers.push('set-cookie', cookie);
+    this.#cookieOut = renewing ? 'U' : 'I';
+    if (persistence.config.nocache) {
+      const value = privateCacheControl(cacheControl);
+      if (value !== undefined) {
+        if (ccIndex >= 0) headers[ccIndex] = value;
+        else headers.push('cache-control', value);
+      }
+    }
+  }
+
+  // ---- endings ----------------------------------------------------------------
+
+  #onClientClose = (): void => {
+    if (this.#finished || this.#tunneled) return;
+    this.#clientGone = true;
+    const cancelWait = this.#cancelWait;
+    // A client that gives up in the queue still waited there (HAProxy's CQ).
+    this.#leaveQueue();
+    cancelWait?.();
+    this.#abortUpstream?.(new Error('client aborted'));
+    if (!this.#server) this.#finish('client-aborted');
+  };
+
+  #answerLocally(response: LocalResponse, close: boolean): void {
+    this.#status = response.status;
+    if (this.#clientGone) return;
+    this.#down.respond(response.status, '', response.headers, close || this.#ctx.draining());
+    this.#down.end(response.body);
+  }
+
+  /** Ends the exchange with an error of the table: its status answered, its termination recorded. */
+  #fail(err: LbError): void {
+    this.#error ??= err.message;
+    const status = err.status ?? 502;
+    this.#answerLocally(errorResponse(status), closesConnection(status));
+    this.#finish(err.termination ?? 'internal-error');
+  }
+
+  #internalError(err: unknown): void {
+    this.#ctx.logger.error({ reqId: this.#reqId, err }, 'request failed unexpectedly');
+    this.#releaseServer();
+    if (this.#finished) return;
+    if (this.#responseStarted) {
+      this.#down.abort();
+      this.#finish('internal-error');
+      return;
+    }
+    try {
+      this.#fail(new LbError('LB_ERR_INTERNAL', (err as Error)?.message));
+    } catch {
+      this.#down.abort();
+      this.#finish('internal-error');
+    }
+  }
+
+  #finish(termination: Termination): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    const head = this.#head;
+    this.#ctx.observer.requestDone({
+      reqId: this.#reqId,
+      frontend: this.#ctx.frontend.name,
+      backend: this.#backend?.name ?? '',
+      server: this.#lastServer?.name ?? '',
+      clientAddress: head.clientAddress,
+      clientPort: head.clientPort,
+      method: head.method,
+      path: head.target,
+      httpVersion: head.httpVersion,
+      status: this.#status,
+      bytesOut: this.#bytesOut,
+      bytesIn: this.#bytesIn,
+      queueMs: this.#queueMs,
+      connectMs: this.#connectMs,
+      responseMs: this.#responseMs,
+      totalMs: performance.now() - this.#startedAt,
+      serverQueueAhead: this.#serverQueueAhead,
+      backendQueueAhead: this.#backendQueueAhead,
+      termination: this.#clientGone && termination === 'normal' ? 'client-aborted' : termination,
+      retries: this.#retries,
+      redispatched: this.#redispatched,
+      cookieIn: this.#cookieIn,
+      cookieOut: this.#cookieOut,
+      error: this.#error,
+    });
+  }
+}

@@ -1,0 +1,187 @@
+// Every frontend of the running config: its listener, TLS and the facts its requests
+// carry. A reload keeps a socket whose bind did not change (new certificates and
+// handlers on it), drains frontends it removed and binds new ones.
+import type { Logger } from 'pino';
+import type { FrontendConfig, TimeoutsConfig } from '../config/types.js';
+import type { FrontendFacts } from '../exchange/request-head.js';
+import { createFrontendTls, type FrontendTls } from '../tls/frontend.js';
+import type { ConnectionGate } from './connection-gate.js';
+import type { FrontendStats } from './frontend-stats.js';
+import { createListener, type Listener, type ListenerHandlers } from './listener.js';
+
+/** A frontend at runtime. */
+interface RunningFrontend {
+  listener: Listener;
+  /** What its requests carry; `port` is filled in once bound (a configured 0 included). */
+  facts: { -readonly [K in keyof FrontendFacts]: FrontendFacts[K] };
+  bound: boolean;
+  /** Set when a reload removed the frontend: answers close their connection. */
+  retired: boolean;
+}
+
+/** The frontends of a config with their certificates read: made before anything changes, so a bad file changes nothing. */
+export interface FrontendPlan {
+  readonly configs: readonly FrontendConfig[];
+  readonly tls: ReadonlyMap<string, FrontendTls | null>;
+}
+
+export interface FrontendSetOptions {
+  readonly logger: Logger;
+  readonly gate: ConnectionGate;
+  readonly stats: FrontendStats;
+  /** `debug` in a worker: the primary logs the one `listening` line operators read. */
+  readonly listeningLevel: 'info' | 'debug';
+  /** What a frontend's connections and requests are handed to, under the config in force. */
+  handlers(frontend: FrontendConfig, facts: FrontendFacts, retired: () => boolean): ListenerHandlers;
+  /** A frontend was created (its metrics start at 0). */
+  added(name: string): void;
+}
+
+/** Two binds are the same socket. Port 0 stays "the same" across a reload: the operator did not change it. */
+function bindKey(frontend: FrontendConfig): string {
+  return `${frontend.bind.host}|${frontend.bind.port}|${frontend.tls ? 'tls' : 'plain'}`;
+}
+
+function factsOf(frontend: FrontendConfig, port: number): FrontendFacts {
+  return { name: frontend.name, proto: frontend.tls ? 'https' : 'http', port: String(port) };
+}
+
+/** Reads the certificates of `configs`; throws before anything changes if one cannot be read. */
+export function planFrontends(configs: readonly FrontendConfig[], ticketKeys: Buffer): FrontendPlan {
+  const tls = new Map<string, FrontendTls | null>();
+  for (const frontend of configs) tls.set(frontend.name, frontend.tls ? createFrontendTls(frontend.tls, ticketKeys) : null);
+  return { configs, tls };
+}
+
+export class FrontendSet {
+  readonly #options: FrontendSetOptions;
+  #timeouts: TimeoutsConfig;
+  #frontends = new Map<string, RunningFrontend>();
+  readonly #retiring = new Set<RunningFrontend>();
+  #listening = false;
+
+  constructor(plan: FrontendPlan, timeouts: TimeoutsConfig, options: FrontendSetOptions) {
+    this.#options = options;
+    this.#timeouts = timeouts;
+    for (const frontend of plan.configs) this.#frontends.set(frontend.name, this.#start(frontend, plan.tls.get(frontend.name)!));
+  }
+
+  /** Binds every frontend, one `listening` line each. */
+  async listen(): Promise<void> {
+    for (const running of this.#frontends.values()) await this.#bind(running);
+    this.#listening = true;
+  }
+
+  /** The port a frontend is bound to; throws when it is not listening. */
+  port(name: string): number {
+    const running = this.#frontends.get(name);
+    if (!running?.bound) throw new Error(`frontend ${name} is not listening`);
+    return Number(running.facts.port);
+  }
+
+  /** The port a frontend is bound to, else its configured one. */
+  portOr(name: string, configured: number): number {
+    return Number(this.#frontends.get(name)?.facts.port ?? configured);
+  }
+
+  /**
+   * Swaps in a reload's frontends: kept binds in place, removed ones drain, new ones
+   * bind. Resolves with the binds that failed (the next reload tries them again).
+   */
+  async apply(plan: FrontendPlan, timeouts: TimeoutsConfig): Promise<string[]> {
+    this.#timeouts = timeouts;
+    const byBind = new Map<string, RunningFrontend>();
+    // One that failed to bind is not kept: the reload tries it again.
+    for (const running of this.#frontends.values()) if (running.bound || !this.#listening) byBind.set(bindKey(running.listener.config), running);
+    const problems: string[] = [];
+    const next = new Map<string, RunningFrontend>();
+    const pending: Array<[FrontendConfig, RunningFrontend]> = [];
+    for (const frontend of plan.configs) {
+      const tls = plan.tls.get(frontend.name)!;
+      const kept = byBind.get(bindKey(frontend));
+      if (kept) {
+        byBind.delete(bindKey(frontend));
+        kept.facts = factsOf(frontend, Number(kept.facts.port));
+        kept.listener.update(frontend, tls, timeouts, this.#handlersOf(frontend, kept));
+        next.set(frontend.name, kept);
+      } else {
+        const running = this.#start(frontend, tls);
+        next.set(frontend.name, running);
+        pending.push([frontend, running]);
+      }
+    }
+    const keptSet = new Set(next.values());
+    for (const running of this.#frontends.values()) if (!keptSet.has(running)) this.#retire(running);
+    this.#frontends = next;
+    if (this.#listening) {
+      for (const [frontend, running] of pending) {
+        try {
+          await this.#bind(running);
+        } catch (err) {
+          problems.push(`frontends.${plan.configs.indexOf(frontend)}.bind: cannot listen on ${frontend.bind.host}:${frontend.bind.port}: ${(err as Error).message}`);
+        }
+      }
+    }
+    const { stats } = this.#options;
+    stats.setConfigs(plan.configs);
+    for (const running of this.#frontends.values()) if (running.bound) stats.listening(running.listener.config.name, Number(running.facts.port));
+    return problems;
+  }
+
+  /** No new connection on any listener. */
+  stopAccepting(): void {
+    for (const listener of this.#listeners()) listener.stopAccepting();
+  }
+
+  /** Closes keep-alive connections that wait for a request. */
+  closeIdle(): void {
+    for (const listener of this.#listeners()) listener.server.closeIdleConnections();
+  }
+
+  /** Closes every client connection, in flight or not. */
+  closeAll(): void {
+    for (const listener of this.#listeners()) listener.server.closeAllConnections();
+  }
+
+  #listeners(): Listener[] {
+    return [...this.#frontends.values(), ...this.#retiring].map((f) => f.listener);
+  }
+
+  #handlersOf(frontend: FrontendConfig, running: RunningFrontend): ListenerHandlers {
+    return this.#options.handlers(frontend, running.facts, () => running.retired);
+  }
+
+  #start(frontend: FrontendConfig, tls: FrontendTls | null): RunningFrontend {
+    const { logger, gate, added } = this.#options;
+    const running = { facts: factsOf(frontend, frontend.bind.port), bound: false, retired: false } as RunningFrontend;
+    running.listener = createListener(frontend, tls, this.#timeouts, this.#handlersOf(frontend, running), logger, gate);
+    added(frontend.name);
+    return running;
+  }
+
+  async #bind(running: RunningFrontend): Promise<void> {
+    const { listener } = running;
+    const port = await listener.listen();
+    // X-Forwarded-Port is the real port, known now.
+    running.facts.port = String(port);
+    running.bound = true;
+    const { config } = listener;
+    this.#options.stats.listening(config.name, port);
+    this.#options.logger[this.#options.listeningLevel]({ frontend: config.name, address: config.bind.host, port, tls: config.tls !== null }, 'listening');
+  }
+
+  /** Stops a removed frontend: no new connection, idle ones closed, the rest after timeouts.shutdown. */
+  #retire(running: RunningFrontend): void {
+    running.retired = true;
+    this.#retiring.add(running);
+    const { listener } = running;
+    listener.stopAccepting();
+    listener.server.closeIdleConnections();
+    const timer = setTimeout(() => {
+      listener.server.closeAllConnections();
+      this.#retiring.delete(running);
+    }, this.#timeouts.shutdownMs);
+    timer.unref();
+    this.#options.logger.info({ frontend: listener.config.name }, 'frontend removed: draining');
+  }
+}

@@ -1,0 +1,70 @@
+// What a running Doorman offers its callers (the CLI, the cluster roles, tests), and
+// what they configure it with. src/app.ts builds it.
+import type { Logger } from 'pino';
+import type { ReloadHook } from './admin/admin-server.js';
+import type { ServerControl } from './admin/control/server-control.js';
+import type { LbMetrics } from './admin/metrics/metrics.js';
+import type { Backend } from './backend/backend.js';
+import type { ServerChangeListener } from './backend/server.js';
+import type { Config } from './config/types.js';
+import type { ExchangeObserver } from './exchange/exchange.js';
+import type { FrontendStats } from './frontend/frontend-stats.js';
+import type { ServerHealth } from './health/server-health.js';
+
+/** What this process does: everything, or one side of `workers: N` (see src/cluster/roles.ts). */
+export interface Role {
+  /** Binds the frontends and serves traffic. */
+  readonly serves: boolean;
+  /** Runs the health checks, the admin listener and the state file. */
+  readonly controls: boolean;
+}
+
+/** A running (or ready to run) Doorman. */
+export interface LoadBalancer {
+  /** The config in force: the latest one a reload applied. */
+  readonly config: Config;
+  readonly backends: ReadonlyMap<string, Backend>;
+  readonly metrics: LbMetrics;
+  readonly frontendStats: FrontendStats;
+  readonly health: ServerHealth;
+  readonly control: ServerControl;
+  /** True from the start of a graceful shutdown. */
+  readonly draining: boolean;
+  /** Listens to every server's state changes (health, operator state, weight). */
+  onServerChange(listener: ServerChangeListener): void;
+  /** Binds every frontend (one `listening` line each) and the admin listener. */
+  listen(): Promise<void>;
+  /** Swaps in a validated config; resolves with the problems met applying it (a bind that failed), else []. */
+  reload(config: Config): Promise<string[]>;
+  /** The port a frontend is bound to (after listen). */
+  port(frontend: string): number;
+  adminPort(): number | undefined;
+  /** Turns /healthz to 503 and closes keep-alive answers, closing nothing yet (a primary while its workers drain). */
+  drain(): void;
+  /** Stops accepting, lets requests in flight finish (up to timeouts.shutdown), closes everything. */
+  shutdown(): Promise<void>;
+  /** Closes everything at once. */
+  close(): Promise<void>;
+}
+
+export interface LoadBalancerOptions {
+  readonly logger: Logger;
+  /** Where access lines go (default: `logger`). */
+  readonly accessLogger?: Logger;
+  /** Writes one raw access line (HAProxy httplog) to the access destination (default: the `msg` of a JSON line). */
+  readonly accessLine?: (line: string) => void;
+  readonly observers?: readonly ExchangeObserver[];
+  /** prom-client's process metrics (default true; tests running several balancers turn them off). */
+  readonly processMetrics?: boolean;
+  /** What `POST /api/reload` runs: re-reads the config file. */
+  readonly reload?: ReloadHook;
+  /** Default: one process does everything. */
+  readonly role?: Role;
+  /** TLS session ticket keys; workers share the primary's so sessions resume on any of them. */
+  readonly ticketKeys?: Buffer;
+  /** A worker: where passive-check outcomes go (to the primary). */
+  readonly passiveSink?: (key: string, ok: boolean) => void;
+  /** A primary: what /api/state and /metrics answer (sums over the workers). */
+  readonly stateView?: () => Promise<unknown>;
+  readonly metricsText?: () => Promise<string>;
+}

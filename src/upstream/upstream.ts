@@ -1,0 +1,57 @@
+// The upstream side of an exchange: how a request reaches one server and how its
+// answer comes back. The exchange speaks only this interface; undici-upstream.ts is
+// today's implementation (HTTP/1.1 over undici's pool), and another engine or HTTP/2
+// to servers plugs in here without touching the exchange's decisions.
+import type { Duplex, Readable } from 'node:stream';
+import type { LbError, UpstreamError } from '../errors.js';
+
+/** A request as it leaves for a server: the head already rewritten, the body streamed. */
+export interface UpstreamRequest {
+  readonly method: string;
+  /** Origin-form path and query. */
+  readonly path: string;
+  /** Raw pairs: name, value, name, value. Hop-by-hop headers already removed. */
+  readonly headers: readonly string[];
+  /** The request body, null when there is none. */
+  readonly body: Readable | null;
+  /** The protocol asked for in `Upgrade` (`websocket`), null for an ordinary request. */
+  readonly upgrade: string | null;
+}
+
+/**
+ * Receives one request's progress, in this order: onConnect, onBodySent*, then either
+ * onResponse, onData*, onComplete or onUpgrade; onError may end it at any point.
+ */
+export interface UpstreamHandler {
+  /** A connection took the request; `abort` cancels it from now on. */
+  onConnect(abort: (err?: Error) => void): void;
+  /** Request body bytes written to the server. */
+  onBodySent(bytes: number): void;
+  /**
+   * The final response head (1xx are not passed on). Header names and values are raw
+   * pairs, as Buffers or strings. Return false to pause the body until `resume()`.
+   */
+  onResponse(status: number, statusText: string, headers: readonly (Buffer | string)[], resume: () => void): boolean;
+  /** A response body chunk; false pauses until the `resume` of onResponse is called. */
+  onData(chunk: Buffer): boolean;
+  /** The response ended; the connection went back to its pool. */
+  onComplete(): void;
+  /** The server switched protocols (101): `socket` is now the tunnel's server side. */
+  onUpgrade(status: number, headers: readonly (Buffer | string)[], socket: Duplex): void;
+  /**
+   * The attempt failed, classified (connect, TLS, timeout, closed, malformed response);
+   * LB_ERR_BAD_REQUEST when the request itself could not be sent (the server is not to blame).
+   */
+  onError(err: UpstreamError | LbError<'LB_ERR_BAD_REQUEST'>): void;
+}
+
+/** One server's way in: a pool of connections to it. */
+export interface Upstream {
+  dispatch(request: UpstreamRequest, handler: UpstreamHandler): void;
+  /** Closes idle connections now and in-flight ones when they finish; later requests get new ones. */
+  recycle(): void;
+  /** Lets requests in flight finish, then closes every connection. */
+  close(): Promise<void>;
+  /** Destroys every connection, in flight or not. */
+  destroy(): Promise<void>;
+}
