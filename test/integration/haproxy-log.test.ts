@@ -9,10 +9,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { startBackend, type TestBackend } from '../helpers/backend.js';
 import { startCli } from '../helpers/cli.js';
-import { request, waitFor } from '../helpers/client.js';
+import { request } from '../helpers/client.js';
 import { parseHttplog } from '../helpers/httplog.js';
 import { startProxy, tempDir, writePair, type ProxyOptions, type ProxyServer, type RunningLb } from '../helpers/lb.js';
 import { testPki } from '../helpers/pki.js';
+import { waitFor } from '../helpers/wait.js';
 
 const pki = testPki();
 const certs = { web1: pki.selfSigned('web1'), web2: pki.selfSigned('web2') };

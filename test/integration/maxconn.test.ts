@@ -3,9 +3,9 @@
 import tls from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBackend } from '../helpers/backend.js';
-import { waitFor } from '../helpers/client.js';
 import { startProxy } from '../helpers/lb.js';
 import { testPki } from '../helpers/pki.js';
+import { waitFor } from '../helpers/wait.js';
 
 const pki = testPki();
 const cert = pki.selfSigned('web1');

@@ -3,9 +3,10 @@
 import tls from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBackend } from '../helpers/backend.js';
-import { request, waitFor } from '../helpers/client.js';
+import { request } from '../helpers/client.js';
 import { startProxy, type RunningLb } from '../helpers/lb.js';
 import { testPki } from '../helpers/pki.js';
+import { waitFor } from '../helpers/wait.js';
 
 const pki = testPki();
 const cert = pki.selfSigned('web1');

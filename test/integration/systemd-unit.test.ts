@@ -12,9 +12,10 @@ import { parse, stringify } from 'yaml';
 import { parseDuration } from '../../src/config/duration.js';
 import { startBackend, type TestBackend } from '../helpers/backend.js';
 import { startProcess, type CliExit, type RunningCli } from '../helpers/cli.js';
-import { request, waitFor } from '../helpers/client.js';
+import { request } from '../helpers/client.js';
 import { tempDir, writePair } from '../helpers/lb.js';
 import { testPki } from '../helpers/pki.js';
+import { waitFor } from '../helpers/wait.js';
 import {
   childPids,
   directive,

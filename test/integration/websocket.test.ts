@@ -4,9 +4,10 @@
 import https from 'node:https';
 import tls from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
-import { rawExchange, waitFor } from '../helpers/client.js';
+import { rawExchange } from '../helpers/client.js';
 import { startProxy, type ProxyOptions, type RunningLb } from '../helpers/lb.js';
 import { testPki } from '../helpers/pki.js';
+import { waitFor } from '../helpers/wait.js';
 import {
   openSocketHandles,
   openTunnel,
