@@ -6,7 +6,7 @@ import { startBackend, startRawBackend } from '../helpers/backend.js';
 import { rawExchange, request } from '../helpers/client.js';
 import { startProxy, type RunningLb } from '../helpers/lb.js';
 import { testPki } from '../helpers/pki.js';
-import { waitFor } from '../helpers/wait.js';
+import { once, waitFor } from '../helpers/wait.js';
 
 const pki = testPki();
 const cert = pki.selfSigned('web1');
@@ -133,7 +133,7 @@ describe('client side limits', () => {
     });
     const running = await proxyTo(backend.address);
     const socket = tls.connect({ host: '127.0.0.1', port: running.port(), ca: pki.ca.cert, servername: 'localhost' });
-    await new Promise((r) => socket.once('secureConnect', r));
+    await once(socket, 'secureConnect');
     socket.write('POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n' + 'x'.repeat(1000));
     const server = running.lb.backends.get('web')!.servers[0]!;
     await waitFor(() => server.active === 1, 5000, 'request in flight');
