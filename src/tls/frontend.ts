@@ -51,9 +51,12 @@ function baseOptions(tls: FrontendTlsConfig, ticketKeys: Buffer): TlsOptions {
   };
 }
 
-/** The TLS side of one frontend: server options with an SNI callback. */
+/** The TLS side of one frontend: server options and the SNI lookup. */
 export interface FrontendTls {
-  /** Options for `https.createServer`, the default certificate included. */
+  /**
+   * Options for `https.createServer`, the default certificate included. No
+   * `SNICallback`: the listener installs its own, routed through `contextFor`.
+   */
   readonly serverOptions: TlsOptions;
   /** The context for an SNI name: exact, then wildcard, then the first certificate. */
   contextFor(servername: string | undefined): SecureContext;
@@ -66,14 +69,12 @@ export interface FrontendTls {
  */
 export function createFrontendTls(tls: FrontendTlsConfig, ticketKeys: Buffer = randomBytes(48)): FrontendTls {
   const base = baseOptions(tls, ticketKeys);
-  const contexts: NamedContext[] = tls.certs.map((pair) => {
-    const cert = readFileSync(pair.cert);
-    const key = readFileSync(pair.key);
-    return {
-      names: certificateNames(new X509Certificate(cert)),
-      context: createSecureContext({ ...base, cert, key }),
-    };
-  });
+  // Read each file once: the first pair also serves as the server's default certificate.
+  const pairs = tls.certs.map((pair) => ({ cert: readFileSync(pair.cert), key: readFileSync(pair.key) }));
+  const contexts: NamedContext[] = pairs.map(({ cert, key }) => ({
+    names: certificateNames(new X509Certificate(cert)),
+    context: createSecureContext({ ...base, cert, key }),
+  }));
   const exact = new Map<string, SecureContext>();
   const wildcard = new Map<string, SecureContext>();
   // Earlier certificates win when two claim the same name.
@@ -94,14 +95,9 @@ export function createFrontendTls(tls: FrontendTlsConfig, ticketKeys: Buffer = r
     return (dot > 0 && wildcard.get(name.slice(dot + 1))) || fallback;
   }
 
-  const first = tls.certs[0]!;
+  const first = pairs[0]!;
   return {
-    serverOptions: {
-      ...base,
-      cert: readFileSync(first.cert),
-      key: readFileSync(first.key),
-      SNICallback: (servername, callback) => callback(null, contextFor(servername)),
-    },
+    serverOptions: { ...base, cert: first.cert, key: first.key },
     contextFor,
   };
 }

@@ -5,6 +5,7 @@
 import { execFile } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { waitFor } from '../helpers/wait.js';
 
 /** The address keepalived floats between lb1 and lb2. */
 export const VIRTUAL_ADDRESS = '198.18.0.100';
@@ -89,20 +90,27 @@ function isRunning(pid: number): boolean {
  * theirs, such as keepalived's VRRP process, ever run there), then deletes it.
  */
 async function removeNamespace(name: string): Promise<void> {
-  const deadline = Date.now() + 5_000;
-  for (;;) {
-    const pids = (await ip('netns', 'pids', name)).split('\n').filter(Boolean).map(Number);
-    if (pids.length === 0) break;
-    if (Date.now() > deadline) throw new Error(`namespace ${name}: processes ${pids.join(', ')} survive SIGKILL`);
-    for (const pid of pids) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
+  let survivors: number[] = [];
+  // SIGKILL lands asynchronously: kill what is listed until the list comes back empty.
+  await waitFor(
+    async () => {
+      survivors = [];
+      const pids = (await ip('netns', 'pids', name)).split('\n').filter(Boolean).map(Number);
+      for (const pid of pids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
       }
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+      survivors = pids;
+      return pids.length === 0;
+    },
+    5_000,
+    `namespace ${name} to empty`,
+  ).catch((err: Error) => {
+    throw survivors.length > 0 ? new Error(`namespace ${name}: processes ${survivors.join(', ')} survive SIGKILL`, { cause: err }) : err;
+  });
   await ip('netns', 'del', name);
 }
 

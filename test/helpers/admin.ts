@@ -4,6 +4,7 @@ import https from 'node:https';
 import type http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { RunningLb } from './lb.js';
+import { DEFAULT_DEADLINE_MS, waitFor } from './wait.js';
 
 /** One answer of the admin listener. */
 export interface AdminReply {
@@ -139,22 +140,20 @@ export async function listenOnPort(
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
-  const deadline = Date.now() + 5_000;
-  for (;;) {
-    try {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
+  await waitFor(
+    () =>
+      new Promise<boolean>((resolve, reject) => {
+        // EADDRINUSE: the old socket still holds the port; try again on the next poll.
+        const failed = (err: NodeJS.ErrnoException) => (err.code === 'EADDRINUSE' ? resolve(false) : reject(err));
+        server.once('error', failed);
         server.listen(port, '127.0.0.1', () => {
-          server.off('error', reject);
-          resolve();
+          server.off('error', failed);
+          resolve(true);
         });
-      });
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+      }),
+    DEFAULT_DEADLINE_MS,
+    `port ${port} to be free`,
+  );
   if ((server.address() as AddressInfo).port !== port) throw new Error('listened on the wrong port');
   return {
     server,

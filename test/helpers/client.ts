@@ -78,12 +78,5 @@ export function rawExchange(port: number, payload: string, ca?: string, timeoutM
   });
 }
 
-/** Polls `probe` until it returns true, or fails after `timeoutMs`. */
-export async function waitFor(probe: () => boolean | Promise<boolean>, timeoutMs = 5_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await probe()) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+// The wait helpers live in wait.ts; test/browser still imports waitFor from here.
+export { waitFor } from './wait.js';

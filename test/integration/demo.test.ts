@@ -13,8 +13,9 @@ import { startDemo, type Demo } from '../../src/dev/demo.js';
 import { formatCertsReport, makeCerts, pairFiles, type PairName } from '../../src/dev/make-certs.js';
 import { createLogger } from '../../src/log.js';
 import { spkiPin } from '../../src/tls/pin.js';
-import { request, waitFor } from '../helpers/client.js';
+import { request } from '../helpers/client.js';
 import { tempDir } from '../helpers/lb.js';
+import { waitFor } from '../helpers/wait.js';
 
 const PAIRS: readonly PairName[] = ['ca', 'lb', 'web1', 'web2'];
 

@@ -6,9 +6,10 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { admin } from '../helpers/admin.js';
 import { startBackend } from '../helpers/backend.js';
-import { request, waitFor } from '../helpers/client.js';
+import { request } from '../helpers/client.js';
 import { startProxy } from '../helpers/lb.js';
 import { testPki } from '../helpers/pki.js';
+import { waitFor } from '../helpers/wait.js';
 
 const pki = testPki();
 const cert = pki.selfSigned('web1');

@@ -3,9 +3,10 @@
 import tls from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBackend, startRawBackend } from '../helpers/backend.js';
-import { rawExchange, request, waitFor } from '../helpers/client.js';
+import { rawExchange, request } from '../helpers/client.js';
 import { startProxy, type RunningLb } from '../helpers/lb.js';
 import { testPki } from '../helpers/pki.js';
+import { once, waitFor } from '../helpers/wait.js';
 
 const pki = testPki();
 const cert = pki.selfSigned('web1');
@@ -121,6 +122,45 @@ describe('client side limits', () => {
     expect(backend.requests).toHaveLength(0);
   });
 
+  it('closes a keep-alive connection idle past timeouts.client after an answer sent before the request body was read', async () => {
+    const backend = await startBackend({ name: 'web1', tls: cert });
+    cleanups.push(backend.close);
+    const running = await proxyTo(backend.address, { top: { timeouts: { client: '500ms' } } });
+    // Every server in MAINT: Doorman answers 503 itself, without reading the body.
+    await running.lb.control.setState('web', 'web1', 'MAINT');
+    const socket = tls.connect({ host: '127.0.0.1', port: running.port(), ca: pki.ca.cert, servername: 'localhost' });
+    let text = '';
+    let closedAt = 0;
+    socket.on('data', (c: Buffer) => (text += c.toString()));
+    socket.on('close', () => (closedAt = Date.now()));
+    socket.on('error', () => {});
+    await once(socket, 'secureConnect');
+    socket.write('POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n12345');
+    await waitFor(() => text.startsWith('HTTP/1.1 503'), 5000, '503');
+    socket.write('67890');
+    const sentAt = Date.now();
+    await waitFor(() => closedAt > 0, 4000, 'idle connection closed');
+    expect(closedAt - sentAt).toBeLessThan(2500);
+  });
+
+  it('closes a client that stalls its request body past timeouts.client once it is forwarded, and frees the server slot', async () => {
+    const backend = await startBackend({ name: 'web1', tls: cert });
+    cleanups.push(backend.close);
+    const running = await proxyTo(backend.address, { top: { timeouts: { client: '400ms' } } });
+    const server = running.lb.backends.get('web')!.servers[0]!;
+    const socket = tls.connect({ host: '127.0.0.1', port: running.port(), ca: pki.ca.cert, servername: 'localhost' });
+    let closedAt = 0;
+    socket.on('close', () => (closedAt = Date.now()));
+    socket.on('error', () => {});
+    await once(socket, 'secureConnect');
+    socket.write('POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n0123456789');
+    await waitFor(() => server.active === 1, 5000, 'request forwarded');
+    const stalledAt = Date.now();
+    await waitFor(() => closedAt > 0, 5000, 'stalled client closed');
+    expect(closedAt - stalledAt).toBeLessThan(1500);
+    await waitFor(() => server.active === 0, 5000, 'slot freed');
+  });
+
   it('frees the upstream request when the client aborts mid-body', async () => {
     let upstreamClosed = false;
     const backend = await startBackend({ name: 'web1', tls: cert });
@@ -132,7 +172,7 @@ describe('client side limits', () => {
     });
     const running = await proxyTo(backend.address);
     const socket = tls.connect({ host: '127.0.0.1', port: running.port(), ca: pki.ca.cert, servername: 'localhost' });
-    await new Promise((r) => socket.once('secureConnect', r));
+    await once(socket, 'secureConnect');
     socket.write('POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n' + 'x'.repeat(1000));
     const server = running.lb.backends.get('web')!.servers[0]!;
     await waitFor(() => server.active === 1, 5000, 'request in flight');

@@ -4,10 +4,10 @@
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBackend, type TestBackend } from '../helpers/backend.js';
-import { waitFor } from '../helpers/client.js';
 import { startLb, tempDir, writePair, type RunningLb } from '../helpers/lb.js';
 import { issueEcdsaCertificate } from '../../src/dev/pki.js';
 import { testPki } from '../helpers/pki.js';
+import { waitFor } from '../helpers/wait.js';
 
 const pki = testPki();
 const certA = pki.issue('a.test');

@@ -9,10 +9,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { startBackend, type TestBackend } from '../helpers/backend.js';
 import { startCli } from '../helpers/cli.js';
-import { request, waitFor } from '../helpers/client.js';
+import { request } from '../helpers/client.js';
 import { parseHttplog } from '../helpers/httplog.js';
 import { startProxy, tempDir, writePair, type ProxyOptions, type ProxyServer, type RunningLb } from '../helpers/lb.js';
 import { testPki } from '../helpers/pki.js';
+import { waitFor } from '../helpers/wait.js';
 
 const pki = testPki();
 const certs = { web1: pki.selfSigned('web1'), web2: pki.selfSigned('web2') };
@@ -74,11 +75,6 @@ function httplogLines(running: RunningLb): Array<Record<string, string>> {
     });
 }
 
-async function waitForLines(running: RunningLb, count: number): Promise<Array<Record<string, string>>> {
-  await waitFor(() => httplogLines(running).length >= count, 5_000, `${count} httplog lines`);
-  return httplogLines(running);
-}
-
 /** The date of an httplog line (local time) as epoch ms. */
 function acceptDate(text: string): number {
   const m = /^(\d{2})\/(\w{3})\/(\d{4}):(\d{2}):(\d{2}):(\d{2})\.(\d{3})$/.exec(text)!;
@@ -104,7 +100,8 @@ describe('log.format: haproxy', () => {
     const third = await get(running.port(), '/missing', { cookie });
     expect(third.status).toBe(404);
 
-    const [a, b, c] = await waitForLines(running, 3);
+    await waitFor(() => httplogLines(running).length >= 3, 5_000, '3 httplog lines');
+    const [a, b, c] = httplogLines(running);
     expect(a).toMatchObject({
       clientIp: '127.0.0.1',
       clientPort: String(first.clientPort),
@@ -148,7 +145,8 @@ describe('log.format: haproxy', () => {
       backend: { balance: 'roundrobin', retries: 2, redispatch: true },
     });
     for (let i = 0; i < 4; i += 1) expect((await request({ port: running.port(), ca: pki.ca.cert })).status).toBe(200);
-    const lines = await waitForLines(running, 4);
+    await waitFor(() => httplogLines(running).length >= 4, 5_000, '4 httplog lines');
+    const lines = httplogLines(running);
     // Round robin sends some first attempts to the dead server: those end on web1, redispatched.
     const moved = lines.filter((l) => l.retries!.startsWith('+'));
     expect(moved.length).toBeGreaterThanOrEqual(1);
@@ -157,7 +155,8 @@ describe('log.format: haproxy', () => {
 
     const alone = await proxy([{ name: 'web0', address: dead, trust: certs.web1 }], { backend: { retries: 0 } });
     expect((await request({ port: alone.port(), ca: pki.ca.cert })).status).toBe(502);
-    const [refused] = await waitForLines(alone, 1);
+    await waitFor(() => httplogLines(alone).length >= 1, 5_000, '1 httplog line');
+    const [refused] = httplogLines(alone);
     expect(refused).toMatchObject({ server: 'web0', Tc: '-1', Tr: '-1', status: '502', termination: 'SC--', retries: '0' });
   });
 
@@ -177,7 +176,8 @@ describe('log.format: haproxy', () => {
     release!();
     expect((await slow).status).toBe(200);
 
-    const lines = await waitForLines(running, 2);
+    await waitFor(() => httplogLines(running).length >= 2, 5_000, '2 httplog lines');
+    const lines = httplogLines(running);
     const queued = lines.find((l) => l.uri === '/queued')!;
     expect(queued).toMatchObject({ server: '<NOSRV>', Tc: '-1', Tr: '-1', status: '503', termination: 'sQ--', srvQueue: '0', backendQueue: '0' });
     expect(Number(queued.Tw)).toBeGreaterThanOrEqual(190);

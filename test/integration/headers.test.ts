@@ -1,5 +1,5 @@
-// Header passes: hop-by-hop headers in both directions, X-Forwarded-*, Host checks,
-// and requests carrying a Trailer header.
+// Header passes: hop-by-hop headers in both directions, X-Forwarded-* and Forwarded,
+// Host checks, and requests carrying a Trailer header.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBackend, type TestBackend } from '../helpers/backend.js';
 import { rawExchange, request } from '../helpers/client.js';
@@ -56,6 +56,12 @@ describe('request headers', () => {
     expect(h['x-forwarded-port']).toBe(String(running.port()));
     expect(h['x-forwarded-host']).toBe('shop.example:8443');
     expect(h.host).toBe('shop.example:8443');
+  });
+
+  it('drops a client Forwarded header from an untrusted client', async () => {
+    const before = backend.requests.length;
+    await request({ port: running.port(), ca: pki.ca.cert, headers: { forwarded: 'for=6.6.6.6' } });
+    expect(backend.requests[before]!.headers.forwarded).toBeUndefined();
   });
 
   it('says http on the plain frontend', async () => {

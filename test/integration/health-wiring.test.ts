@@ -7,9 +7,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { spkiPin } from '../../src/tls/pin.js';
 import { admin, apiServer, listenOnPort, metric, scrape } from '../helpers/admin.js';
 import { startBackend, type TestBackend } from '../helpers/backend.js';
-import { request, waitFor } from '../helpers/client.js';
+import { request } from '../helpers/client.js';
 import { startProxy, type ProxyOptions, type RunningLb } from '../helpers/lb.js';
 import { testPki } from '../helpers/pki.js';
+import { waitFor } from '../helpers/wait.js';
 
 const pki = testPki();
 const certs = { web1: pki.selfSigned('web1'), web2: pki.selfSigned('web2') };

@@ -14,6 +14,7 @@ import { probeServer, type Probe, type ProbeResult } from '../../src/health/prob
 import type { HealthState } from '../../src/health/state.js';
 import { spkiPin } from '../../src/tls/pin.js';
 import { createUpstreamConnector } from '../../src/tls/upstream.js';
+import { waitFor } from '../helpers/wait.js';
 
 // ---- certificates, made once per run -------------------------------------------------
 
@@ -157,40 +158,17 @@ interface Report {
   readonly transition: Transition | null;
 }
 
-/** A reporter that records every call and lets a test await a condition on them, with a deadline. */
+/** A reporter that records every call. */
 function recorder() {
   const reports: Report[] = [];
-  const waiters: Array<{ done: () => boolean; resolve: () => void }> = [];
   const reporter: HealthReporter = {
     onResult(key, result, health, transition) {
       reports.push({ key, result, health, transition });
-      for (const waiter of waiters.slice()) {
-        if (waiter.done()) {
-          waiters.splice(waiters.indexOf(waiter), 1);
-          waiter.resolve();
-        }
-      }
     },
   };
-  function until(done: () => boolean, deadlineMs: number, what: string): Promise<void> {
-    if (done()) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), deadlineMs);
-      waiters.push({ done, resolve: () => (clearTimeout(timer), resolve()) });
-    });
-  }
   const transitions = () => reports.flatMap((r) => (r.transition ? [r.transition] : []));
   const last = () => reports.at(-1);
-  return { reporter, reports, transitions, last, until };
-}
-
-/** Polls `done` every 10 ms until it holds or the deadline passes. */
-async function eventually(done: () => boolean, deadlineMs: number, what: string): Promise<void> {
-  const end = Date.now() + deadlineMs;
-  while (!done()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+  return { reporter, reports, transitions, last };
 }
 
 // ---- probes and rise/fall against real servers --------------------------------------
@@ -212,7 +190,7 @@ describe('active checks against real servers', () => {
     expect(upstream.requests[0]?.path).toBe('/health');
     expect(upstream.requests[0]?.headers).toMatchObject({ host: 'localhost', 'user-agent': 'doorman-health-check' });
     // One connection per probe, each closed.
-    await eventually(() => upstream.sockets.size === 0, 2000, 'connections to close');
+    await waitFor(() => upstream.sockets.size === 0, 2000, 'connections to close');
   });
 
   it('a server answering 500 goes DOWN after fall checks and comes back UP after rise', async () => {
@@ -299,7 +277,7 @@ describe('active checks against real servers', () => {
     expect(elapsed).toBeGreaterThanOrEqual(250);
     expect(elapsed).toBeLessThan(1500);
     expect(upstream.requests).toHaveLength(1);
-    await eventually(() => upstream.sockets.size === 0, 2000, 'the probe connection to close');
+    await waitFor(() => upstream.sockets.size === 0, 2000, 'the probe connection to close');
   });
 
   it('a TLS handshake that never completes gives timeout, and the half-open socket is closed', async () => {
@@ -308,7 +286,7 @@ describe('active checks against real servers', () => {
     const result = await probeServer(server, checkConfig({ timeoutMs: 300 }), createUpstreamConnector(server, 10_000));
     expect(result).toMatchObject({ ok: false, status: null, reason: 'timeout' });
     expect(result.durationMs).toBeLessThan(1500);
-    await eventually(() => upstream.sockets.size === 0, 2000, 'the half-open connection to close');
+    await waitFor(() => upstream.sockets.size === 0, 2000, 'the half-open connection to close');
   });
 });
 
@@ -362,12 +340,12 @@ describe('passive checks', () => {
     });
     checker.start();
     try {
-      await rec.until(() => rec.reports.length >= 1, 5000, 'the first probe');
+      await waitFor(() => rec.reports.length >= 1, 5000, 'the first probe');
       expect(checker.health('web/web1')).toEqual({ status: 'UP', counter: 4 });
       checker.observe('web/web1', false);
       checker.observe('web/web1', false);
       expect(checker.health('web/web1')?.status).toBe('UP');
-      await rec.until(() => rec.reports.length >= 2, 5000, 'the probe brought forward');
+      await waitFor(() => rec.reports.length >= 2, 5000, 'the probe brought forward');
       expect(rec.transitions()).toEqual([]);
     } finally {
       await checker.stop();
@@ -385,12 +363,12 @@ describe('start() and stop()', () => {
     const checker = createHealthChecker({ targets: [target(serverConfig(upstream.port), check)], reporter: rec.reporter });
     checker.start();
     try {
-      await rec.until(() => rec.reports.some((r) => r.result?.ok), 5000, 'a good check');
+      await waitFor(() => rec.reports.some((r) => r.result?.ok), 5000, 'a good check');
       await upstream.close();
-      await rec.until(() => rec.transitions().length >= 1, 5000, 'the UP->DOWN transition');
+      await waitFor(() => rec.transitions().length >= 1, 5000, 'the UP->DOWN transition');
       const afterDown = rec.reports.length;
       // A few more failed probes must not give another transition.
-      await rec.until(() => rec.reports.length >= afterDown + 3, 5000, 'more probes');
+      await waitFor(() => rec.reports.length >= afterDown + 3, 5000, 'more probes');
       expect(rec.transitions()).toHaveLength(1);
       expect(rec.transitions()[0]).toMatchObject({ from: 'UP', to: 'DOWN', reason: 'connect: ECONNREFUSED' });
       expect(checker.health('web/web1')?.status).toBe('DOWN');
@@ -416,11 +394,11 @@ describe('start() and stop()', () => {
     );
     const checker = createHealthChecker({ targets, reporter: rec.reporter, probe: counting });
     checker.start();
-    await rec.until(() => rec.reports.length >= 9, 5000, 'a few rounds of probes');
+    await waitFor(() => rec.reports.length >= 9, 5000, 'a few rounds of probes');
     await checker.stop();
     expect(inFlight).toBe(0);
     const reportsAtStop = rec.reports.length;
-    await eventually(() => upstream.sockets.size === 0, 2000, 'connections to close');
+    await waitFor(() => upstream.sockets.size === 0, 2000, 'connections to close');
     expect(rec.reports.length).toBe(reportsAtStop);
     expect(process.getActiveResourcesInfo().filter((r) => r === 'TLSWrap')).toEqual([]);
   });
@@ -499,7 +477,7 @@ describe('scheduling', () => {
     const checker = createHealthChecker({ targets: [target(serverConfig(1), checkConfig())], reporter: quiet, probe: slow });
     const runs = [checker.runOnce('web/web1'), checker.runOnce('web/web1'), checker.runOnce()];
     for (let i = 0; i < 3; i += 1) {
-      await eventually(() => release !== null, 2000, 'a probe to start');
+      await waitFor(() => release !== null, 2000, 'a probe to start');
       const r = release!;
       release = null;
       r();

@@ -3,9 +3,10 @@
 import tls from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBackend } from '../helpers/backend.js';
-import { request, waitFor } from '../helpers/client.js';
+import { request } from '../helpers/client.js';
 import { startProxy, type RunningLb } from '../helpers/lb.js';
 import { testPki } from '../helpers/pki.js';
+import { once, waitFor } from '../helpers/wait.js';
 
 const pki = testPki();
 const cert = pki.selfSigned('web1');
@@ -92,7 +93,7 @@ describe('maxconn queue', () => {
     const held = [0, 1].map((i) => request({ port: running.port(), ca: pki.ca.cert, path: `/held${i}` }));
     await waitFor(() => gate.held() === 2, 5000, 'server full');
     const socket = tls.connect({ host: '127.0.0.1', port: running.port(), ca: pki.ca.cert, servername: 'localhost' });
-    await new Promise((r) => socket.once('secureConnect', r));
+    await once(socket, 'secureConnect');
     socket.write('GET /gone HTTP/1.1\r\nHost: a\r\n\r\n');
     await waitFor(() => backend.queued === 1, 5000, 'queued');
     socket.destroy();

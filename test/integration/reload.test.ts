@@ -9,10 +9,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { startBackend, type TestBackend } from '../helpers/backend.js';
 import { startCli, type RunningCli } from '../helpers/cli.js';
-import { request, waitFor } from '../helpers/client.js';
+import { request } from '../helpers/client.js';
 import { startLoad } from '../helpers/load.js';
 import { tempDir, writePair } from '../helpers/lb.js';
 import { testPki } from '../helpers/pki.js';
+import { waitFor } from '../helpers/wait.js';
 
 const pki = testPki();
 const cleanups: Array<() => Promise<void>> = [];

@@ -12,9 +12,10 @@ import { parse, stringify } from 'yaml';
 import { parseDuration } from '../../src/config/duration.js';
 import { startBackend, type TestBackend } from '../helpers/backend.js';
 import { startProcess, type CliExit, type RunningCli } from '../helpers/cli.js';
-import { request, waitFor } from '../helpers/client.js';
+import { request } from '../helpers/client.js';
 import { tempDir, writePair } from '../helpers/lb.js';
 import { testPki } from '../helpers/pki.js';
+import { waitFor, within } from '../helpers/wait.js';
 import {
   childPids,
   directive,
@@ -164,13 +165,7 @@ async function backends(): Promise<TestBackend[]> {
 
 /** Resolves with the exit, or rejects once `ms` pass (systemd would then SIGKILL). */
 function exitWithin(main: RunningCli, ms: number): Promise<CliExit> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    main.exited.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`still running after ${ms}ms: systemd would SIGKILL it`)), ms);
-    }),
-  ]);
+  return within(main.exited, ms, 'the exit: systemd would SIGKILL it');
 }
 
 describe('examples/systemd/doorman.service: directives', () => {

@@ -4,9 +4,10 @@
 import https from 'node:https';
 import tls from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
-import { rawExchange, waitFor } from '../helpers/client.js';
+import { rawExchange } from '../helpers/client.js';
 import { startProxy, type ProxyOptions, type RunningLb } from '../helpers/lb.js';
 import { testPki } from '../helpers/pki.js';
+import { once, waitFor, within } from '../helpers/wait.js';
 import {
   openSocketHandles,
   openTunnel,
@@ -44,15 +45,6 @@ async function proxyTo(backends: readonly WsBackend[], options: ProxyOptions = {
 
 function tunnel(running: RunningLb, headers?: Record<string, string>): Promise<WsClient> {
   return openTunnel({ port: running.port(), ca: pki.ca.cert, ...(headers ? { headers } : {}) });
-}
-
-/** `promise`, or a failure after `ms`: a stalled relay fails fast instead of at the test timeout. */
-function within<T>(ms: number, promise: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms}ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
 
 function activeOf(running: RunningLb): number {
@@ -148,7 +140,7 @@ describe('websocket tunnel', () => {
     const body = 'no entry\n'.repeat(2 * 1024 * 1024); // 18 MiB: more than socket buffers hold
     backend.answer({ kind: 'reject', status: 403, body });
     const running = await proxyTo([backend]);
-    const result = await within(10_000, openWebSocket({ port: running.port(), ca: pki.ca.cert }), 'the whole body');
+    const result = await within(openWebSocket({ port: running.port(), ca: pki.ca.cert }), 10_000, 'the whole body');
     expect(result.kind === 'refused' && result.status).toBe(403);
     expect(result.kind === 'refused' && result.body.length).toBe(body.length);
     await waitFor(() => activeOf(running) === 0, 5000, 'server released');
@@ -193,7 +185,7 @@ describe('websocket tunnel', () => {
     const running = await proxyTo([backend]);
     const socket = tls.connect({ host: '127.0.0.1', port: running.port(), ca: pki.ca.cert, servername: 'localhost' });
     socket.on('error', () => {});
-    await new Promise((resolve) => socket.once('secureConnect', resolve));
+    await once(socket, 'secureConnect');
     socket.write(
       'GET /ws HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
         'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
@@ -252,11 +244,12 @@ describe('websocket tunnel', () => {
     const client = await tunnel(running);
     const started = Date.now();
     let n = 0;
+    // Each tick goes out as soon as the last one's echo is back: never idle for
+    // timeouts.client, however slow the machine, yet open four times as long.
     while (Date.now() - started < 1200) {
       client.send(`tick ${n}`);
       expect(await client.next()).toBe(`tick ${n}`);
       n += 1;
-      await new Promise((r) => setTimeout(r, 100));
     }
     expect(client.isClosed()).toBe(false);
     client.socket.destroy();

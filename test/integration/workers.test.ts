@@ -8,10 +8,11 @@ import { stringify } from 'yaml';
 import { metric, parseMetrics } from '../helpers/admin.js';
 import { startBackend, type TestBackend } from '../helpers/backend.js';
 import { startCli, type RunningCli } from '../helpers/cli.js';
-import { request, waitFor } from '../helpers/client.js';
+import { request } from '../helpers/client.js';
 import { startLoad } from '../helpers/load.js';
 import { tempDir, writePair } from '../helpers/lb.js';
 import { testPki } from '../helpers/pki.js';
+import { waitFor } from '../helpers/wait.js';
 
 const pki = testPki();
 const cleanups: Array<() => Promise<void>> = [];
