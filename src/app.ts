@@ -11,14 +11,10 @@ import { BackendSet } from './backend/backend-set.js';
 import type { Config, FrontendConfig } from './config/types.js';
 import type { FrontendRoute } from './exchange/exchange.js';
 import { createRequestIds, RequestObservers } from './exchange/request-observers.js';
-import type { FrontendFacts } from './exchange/request-head.js';
 import { ConnectionGate } from './frontend/connection-gate.js';
 import { FrontendSet, planFrontends } from './frontend/frontend-set.js';
 import { FrontendStats } from './frontend/frontend-stats.js';
-import type { ListenerHandlers } from './frontend/listener.js';
 import { createServerHealth } from './health/server-health.js';
-import { createRequestFront } from './http1/request-front.js';
-import { createUpgradeFront } from './http1/upgrade-front.js';
 import type { LoadBalancer, LoadBalancerOptions } from './load-balancer.js';
 
 export type { LoadBalancer, LoadBalancerOptions, Role } from './load-balancer.js';
@@ -44,28 +40,11 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
   const accessLogger = options.accessLogger ?? logger;
   const access = new AccessObserver(config, { accessLogger, writeLine: options.accessLine ?? ((line) => accessLogger.info(line)), gate, stats: frontendStats, backends });
   const observer = new RequestObservers([health, metrics, ...(options.observers ?? [])], [access, frontendStats, metrics, ...(options.observers ?? [])]);
-  const requestId = createRequestIds();
 
   function routeOf(frontend: FrontendConfig): FrontendRoute {
     if (frontend.redirect !== 'https') return { kind: 'backend', backend: backends.get(frontend.backend!)! };
     const target = config.frontends.find((f) => f.tls !== null)!;
     return { kind: 'redirect', httpsPort: () => frontends.portOr(target.name, target.bind.port) };
-  }
-
-  function handlersFor(frontend: FrontendConfig, facts: FrontendFacts, retired: () => boolean): ListenerHandlers {
-    const exchange = { frontend: facts, route: routeOf(frontend), observer, draining: () => draining || retired(), logger };
-    const request = createRequestFront({ exchange, clientTimeoutMs: config.timeouts.clientMs, requestId });
-    const upgrade = createUpgradeFront({ exchange, clientTimeoutMs: config.timeouts.clientMs, requestId });
-    return {
-      request: (req, res) => (observer.started(), request(req, res)),
-      upgrade: (req, socket, head) => (observer.started(), upgrade(req, socket, head)),
-      connections(delta) {
-        frontendStats.connection(frontend.name, delta);
-        metrics.frontendConnection(frontend.name, delta);
-      },
-      tlsError: () => metrics.tlsHandshakeError(frontend.name),
-      clientError: () => metrics.requestError(frontend.name),
-    };
   }
 
   // One set of ticket keys for the process's life: sessions resume across reloads.
@@ -75,8 +54,17 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
     gate,
     stats: frontendStats,
     listeningLevel: role.controls ? 'info' : 'debug',
-    handlers: handlersFor,
-    added: (name) => metrics.addFrontend(name),
+    exchange: (frontend, facts, retired) => ({ frontend: facts, route: routeOf(frontend), observer, draining: () => draining || retired(), logger }),
+    requestId: createRequestIds(),
+    events: {
+      added: (name) => metrics.addFrontend(name),
+      connection(name, delta) {
+        frontendStats.connection(name, delta);
+        metrics.frontendConnection(name, delta);
+      },
+      tlsHandshakeError: (name) => metrics.tlsHandshakeError(name),
+      requestError: (name) => metrics.requestError(name),
+    },
   });
   const adminConfig = (c: Config) => (role.controls ? c.admin : null);
   const admin = new AdminListener({ ...options, config: () => config.admin!, control, frontends: () => frontendStats.view(), metrics, draining: () => draining });

@@ -6,6 +6,9 @@ import type { ServerConfig, TimeoutsConfig } from '../config/types.js';
 import { createUpstreamConnector, readCa, type Connector } from '../tls/upstream.js';
 import { createUndiciUpstream } from '../upstream/undici-upstream.js';
 import type { Upstream } from '../upstream/upstream.js';
+
+/** Makes a server's Upstream: undici's HTTP/1.1 pool today; HTTP/2 and test doubles plug in here. */
+export type UpstreamFactory = (config: ServerConfig, timeouts: TimeoutsConfig, connector: Connector) => Upstream;
 import { WaitQueue } from './wait-queue.js';
 
 /** What an operator sets: READY takes traffic, DRAIN keeps cookie holders only, MAINT takes none. */
@@ -71,8 +74,9 @@ export class UpstreamServer {
   #requests = 0;
   #errors = 0;
   readonly #listeners: ServerChangeListener[] = [];
+  readonly #createUpstream: UpstreamFactory;
 
-  constructor(backendName: string, config: ServerConfig, index: number, timeouts: TimeoutsConfig) {
+  constructor(backendName: string, config: ServerConfig, index: number, timeouts: TimeoutsConfig, createUpstream: UpstreamFactory = createUndiciUpstream) {
     this.name = config.name;
     this.backendName = backendName;
     this.#index = index;
@@ -81,7 +85,8 @@ export class UpstreamServer {
     this.#timeouts = timeouts;
     this.#ca = readCa(config);
     this.#connector = createUpstreamConnector(config, timeouts.connectMs, this.#ca);
-    this.#upstream = createUndiciUpstream(config, timeouts, this.#connector);
+    this.#createUpstream = createUpstream;
+    this.#upstream = createUpstream(config, timeouts, this.#connector);
   }
 
   // ---- what others read ------------------------------------------------------
@@ -303,7 +308,7 @@ export class UpstreamServer {
     this.#ca = ca;
     this.#connector = createUpstreamConnector(config, timeouts.connectMs, ca);
     const old = this.#upstream;
-    this.#upstream = createUndiciUpstream(config, timeouts, this.#connector);
+    this.#upstream = this.#createUpstream(config, timeouts, this.#connector);
     old.close().catch(() => {});
   }
 

@@ -24,6 +24,8 @@ export type FrontendRoute =
 
 /** Where exchanges report what happened: passive health, logs, metrics. */
 export interface ExchangeObserver {
+  /** An exchange began: its requestDone will come (a graceful shutdown waits for it). */
+  requestStarted?(): void;
   /** A finished attempt on a server: null when it answered, else why it failed. */
   attemptDone(server: UpstreamServer, failure: UpstreamError | null, status: number): void;
   /** The exchange is over (response ended, tunnel closed, aborted or answered with an error). */
@@ -93,6 +95,7 @@ export class Exchange implements UpstreamHandler {
     this.#ctx = ctx;
     this.#reqId = reqId;
     this.#backend = ctx.route.kind === 'backend' ? ctx.route.backend : null;
+    ctx.observer.requestStarted?.();
     down.onClose(this.#onClientClose);
   }
 

@@ -25,8 +25,7 @@ export class RequestObservers implements ExchangeObserver {
     return this.#inFlight;
   }
 
-  /** A front started an exchange: its requestDone will come. */
-  started(): void {
+  requestStarted(): void {
     this.#inFlight += 1;
   }
 

@@ -3,7 +3,10 @@
 // handlers on it), drains frontends it removed and binds new ones.
 import type { Logger } from 'pino';
 import type { FrontendConfig, TimeoutsConfig } from '../config/types.js';
+import type { ExchangeContext } from '../exchange/exchange.js';
 import type { FrontendFacts } from '../exchange/request-head.js';
+import { createRequestFront } from '../http1/request-front.js';
+import { createUpgradeFront } from '../http1/upgrade-front.js';
 import { createFrontendTls, type FrontendTls } from '../tls/frontend.js';
 import type { ConnectionGate } from './connection-gate.js';
 import type { FrontendStats } from './frontend-stats.js';
@@ -31,10 +34,22 @@ export interface FrontendSetOptions {
   readonly stats: FrontendStats;
   /** `debug` in a worker: the primary logs the one `listening` line operators read. */
   readonly listeningLevel: 'info' | 'debug';
-  /** What a frontend's connections and requests are handed to, under the config in force. */
-  handlers(frontend: FrontendConfig, facts: FrontendFacts, retired: () => boolean): ListenerHandlers;
-  /** A frontend was created (its metrics start at 0). */
-  added(name: string): void;
+  /** What a frontend's requests share under the config in force: route, observers, drain state. */
+  exchange(frontend: FrontendConfig, facts: FrontendFacts, retired: () => boolean): ExchangeContext;
+  readonly requestId: () => string;
+  /** Connection-level events of every frontend (counts and metrics). */
+  readonly events: FrontendEvents;
+}
+
+/** What the listeners report besides requests. */
+export interface FrontendEvents {
+  /** A frontend was created: its counters start at 0. */
+  added(frontend: string): void;
+  /** A client connection opened (+1) or closed (-1). */
+  connection(frontend: string, delta: 1 | -1): void;
+  tlsHandshakeError(frontend: string): void;
+  /** A request the listener could not parse (answered 400, 408 or 431 there). */
+  requestError(frontend: string): void;
 }
 
 /** Two binds are the same socket. Port 0 stays "the same" across a reload: the operator did not change it. */
@@ -147,15 +162,25 @@ export class FrontendSet {
     return [...this.#frontends.values(), ...this.#retiring].map((f) => f.listener);
   }
 
+  /** The HTTP/1.1 fronts of a frontend, with the config in force. */
   #handlersOf(frontend: FrontendConfig, running: RunningFrontend): ListenerHandlers {
-    return this.#options.handlers(frontend, running.facts, () => running.retired);
+    const { requestId, events } = this.#options;
+    const front = { exchange: this.#options.exchange(frontend, running.facts, () => running.retired), clientTimeoutMs: this.#timeouts.clientMs, requestId };
+    const name = frontend.name;
+    return {
+      request: createRequestFront(front),
+      upgrade: createUpgradeFront(front),
+      connections: (delta) => events.connection(name, delta),
+      tlsError: () => events.tlsHandshakeError(name),
+      clientError: () => events.requestError(name),
+    };
   }
 
   #start(frontend: FrontendConfig, tls: FrontendTls | null): RunningFrontend {
-    const { logger, gate, added } = this.#options;
+    const { logger, gate, events } = this.#options;
     const running = { facts: factsOf(frontend, frontend.bind.port), bound: false, retired: false } as RunningFrontend;
     running.listener = createListener(frontend, tls, this.#timeouts, this.#handlersOf(frontend, running), logger, gate);
-    added(frontend.name);
+    events.added(frontend.name);
     return running;
   }
 
