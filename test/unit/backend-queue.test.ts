@@ -4,7 +4,7 @@ import { Backend } from '../../src/backend/backend.js';
 import { UpstreamServer } from '../../src/backend/server.js';
 import type { BackendConfig, ServerConfig, TimeoutsConfig } from '../../src/config/types.js';
 
-const timeouts: TimeoutsConfig = { clientMs: 1000, serverMs: 1000, connectMs: 1000, queueMs: 5000, shutdownMs: 1000 };
+const timeouts: TimeoutsConfig = { clientMs: 1000, serverMs: 1000, connectMs: 1000, queueMs: 5000, shutdownMs: 1000, graceMs: 0 };
 
 function serverConfig(name: string): ServerConfig {
   return { name, address: { host: '127.0.0.1', port: 9 }, tls: null, maxconn: 1, weight: 1, cookie: name };
