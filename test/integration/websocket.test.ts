@@ -155,6 +155,20 @@ describe('websocket tunnel', () => {
     await waitFor(() => activeOf(running) === 0, 5000, 'server released');
   });
 
+  it('retries an upgrade whose server refuses the connection on the other server, as any request', async () => {
+    const web1 = await wsBackend('web1');
+    const web2 = await wsBackend('web2');
+    const running = await proxyTo([web1, web2], { backend: { cookie: { name: 'WEBSERVERID' } } });
+    await web1.close();
+    // A cookie pins the first attempt to the dead server: the retry must redispatch.
+    const client = await tunnel(running, { cookie: 'WEBSERVERID=web1' });
+    expect(client.status).toBe(101);
+    // The record is written when the tunnel closes.
+    client.socket.destroy();
+    await waitFor(() => running.logs.some((l) => l.msg === 'access'), 5000, 'tunnel record');
+    expect(running.logs.find((l) => l.msg === 'access')).toMatchObject({ server: 'web2', status: 101, retries: 1, redispatched: true, cookieIn: 'V', termination: 'normal' });
+  });
+
   it('carries a message sent with the upgrade request, and one the server sends with its 101', async () => {
     const backend = await wsBackend('web1');
     backend.answer({ kind: 'accept', greeting: 'welcome' });
