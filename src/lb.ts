@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { createLoadBalancer } from './app.js';
-import type { ReloadOutcome } from './admin/admin-server.js';
+import type { ReloadOutcome } from './admin/control/api.js';
 import { startPrimary, type Primary } from './cluster/primary.js';
 import { runWorker } from './cluster/worker.js';
 import type { Logger } from 'pino';

@@ -1,7 +1,7 @@
 // What a running Doorman offers its callers (the CLI, the cluster roles, tests), and
 // what they configure it with. src/app.ts builds it.
 import type { Logger } from 'pino';
-import type { ReloadHook } from './admin/admin-server.js';
+import type { ReloadHook } from './admin/control/api.js';
 import type { ServerControl } from './admin/control/server-control.js';
 import type { LbMetrics } from './admin/metrics/metrics.js';
 import type { Backend } from './backend/backend.js';

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import type { Logger } from 'pino';
 import { createLoadBalancer, type LoadBalancer } from '../app.js';
-import type { ReloadHook } from '../admin/admin-server.js';
+import type { ReloadHook } from '../admin/control/api.js';
 import type { BackendView, ServerView } from '../admin/control/server-control.js';
 import type { Config } from '../config/types.js';
 import type { FrontendView } from '../frontend/frontend-stats.js';
