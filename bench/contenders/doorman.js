@@ -10,6 +10,9 @@ import { summarizeDoormanLog } from '../lib/doorman-log.js';
 
 // DOORMAN_LB runs another build instead (e.g. a copy of dist/ from before a change, for an A/B run).
 const LB = process.env.DOORMAN_LB ?? fileURLToPath(new URL('../../dist/lb.js', import.meta.url));
+// DOORMAN_BASE_LB adds the contender `doorman-base`: that build, run in the same rounds
+// as `doorman`, so an A/B comparison shares the machine's weather.
+const BASE_LB = process.env.DOORMAN_BASE_LB;
 
 /** The bench config: SPEC's keys, ephemeral ports, paths absolute. */
 export function doormanConfig({ certs, servers, balance }) {
@@ -51,55 +54,63 @@ async function adminGet(port, path) {
   return { status: res.status, text: await res.text() };
 }
 
-export default {
-  name: 'doorman',
-  describe: () => 'dist/lb.js, workers: 1, cookie + checks every 2s + pins + metrics + access log (stdout to a file)',
-  balances: ['leastconn', 'roundrobin'],
-  available: async () => ({ ok: true }),
-  async start({ certs, servers, balance, dir, tag }) {
-    const configFile = join(dir, `doorman-${tag}.yaml`);
-    writeFileSync(configFile, stringify(doormanConfig({ certs, servers, balance })));
-    const stdoutFile = join(dir, `doorman-${tag}.log`);
-    const stderrFile = join(dir, `doorman-${tag}.err`);
-    // DOORMAN_NODE_ARGS adds node flags to Doorman only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
-    const nodeArgs = (process.env.DOORMAN_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    const proc = startProcess('doorman', process.execPath, [...nodeArgs, LB, '--config', configFile], { stdoutFile, stderrFile });
-    const ports = await waitForFile(proc, stdoutFile, (text) => {
-      let frontend;
-      let admin;
+/** A Doorman contender running the build `lb` (a path to its lb.js, or undefined when not available). */
+function doormanContender(name, lb, what) {
+  return {
+    name,
+    describe: () => `${what}, workers: 1, cookie + checks every 2s + pins + metrics + access log (stdout to a file)`,
+    balances: ['leastconn', 'roundrobin'],
+    available: async () => (lb ? { ok: true } : { ok: false, why: 'DOORMAN_BASE_LB is not set' }),
+    start: (options) => startDoorman(name, lb, options),
+  };
+}
+
+export default doormanContender('doorman', LB, process.env.DOORMAN_LB ? process.env.DOORMAN_LB : 'dist/lb.js');
+export const doormanBase = doormanContender('doorman-base', BASE_LB, `${BASE_LB} (DOORMAN_BASE_LB)`);
+
+async function startDoorman(name, lb, { certs, servers, balance, dir, tag }) {
+  const configFile = join(dir, `${name}-${tag}.yaml`);
+  writeFileSync(configFile, stringify(doormanConfig({ certs, servers, balance })));
+  const stdoutFile = join(dir, `${name}-${tag}.log`);
+  const stderrFile = join(dir, `${name}-${tag}.err`);
+  // DOORMAN_NODE_ARGS adds node flags to Doorman only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+  const nodeArgs = (process.env.DOORMAN_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const proc = startProcess(name, process.execPath, [...nodeArgs, lb, '--config', configFile], { stdoutFile, stderrFile });
+  const ports = await waitForFile(proc, stdoutFile, (text) => {
+    let frontend;
+    let admin;
+    for (const line of text.split('\n')) {
+      if (!line.startsWith('{')) continue;
+      const entry = JSON.parse(line);
+      if (entry.msg === 'listening' && entry.frontend === 'https') frontend = entry.port;
+      if (entry.msg === 'admin listening') admin = entry.port;
+    }
+    return frontend && admin ? { frontend, admin } : null;
+  });
+  return {
+    port: ports.frontend,
+    servername: certs.front.servername,
+    pid: proc.pid,
+    proc,
+    logFile: stdoutFile,
+    /** Server states from /api/state, e.g. { web1: 'UP', web2: 'UP' }. */
+    async serverStates() {
+      const { status, text } = await adminGet(ports.admin, '/api/state');
+      if (status !== 200) throw new Error(`/api/state answered ${status}`);
+      return Object.fromEntries(JSON.parse(text).backends.flatMap((b) => b.servers.map((s) => [s.name, s.state])));
+    },
+    /** lb_requests_total by code, summed over servers, from /metrics. */
+    async requestsByCode() {
+      const { text } = await adminGet(ports.admin, '/metrics');
+      const byCode = {};
       for (const line of text.split('\n')) {
-        if (!line.startsWith('{')) continue;
-        const entry = JSON.parse(line);
-        if (entry.msg === 'listening' && entry.frontend === 'https') frontend = entry.port;
-        if (entry.msg === 'admin listening') admin = entry.port;
+        if (!line.startsWith('lb_requests_total{')) continue;
+        const code = /code="(\d+)"/.exec(line)?.[1] ?? '?';
+        byCode[code] = (byCode[code] ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1));
       }
-      return frontend && admin ? { frontend, admin } : null;
-    });
-    return {
-      port: ports.frontend,
-      servername: certs.front.servername,
-      pid: proc.pid,
-      proc,
-      logFile: stdoutFile,
-      /** Server states from /api/state, e.g. { web1: 'UP', web2: 'UP' }. */
-      async serverStates() {
-        const { status, text } = await adminGet(ports.admin, '/api/state');
-        if (status !== 200) throw new Error(`/api/state answered ${status}`);
-        return Object.fromEntries(JSON.parse(text).backends.flatMap((b) => b.servers.map((s) => [s.name, s.state])));
-      },
-      /** lb_requests_total by code, summed over servers, from /metrics. */
-      async requestsByCode() {
-        const { text } = await adminGet(ports.admin, '/metrics');
-        const byCode = {};
-        for (const line of text.split('\n')) {
-          if (!line.startsWith('lb_requests_total{')) continue;
-          const code = /code="(\d+)"/.exec(line)?.[1] ?? '?';
-          byCode[code] = (byCode[code] ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1));
-        }
-        return byCode;
-      },
-      summarizeLog: () => summarizeDoormanLog(stdoutFile),
-      stop: () => stopProcess(proc),
-    };
-  },
-};
+      return byCode;
+    },
+    summarizeLog: () => summarizeDoormanLog(stdoutFile),
+    stop: () => stopProcess(proc),
+  };
+}

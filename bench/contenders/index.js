@@ -1,7 +1,7 @@
 // Every contender, in the order they run inside a round.
 import direct from './direct.js';
-import doorman from './doorman.js';
+import doorman, { doormanBase } from './doorman.js';
 import haproxy from './haproxy.js';
 import httpProxy from './http-proxy.js';
 
-export const CONTENDERS = [direct, doorman, haproxy, httpProxy];
+export const CONTENDERS = [direct, doorman, doormanBase, haproxy, httpProxy];

@@ -104,11 +104,13 @@ export function ratioLines(rows) {
   const byKey = new Map(rows.map((r) => [r.key, r]));
   const lines = [];
   const direct = byKey.get('direct');
-  for (const r of rows.filter((row) => row.key.startsWith('doorman'))) {
+  for (const r of rows.filter((row) => row.key.startsWith('doorman') && !row.key.startsWith('doorman-base'))) {
     const suffix = r.key.slice('doorman'.length);
     const label = r.label;
     lines.push(ratioLine(`${label} / ${byKey.get(`haproxy${suffix}`)?.label ?? 'haproxy'}`, r, byKey.get(`haproxy${suffix}`)));
     lines.push(ratioLine(`${label} / direct`, r, direct));
+    const base = byKey.get(`doorman-base${suffix}`);
+    if (base) lines.push(ratioLine(`${label} / ${base.label}`, r, base));
   }
   for (const name of ['doorman', 'haproxy']) {
     const lc = byKey.get(`${name} leastconn`);

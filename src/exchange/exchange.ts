@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { Backend, PendingAcquire } from '../backend/backend.js';
 import type { UpstreamServer } from '../backend/server.js';
 import { privateCacheControl } from '../balancer/cookie.js';
-import { LbError, type Termination, type UpstreamError } from '../errors.js';
+import { LB_ERRORS, LbError, type Termination, type UpstreamError } from '../errors.js';
 import type { Duplex } from 'node:stream';
 import type { UpstreamHandler } from '../upstream/upstream.js';
 import type { AccessRecord, NoCookie, RequestCookieState, ResponseCookieState } from './access-record.js';
@@ -293,7 +293,7 @@ export class Exchange implements UpstreamHandler {
   onError(err: UpstreamError | LbError<'LB_ERR_BAD_REQUEST'>): void {
     const server = this.#releaseServer();
     if (this.#clientGone || this.#finished) {
-      this.#finish('client-aborted');
+      this.#finish(LB_ERRORS.LB_ERR_CLIENT_ABORTED.termination);
       return;
     }
     if (err.code === 'LB_ERR_BAD_REQUEST') {
@@ -307,7 +307,7 @@ export class Exchange implements UpstreamHandler {
     if (this.#responseStarted) {
       // Headers are out: the only honest signal left is an aborted response.
       this.#down.abort();
-      this.#finish('server-aborted');
+      this.#finish(LB_ERRORS.LB_ERR_SERVER_ABORTED.termination);
       return;
     }
     const backend = this.#backend!;
@@ -373,7 +373,7 @@ export class Exchange implements UpstreamHandler {
     this.#leaveQueue();
     cancelWait?.();
     this.#abortUpstream?.(new Error('client aborted'));
-    if (!this.#server) this.#finish('client-aborted');
+    if (!this.#server) this.#finish(LB_ERRORS.LB_ERR_CLIENT_ABORTED.termination);
   };
 
   #answerLocally(response: LocalResponse, close: boolean): void {
@@ -388,7 +388,7 @@ export class Exchange implements UpstreamHandler {
     this.#error ??= err.message;
     const status = err.status ?? 502;
     this.#answerLocally(errorResponse(status), closesConnection(status));
-    this.#finish(err.termination ?? 'internal-error');
+    this.#finish(err.termination ?? LB_ERRORS.LB_ERR_INTERNAL.termination);
   }
 
   #internalError(err: unknown): void {
@@ -397,14 +397,14 @@ export class Exchange implements UpstreamHandler {
     if (this.#finished) return;
     if (this.#responseStarted) {
       this.#down.abort();
-      this.#finish('internal-error');
+      this.#finish(LB_ERRORS.LB_ERR_INTERNAL.termination);
       return;
     }
     try {
       this.#fail(new LbError('LB_ERR_INTERNAL', (err as Error)?.message));
     } catch {
       this.#down.abort();
-      this.#finish('internal-error');
+      this.#finish(LB_ERRORS.LB_ERR_INTERNAL.termination);
     }
   }
 

@@ -40,14 +40,14 @@ export function hasRequestBody(req: IncomingMessage): boolean {
 /** The head of a node:http request; `target` is the origin form when it could be made. */
 export function requestHeadOf(req: IncomingMessage, upgrade: string | null): RequestHead {
   const url = req.url ?? '/';
-  const cookie = req.headers.cookie;
   return {
     method: req.method ?? 'GET',
     target: url.charCodeAt(0) === 47 /* '/' */ ? url : (originForm(url) ?? url),
     httpVersion: req.httpVersion,
     headers: req.rawHeaders,
     host: req.headers.host ?? '',
-    cookie: Array.isArray(cookie) ? cookie.join('; ') : cookie,
+    // node:http joins repeated Cookie lines with '; '.
+    cookie: req.headers.cookie,
     connection: req.headers.connection,
     hasBody: hasRequestBody(req),
     upgrade,
