@@ -32,13 +32,15 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
   const backends = new BackendSet(config, logger);
   const metrics = new LbMetrics(() => backends.values(), { processMetrics: options.processMetrics, haproxyCompat: config.metrics.haproxyCompat });
   for (const backend of backends.values()) metrics.addBackend(backend);
+  backends.onServerChange((server, kind) => metrics.serverChanged(server, kind));
   const health = createServerHealth(backends.map, logger, { metrics, passiveSink: options.passiveSink });
   const control = new ServerControl(backends, stateFileOf(config), logger);
 
   const gate = new ConnectionGate(config.maxconn);
   const frontendStats = new FrontendStats(served(config));
   const accessLogger = options.accessLogger ?? logger;
-  const access = new AccessObserver(config, { accessLogger, writeLine: options.accessLine ?? ((line) => accessLogger.info(line)), gate, stats: frontendStats, backends });
+  const writeLine = options.accessLine ?? ((line: string) => accessLogger.info(line));
+  const access = new AccessObserver(config, { accessLogger, writeLine, gate, stats: frontendStats, backends });
   const observer = new RequestObservers([health, metrics, ...(options.observers ?? [])], [access, frontendStats, metrics, ...(options.observers ?? [])]);
 
   function routeOf(frontend: FrontendConfig): FrontendRoute {
@@ -98,7 +100,6 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
 
   async function close(): Promise<void> {
     draining = true;
-    gate.dropWaiting();
     frontends.stopAccepting();
     frontends.closeAll();
     await health.stop();
@@ -132,14 +133,11 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
     reload: (next) => serialized(() => applyConfig(next)),
     port: (frontend) => frontends.port(frontend),
     adminPort: () => admin.port,
-    drain() {
-      draining = true;
-    },
+    drain: () => void (draining = true),
     async shutdown() {
       draining = true;
       // /healthz says 503 from now; keep serving new connections until traffic has moved away.
       if (config.timeouts.graceMs > 0) await new Promise((resolve) => setTimeout(resolve, config.timeouts.graceMs));
-      gate.dropWaiting();
       frontends.stopAccepting();
       frontends.closeIdle();
       await observer.idle(config.timeouts.shutdownMs);

@@ -143,8 +143,9 @@ export class FrontendSet {
     return problems;
   }
 
-  /** No new connection on any listener. */
+  /** No new connection on any listener; those held past `maxconn` are closed. */
   stopAccepting(): void {
+    this.#options.gate.dropWaiting();
     for (const listener of this.#listeners()) listener.stopAccepting();
   }
 

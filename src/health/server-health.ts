@@ -13,10 +13,9 @@ export function serverKey(backend: string, server: string): string {
   return `${backend}/${server}`;
 }
 
-/** What health reports besides logs: the metrics implement it. */
+/** What health reports besides logs and the server's own change event: the metrics implement it. */
 export interface HealthEvents {
   checkDone(backend: string, server: string, ok: boolean, durationMs: number): void;
-  transition(backend: string, server: string, to: 'UP' | 'DOWN'): void;
   upstreamTlsError(backend: string, server: string): void;
 }
 
@@ -97,7 +96,6 @@ export function createServerHealth(backends: ReadonlyMap<string, Backend>, logge
       server.recordCheck(lastCheck, description, health.counter);
       if (!transition) return;
       server.markHealth(transition.to === 'UP', description);
-      metrics?.transition(backend.name, server.name, transition.to);
       logger.warn(
         {
           backend: backend.name,

@@ -4,7 +4,7 @@
 // events also feed HAProxy's exporter names (haproxy-metrics.ts).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Backend } from '../../backend/backend.js';
-import type { UpstreamServer } from '../../backend/server.js';
+import type { ServerChangeKind, UpstreamServer } from '../../backend/server.js';
 import type { UpstreamError } from '../../errors.js';
 import type { AccessRecord } from '../../exchange/access-record.js';
 import type { ExchangeObserver } from '../../exchange/exchange.js';
@@ -199,9 +199,12 @@ export class LbMetrics implements ExchangeObserver {
     this.#compat?.checkDone(backend, server, ok);
   }
 
-  transition(backend: string, server: string, to: 'UP' | 'DOWN'): void {
-    this.#transitions.inc({ backend, server, to });
-    this.#compat?.transition(backend, server, to);
+  /** A server's change event: health transitions are counted (operator changes show in the gauges). */
+  serverChanged(server: UpstreamServer, kind: ServerChangeKind): void {
+    if (kind !== 'health') return;
+    const to = server.healthy ? 'UP' : 'DOWN';
+    this.#transitions.inc({ backend: server.backendName, server: server.name, to });
+    this.#compat?.transition(server.backendName, server.name, to);
   }
 
   /** A connection to a server refused by TLS verification: live traffic or a health check. */
