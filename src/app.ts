@@ -65,6 +65,7 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
         metrics.frontendConnection(name, delta);
       },
       tlsHandshakeError: (name) => metrics.tlsHandshakeError(name),
+      http2Stream: (name) => metrics.http2Stream(name),
       requestError: (name) => metrics.requestError(name),
     },
   });

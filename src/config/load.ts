@@ -120,6 +120,7 @@ function toConfig(raw: RawConfig, file: string): Config {
     stateFile: raw.stateFile === null ? null : resolve(raw.stateFile),
     frontends: raw.frontends.map((frontend) => ({
       ...frontend,
+      alpn: frontend.tls === null ? [] : (frontend.alpn ?? ['h2', 'http/1.1']),
       tls:
         frontend.tls === null
           ? null
@@ -254,6 +255,9 @@ function frontendRules(root: Rec): Problem[] {
     }
     if (fe.redirect === 'https' && isSet(fe.tls)) {
       problems.push({ path: [...at, 'redirect'], message: '"https" is only allowed on a frontend without tls' });
+    }
+    if (isSet(fe.alpn) && !isSet(fe.tls)) {
+      problems.push({ path: [...at, 'alpn'], message: 'needs tls: plain-text HTTP/2 (h2c) is not offered' });
     }
     if (fe.redirect === 'https' && !anyTls) {
       problems.push({ path: [...at, 'redirect'], message: '"https" needs a frontend with tls' });

@@ -4,6 +4,7 @@
 import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
+import { parseSize } from './size.js';
 import type { HostPort } from './types.js';
 
 /** Node's timers overflow above this many milliseconds (and then fire at once). */
@@ -97,6 +98,17 @@ const duration = z
     }
   });
 
+const size = z
+  .union([z.string(), z.number()], { error: typeError('expected a size such as 64KiB or an integer number of bytes') })
+  .transform((value, ctx): number => {
+    try {
+      return parseSize(value);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message, input: value });
+      return z.NEVER;
+    }
+  });
+
 /** A duration that must be > 0 and fit a Node timer. */
 const timerDuration = duration
   .refine((ms) => ms > 0, 'must be greater than 0')
@@ -158,6 +170,19 @@ const frontendSchema = z.strictObject({
     .default(null),
   backend: name.nullable().default(null),
   redirect: z.literal('https').nullable().default(null),
+  // TLS frontends only; null means both, h2 preferred.
+  alpn: z
+    .array(z.enum(['h2', 'http/1.1']))
+    .min(1)
+    .refine((list) => new Set(list).size === list.length, 'lists a protocol twice')
+    .nullable()
+    .default(null),
+  http2: z
+    .strictObject({
+      maxConcurrentStreams: z.number().int().min(1).max(2 ** 31 - 1).default(100),
+      maxHeaderListSize: size.refine((n) => n >= 1024 && n <= 16 * 1024 * 1024, 'must be between 1KiB and 16MiB').default(64 * 1024),
+    })
+    .default({ maxConcurrentStreams: 100, maxHeaderListSize: 64 * 1024 }),
 });
 
 const cookieSchema = z.strictObject({

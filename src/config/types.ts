@@ -69,6 +69,19 @@ export interface FrontendConfig {
   /** Exactly one of backend and redirect is set. */
   readonly backend: string | null;
   readonly redirect: 'https' | null;
+  /** Protocols offered by ALPN on a TLS frontend, preferred first; [] on a plain frontend. */
+  readonly alpn: readonly AlpnProtocol[];
+  readonly http2: Http2Config;
+}
+
+export type AlpnProtocol = 'h2' | 'http/1.1';
+
+/** HTTP/2 settings of a frontend (they apply to connections that negotiated h2). */
+export interface Http2Config {
+  /** SETTINGS_MAX_CONCURRENT_STREAMS: streams one client connection may have open. */
+  readonly maxConcurrentStreams: number;
+  /** SETTINGS_MAX_HEADER_LIST_SIZE, in bytes: a larger request head is refused. */
+  readonly maxHeaderListSize: number;
 }
 
 export interface CookieConfig {

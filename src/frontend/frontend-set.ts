@@ -7,6 +7,7 @@ import type { ExchangeContext } from '../exchange/exchange.js';
 import type { FrontendFacts } from '../exchange/request-head.js';
 import { createRequestFront } from '../http1/request-front.js';
 import { createUpgradeFront } from '../http1/upgrade-front.js';
+import { createStreamFront } from '../h2/stream-front.js';
 import { createFrontendTls, type FrontendTls } from '../tls/frontend.js';
 import type { ConnectionGate } from './connection-gate.js';
 import type { FrontendStats } from './frontend-stats.js';
@@ -48,6 +49,8 @@ export interface FrontendEvents {
   /** A client connection opened (+1) or closed (-1). */
   connection(frontend: string, delta: 1 | -1): void;
   tlsHandshakeError(frontend: string): void;
+  /** An HTTP/2 stream opened. */
+  http2Stream(frontend: string): void;
   /** A request the listener could not parse (answered 400, 408 or 431 there). */
   requestError(frontend: string): void;
 }
@@ -151,12 +154,12 @@ export class FrontendSet {
 
   /** Closes keep-alive connections that wait for a request. */
   closeIdle(): void {
-    for (const listener of this.#listeners()) listener.server.closeIdleConnections();
+    for (const listener of this.#listeners()) listener.closeIdle();
   }
 
   /** Closes every client connection, in flight or not. */
   closeAll(): void {
-    for (const listener of this.#listeners()) listener.server.closeAllConnections();
+    for (const listener of this.#listeners()) listener.closeAll();
   }
 
   #listeners(): Listener[] {
@@ -171,6 +174,7 @@ export class FrontendSet {
     return {
       request: createRequestFront(front),
       upgrade: createUpgradeFront(front),
+      stream: createStreamFront({ ...front, streamOpened: () => events.http2Stream(name) }),
       connections: (delta) => events.connection(name, delta),
       tlsError: () => events.tlsHandshakeError(name),
       clientError: () => events.requestError(name),
@@ -202,9 +206,9 @@ export class FrontendSet {
     this.#retiring.add(running);
     const { listener } = running;
     listener.stopAccepting();
-    listener.server.closeIdleConnections();
+    listener.closeIdle();
     const timer = setTimeout(() => {
-      listener.server.closeAllConnections();
+      listener.closeAll();
       this.#retiring.delete(running);
     }, this.#timeouts.shutdownMs);
     timer.unref();

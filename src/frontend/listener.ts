@@ -1,12 +1,14 @@
-// One frontend's listening socket: an http or https server with the client-side
-// timeouts, parse-error answers and connection accounting.
+// One frontend's listening socket: TLS (ALPN picks HTTP/2 or HTTP/1.1) or plain TCP,
+// then node:http or node:http2 with the client-side timeouts, parse-error answers and
+// connection accounting.
 import http from 'node:http';
-import https from 'node:https';
+import http2, { type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import net from 'node:net';
+import tlsModule, { type TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import type { FrontendConfig, TimeoutsConfig } from '../config/types.js';
+import type { AlpnProtocol, FrontendConfig, TimeoutsConfig } from '../config/types.js';
 import { LB_ERRORS } from '../errors.js';
 import type { ConnectionGate } from './connection-gate.js';
 import { rawErrorResponse } from '../http1/responses.js';
@@ -48,6 +50,8 @@ function serveWithoutUpgrade(req: http.IncomingMessage, socket: Socket, onReques
 export interface ListenerHandlers {
   request(req: http.IncomingMessage, res: http.ServerResponse): void;
   upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** An HTTP/2 stream opened (connections that negotiated h2). */
+  stream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]): void;
   /** A client connection opened (+1) or closed (-1). */
   connections?(delta: 1 | -1): void;
   /** A TLS handshake failed. */
@@ -56,21 +60,44 @@ export interface ListenerHandlers {
   clientError?(err: Error, status: number): void;
 }
 
-/** A frontend: its listening socket and the http(s) server its connections are handed to. */
+/** A frontend: its listening socket and the servers its connections are handed to. */
 export interface Listener {
   /** The frontend's config; a reload may replace it (see update). */
   readonly config: FrontendConfig;
-  /** Serves the connections; it never listens itself. */
-  readonly server: http.Server;
   /** Binds the socket; resolves with the real port. */
   listen(): Promise<number>;
   /** Closes the listening socket: no new connection is accepted. */
   stopAccepting(): void;
+  /** Closes HTTP/1.1 connections waiting for a request; HTTP/2 sessions get GOAWAY and finish their streams. */
+  closeIdle(): void;
+  /** Closes every client connection now. */
+  closeAll(): void;
   /**
    * A reload that kept this bind: new certificates, timeouts and handlers for the next
    * connection and the next request, on the same listening socket. TLS must stay TLS.
    */
   update(config: FrontendConfig, tls: FrontendTls | null, timeouts: TimeoutsConfig, handlers: ListenerHandlers): void;
+}
+
+/**
+ * ALPN: our first protocol the client offers (our preference wins, as nginx and HAProxy
+ * do); undefined refuses a client that offers only protocols we do not speak.
+ */
+function chooseProtocol(ours: readonly AlpnProtocol[], offered: readonly string[]): string | undefined {
+  return ours.find((protocol) => offered.includes(protocol));
+}
+
+/** node:http2's settings and limits for a frontend's HTTP/2 sessions. */
+function h2Options(config: FrontendConfig): http2.ServerOptions & { settings: http2.Settings } {
+  return {
+    settings: {
+      maxConcurrentStreams: config.http2.maxConcurrentStreams,
+      maxHeaderListSize: config.http2.maxHeaderListSize,
+      // No extended CONNECT (RFC 8441): WebSocket over HTTP/2 is not offered.
+      enableConnectProtocol: false,
+    },
+    maxHeaderListPairs: 256,
+  };
 }
 
 /** Node's client-side timers for `timeouts.client`. */
@@ -95,7 +122,7 @@ export function createListener(
   logger: Logger,
   gate: ConnectionGate,
 ): Listener {
-  let current = { config, tls, handlers };
+  let current = { config, tls, handlers, timeouts };
   const serverOptions: http.ServerOptions = {
     ...clientTimeoutOptions(timeouts.clientMs),
     // The whole-request deadline must exceed headersTimeout; idle bodies are bounded per socket.
@@ -104,13 +131,27 @@ export function createListener(
     joinDuplicateHeaders: false,
     noDelay: true,
   };
-  // SNI goes through `current`, so a reload's certificates answer the next handshake.
-  const server = tls
-    ? https.createServer({ ...serverOptions, ...tls.serverOptions, SNICallback: (name, cb) => cb(null, current.tls!.contextFor(name)) })
-    : http.createServer(serverOptions);
+  // Plain HTTP/1.1 parsing for every connection that is not h2; over TLS it reads the decrypted socket.
+  const server = http.createServer(serverOptions);
   // Node's own timeout would also cut a client waiting on a slow server; timeouts.server covers that.
   server.timeout = 0;
-
+  // HTTP/2 sessions, fed TLS sockets whose ALPN chose h2.
+  const h2 = http2.createServer(h2Options(config));
+  const sessions = new Set<Http2Session>();
+  h2.on('session', (session: Http2Session) => {
+    sessions.add(session);
+    session.once('close', () => sessions.delete(session));
+    // An idle session is closed gracefully after timeouts.client, like an idle keep-alive connection.
+    session.setTimeout(current.timeouts.clientMs, () => session.close());
+  });
+  h2.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) => current.handlers.stream(stream, headers, flags, rawHeaders));
+  // SNI goes through `current`, so a reload's certificates answer the next handshake.
+  const tlsServer = tls
+    ? tlsModule.createServer({ ...tls.serverOptions, ALPNCallback: ({ protocols }) => chooseProtocol(current.config.alpn, protocols), SNICallback: (name, cb) => cb(null, current.tls!.contextFor(name)) }, (socket: TLSSocket) => {
+        if (socket.alpnProtocol === 'h2') h2.emit('connection', socket);
+        else server.emit('connection', socket);
+      })
+    : null;
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => current.handlers.request(req, res));
   // Upgraded connections leave Node's connection tracking (closeAllConnections no longer
   // sees them) and undici's pools: keep them here so closing the server still reaches them.
@@ -121,11 +162,6 @@ export function createListener(
     if (isWebSocket(req) || hasBody(req)) current.handlers.upgrade(req, socket, head);
     else serveWithoutUpgrade(req, socket as Socket, current.handlers.request);
   });
-  const closeTrackedConnections = server.closeAllConnections.bind(server);
-  server.closeAllConnections = () => {
-    closeTrackedConnections();
-    for (const socket of upgraded) socket.destroy();
-  };
   // The socket listens; the http(s) server only serves what the gate admits.
   const acceptor = net.createServer({ pauseOnConnect: true, noDelay: true }, (socket) => {
     socket.on('error', () => {});
@@ -133,13 +169,16 @@ export function createListener(
       const { connections } = current.handlers;
       connections?.(1);
       socket.once('close', () => connections?.(-1));
-      server.emit('connection', socket);
       // TLS reads through its own wrap; a plain socket must be let out of pauseOnConnect.
-      if (!current.tls) socket.resume();
+      if (tlsServer) tlsServer.emit('connection', socket);
+      else {
+        server.emit('connection', socket);
+        socket.resume();
+      }
     });
   });
-  if (tls) {
-    server.on('tlsClientError', (err: Error) => {
+  if (tlsServer) {
+    tlsServer.on('tlsClientError', (err: Error) => {
       current.handlers.tlsError?.(err);
       logger.debug({ frontend: current.config.name, err: err.message }, 'tls handshake failed');
     });
@@ -161,7 +200,15 @@ export function createListener(
     get config() {
       return current.config;
     },
-    server,
+    closeIdle() {
+      server.closeIdleConnections();
+      for (const session of sessions) session.close();
+    },
+    closeAll() {
+      server.closeAllConnections();
+      for (const socket of upgraded) socket.destroy();
+      for (const session of sessions) session.destroy();
+    },
     listen: () =>
       new Promise<number>((resolve, reject) => {
         acceptor.once('error', reject);
@@ -179,10 +226,11 @@ export function createListener(
     },
     update(nextConfig, nextTls, nextTimeouts, nextHandlers) {
       if ((nextTls === null) !== (current.tls === null)) throw new Error(`frontend ${nextConfig.name}: cannot switch TLS on a running listener`);
-      current = { config: nextConfig, tls: nextTls, handlers: nextHandlers };
+      current = { config: nextConfig, tls: nextTls, handlers: nextHandlers, timeouts: nextTimeouts };
       Object.assign(server, clientTimeoutOptions(nextTimeouts.clientMs));
+      h2.updateSettings(h2Options(nextConfig).settings);
       // The default certificate (no or unknown SNI) and the TLS settings of new handshakes.
-      if (nextTls) (server as https.Server).setSecureContext(nextTls.serverOptions);
+      if (nextTls && tlsServer) tlsServer.setSecureContext(nextTls.serverOptions);
     },
   };
 }

@@ -121,7 +121,7 @@ describe('parseConfig defaults', () => {
       admin: { bind: { host: '127.0.0.1', port: 9090 }, token: null },
       stateFile: null,
       frontends: [
-        { name: 'http', bind: { host: '127.0.0.1', port: 8080 }, tls: null, backend: 'web', redirect: null },
+        { name: 'http', bind: { host: '127.0.0.1', port: 8080 }, tls: null, backend: 'web', redirect: null, alpn: [], http2: { maxConcurrentStreams: 100, maxHeaderListSize: 65536 } },
       ],
       backends: [
         {
@@ -333,6 +333,11 @@ describe('parseConfig problems', () => {
       withEdit((d) => (d.admin = { bind: '127.0.0.1:8080' })),
       'admin.bind: already used by frontends.0.bind (127.0.0.1:8080)',
     ],
+    ['alpn on a plain frontend', withEdit((d) => (d.frontends[0].alpn = ['h2'])), 'frontends.0.alpn: needs tls: plain-text HTTP/2 (h2c) is not offered'],
+    ['alpn twice', withEdit((d) => (d.frontends[0].alpn = ['h2', 'h2'])), 'frontends.0.alpn: lists a protocol twice'],
+    ['http2 header list too small', withEdit((d) => (d.frontends[0].http2 = { maxHeaderListSize: '1KB' })), 'frontends.0.http2.maxHeaderListSize: must be between 1KiB and 16MiB'],
+    ['http2 size unit', withEdit((d) => (d.frontends[0].http2 = { maxHeaderListSize: '64 kilobytes' })), 'frontends.0.http2.maxHeaderListSize: expected a size such as 64KiB, got "64 kilobytes"'],
+    ['http2 streams 0', withEdit((d) => (d.frontends[0].http2 = { maxConcurrentStreams: 0 })), 'frontends.0.http2.maxConcurrentStreams: must be >= 1'],
     ['unknown balance', withEdit((d) => (d.backends[0].balance = 'random')), 'backends.0.balance: expected one of "leastconn", "roundrobin", "source", got "random"'],
     ['negative retries', withEdit((d) => (d.backends[0].retries = -1)), 'backends.0.retries: must be >= 0'],
     ['no servers', withEdit((d) => (d.backends[0].servers = [])), 'backends.0.servers: must have at least 1 item(s)'],

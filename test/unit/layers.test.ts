@@ -16,7 +16,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['backend'],
   ['health'],
   ['exchange'],
-  ['http1'],
+  ['http1', 'h2'],
   ['frontend'],
   ['access-log'],
   ['admin'],

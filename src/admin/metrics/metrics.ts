@@ -45,6 +45,7 @@ export class LbMetrics implements ExchangeObserver {
   readonly #upstreamTlsErrors: Counter<'backend' | 'server'>;
   readonly #frontendConnections: Gauge<'frontend'>;
   readonly #tlsHandshakeErrors: Counter<'frontend'>;
+  readonly #http2Streams: Counter<'frontend'>;
   readonly #transitions: Counter<'backend' | 'server' | 'to'>;
   /** Null unless metrics.haproxyCompat: then every event is forwarded to it. */
   readonly #compat: HaproxyMetrics | null;
@@ -152,6 +153,12 @@ export class LbMetrics implements ExchangeObserver {
       labelNames: ['frontend'],
       registers,
     });
+    this.#http2Streams = new Counter({
+      name: 'lb_http2_streams_total',
+      help: 'HTTP/2 streams opened by clients.',
+      labelNames: ['frontend'],
+      registers,
+    });
     this.#transitions = new Counter({
       name: 'lb_server_transitions_total',
       help: 'Health transitions, by the state entered.',
@@ -176,6 +183,7 @@ export class LbMetrics implements ExchangeObserver {
   addFrontend(frontend: string): void {
     this.#frontendConnections.inc({ frontend }, 0);
     this.#tlsHandshakeErrors.inc({ frontend }, 0);
+    this.#http2Streams.inc({ frontend }, 0);
     this.#compat?.addFrontend(frontend);
   }
 
@@ -187,6 +195,10 @@ export class LbMetrics implements ExchangeObserver {
   /** A request the listener could not parse (answered 400, 408 or 431 there). */
   requestError(frontend: string): void {
     this.#compat?.requestError(frontend);
+  }
+
+  http2Stream(frontend: string): void {
+    this.#http2Streams.inc({ frontend });
   }
 
   tlsHandshakeError(frontend: string): void {

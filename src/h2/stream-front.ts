@@ -1,0 +1,177 @@
+// The HTTP/2 front: each client stream becomes an exchange, like an HTTP/1.1 request.
+// nghttp2 (under node:http2) has already refused malformed frames, connection-specific
+// headers and CR/LF/NUL in values; this file checks what stays for a proxy that speaks
+// HTTP/1.1 upstream (RFC 9113 §8.3.1, §8.2.3) and answers through a Downstream over
+// the stream.
+import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { Duplex, Readable } from 'node:stream';
+import { LbError } from '../errors.js';
+import type { Downstream } from '../exchange/downstream.js';
+import { Exchange, type ExchangeContext } from '../exchange/exchange.js';
+import { plainAddress } from '../exchange/headers.js';
+import type { RequestHead } from '../exchange/request-head.js';
+
+const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_CANCEL } = http2.constants;
+
+/** A Downstream over one server-side HTTP/2 stream. */
+class StreamDownstream implements Downstream {
+  readonly #stream: ServerHttp2Stream;
+  readonly #clientTimeoutMs: number;
+  readonly body: Readable | null;
+  #ended = false;
+
+  constructor(stream: ServerHttp2Stream, hasBody: boolean, clientTimeoutMs: number) {
+    this.#stream = stream;
+    this.#clientTimeoutMs = clientTimeoutMs;
+    this.body = hasBody ? stream : null;
+  }
+
+  onClose(listener: () => void): void {
+    this.#stream.once('close', () => {
+      if (!this.#ended || !this.#stream.writableFinished) listener();
+    });
+  }
+
+  bodyFlowing(): void {
+    // A client that stalls its body loses the stream, not the whole connection.
+    const stream = this.#stream;
+    stream.setTimeout(this.#clientTimeoutMs, () => stream.close(NGHTTP2_CANCEL));
+    stream.once('end', () => stream.setTimeout(0));
+  }
+
+  respond(status: number, _statusText: string, headers: readonly string[]): void {
+    // HTTP/2 has no reason phrase and no Connection header: closing is the session's business (GOAWAY).
+    const out: Record<string, string | string[]> = { ':status': String(status) };
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i]!.toLowerCase();
+      const value = headers[i + 1]!;
+      const seen = out[name];
+      if (seen === undefined) out[name] = value;
+      else if (Array.isArray(seen)) seen.push(value);
+      else out[name] = [seen, value];
+    }
+    this.#stream.respond(out);
+  }
+
+  write(chunk: Buffer): boolean {
+    return this.#stream.write(chunk);
+  }
+
+  onDrain(listener: () => void): void {
+    this.#stream.on('drain', listener);
+  }
+
+  end(last?: string): void {
+    this.#ended = true;
+    this.#stream.end(last);
+  }
+
+  abort(): void {
+    this.#stream.close(NGHTTP2_INTERNAL_ERROR);
+  }
+
+  tunnel(_status: number, _headers: readonly string[], upstream: Duplex): void {
+    // Extended CONNECT (RFC 8441) is not offered, so no server is ever asked to switch protocols.
+    upstream.destroy();
+    this.#stream.close(NGHTTP2_INTERNAL_ERROR);
+  }
+}
+
+/** Request headers that an HTTP/1.1 server would read as framing or hop-by-hop. */
+const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
+
+/**
+ * The HTTP/1.1 head of an HTTP/2 request: pseudo-headers out, Host from :authority,
+ * the split Cookie fields joined into one (RFC 9113 §8.2.3); the error of the table when
+ * the request cannot be carried.
+ */
+export function requestHeadOfStream(headers: IncomingHttpHeaders, rawHeaders: readonly string[], hasBody: boolean, clientAddress: string, clientPort: number): RequestHead | LbError {
+  const method = headers[':method'] ?? '';
+  const path = headers[':path'];
+  const authority = headers[':authority'];
+  if (method === 'CONNECT') return new LbError('LB_ERR_BAD_REQUEST', 'CONNECT is not proxied');
+  if (!path || path.charCodeAt(0) !== 47 /* '/' */) return new LbError('LB_ERR_BAD_REQUEST', 'request target must be a path');
+  const out: string[] = [];
+  const cookies: string[] = [];
+  let host: string | undefined;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    const value = rawHeaders[i + 1]!;
+    if (name.charCodeAt(0) === 58 /* ':' */) continue;
+    if (CONNECTION_SPECIFIC.has(name) || (name === 'te' && value !== 'trailers')) {
+      return new LbError('LB_ERR_BAD_REQUEST', `connection-specific header ${name}`);
+    }
+    if (name === 'cookie') {
+      cookies.push(value);
+      continue;
+    }
+    if (name === 'host') {
+      if (host !== undefined) return new LbError('LB_ERR_BAD_REQUEST', 'duplicate host header');
+      host = value;
+    }
+    out.push(name, value);
+  }
+  if (authority !== undefined && host !== undefined && authority.toLowerCase() !== host.toLowerCase()) {
+    return new LbError('LB_ERR_BAD_REQUEST', ':authority and host disagree');
+  }
+  const effectiveHost = authority ?? host;
+  if (effectiveHost === undefined || effectiveHost === '') return new LbError('LB_ERR_BAD_REQUEST', 'no :authority or host');
+  if (host === undefined) out.unshift('host', effectiveHost);
+  const cookie = cookies.length > 0 ? cookies.join('; ') : undefined;
+  if (cookie !== undefined) out.push('cookie', cookie);
+  return {
+    method,
+    target: path,
+    httpVersion: '2.0',
+    headers: out,
+    host: effectiveHost,
+    cookie,
+    connection: undefined,
+    hasBody,
+    upgrade: null,
+    clientAddress,
+    clientPort,
+  };
+}
+
+export interface StreamFrontOptions {
+  readonly exchange: ExchangeContext;
+  readonly clientTimeoutMs: number;
+  readonly requestId: () => string;
+  /** A stream was opened (lb_http2_streams_total). */
+  readonly streamOpened: () => void;
+}
+
+/** Builds the `stream` listener of one frontend's HTTP/2 sessions. */
+export function createStreamFront(options: StreamFrontOptions): (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) => void {
+  const { exchange: ctx, clientTimeoutMs, requestId } = options;
+  return function handleStream(stream, headers, _flags, rawHeaders) {
+    options.streamOpened();
+    stream.on('error', () => {});
+    const socket = stream.session?.socket;
+    const clientAddress = plainAddress(socket?.remoteAddress);
+    const clientPort = socket?.remotePort ?? 0;
+    // A body follows unless the HEADERS frame ended the stream.
+    const hasBody = !stream.endAfterHeaders;
+    const head = requestHeadOfStream(headers, rawHeaders, hasBody, clientAddress, clientPort);
+    if (head instanceof LbError) {
+      // Recorded with what the client sent; never forwarded.
+      const sent: RequestHead = {
+        method: headers[':method'] ?? '',
+        target: headers[':path'] ?? '',
+        httpVersion: '2.0',
+        headers: [],
+        host: headers[':authority'] ?? '',
+        cookie: undefined,
+        connection: undefined,
+        hasBody: false,
+        upgrade: null,
+        clientAddress,
+        clientPort,
+      };
+      new Exchange(sent, new StreamDownstream(stream, false, clientTimeoutMs), ctx, requestId()).reject(head);
+      return;
+    }
+    new Exchange(head, new StreamDownstream(stream, hasBody, clientTimeoutMs), ctx, requestId()).start();
+  };
+}
