@@ -4,7 +4,7 @@
 // HTTP/1.1 upstream (RFC 9113 §8.3.1, §8.2.3) and answers through a Downstream over
 // the stream.
 import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
-import type { Duplex, Readable } from 'node:stream';
+import { PassThrough, type Duplex, type Readable } from 'node:stream';
 import { LbError } from '../errors.js';
 import type { Downstream } from '../exchange/downstream.js';
 import { Exchange, type ExchangeContext } from '../exchange/exchange.js';
@@ -23,7 +23,9 @@ class StreamDownstream implements Downstream {
   constructor(stream: ServerHttp2Stream, hasBody: boolean, clientTimeoutMs: number) {
     this.#stream = stream;
     this.#clientTimeoutMs = clientTimeoutMs;
-    this.body = hasBody ? stream : null;
+    // The upstream client destroys a body stream it has read; the response still has to go
+    // out on this stream, so it reads a pipe of the stream's readable side instead.
+    this.body = hasBody ? stream.pipe(new PassThrough()) : null;
   }
 
   onClose(listener: () => void): void {
