@@ -66,6 +66,7 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
       },
       tlsHandshakeError: (name) => metrics.tlsHandshakeError(name),
       http2Stream: (name) => metrics.http2Stream(name),
+      http2Abuse: (name, reason) => metrics.http2Abuse(name, reason),
       requestError: (name) => metrics.requestError(name),
     },
   });

@@ -181,8 +181,9 @@ const frontendSchema = z.strictObject({
     .strictObject({
       maxConcurrentStreams: z.number().int().min(1).max(2 ** 31 - 1).default(100),
       maxHeaderListSize: size.refine((n) => n >= 1024 && n <= 16 * 1024 * 1024, 'must be between 1KiB and 16MiB').default(64 * 1024),
+      maxResetsPerSecond: z.number().int().min(1).default(100),
     })
-    .default({ maxConcurrentStreams: 100, maxHeaderListSize: 64 * 1024 }),
+    .default({ maxConcurrentStreams: 100, maxHeaderListSize: 64 * 1024, maxResetsPerSecond: 100 }),
 });
 
 const cookieSchema = z.strictObject({

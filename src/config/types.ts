@@ -82,6 +82,8 @@ export interface Http2Config {
   readonly maxConcurrentStreams: number;
   /** SETTINGS_MAX_HEADER_LIST_SIZE, in bytes: a larger request head is refused. */
   readonly maxHeaderListSize: number;
+  /** Streams a client may reset per second (rapid reset, CVE-2023-44487); past it: GOAWAY. */
+  readonly maxResetsPerSecond: number;
 }
 
 export interface CookieConfig {

@@ -7,6 +7,7 @@ import type { ExchangeContext } from '../exchange/exchange.js';
 import type { FrontendFacts } from '../exchange/request-head.js';
 import { createRequestFront } from '../http1/request-front.js';
 import { createUpgradeFront } from '../http1/upgrade-front.js';
+import type { AbuseReason } from '../h2/session-guard.js';
 import { createStreamFront } from '../h2/stream-front.js';
 import { createFrontendTls, type FrontendTls } from '../tls/frontend.js';
 import type { ConnectionGate } from './connection-gate.js';
@@ -51,6 +52,8 @@ export interface FrontendEvents {
   tlsHandshakeError(frontend: string): void;
   /** An HTTP/2 stream opened. */
   http2Stream(frontend: string): void;
+  /** An HTTP/2 connection was closed for abuse. */
+  http2Abuse(frontend: string, reason: AbuseReason): void;
   /** A request the listener could not parse (answered 400, 408 or 431 there). */
   requestError(frontend: string): void;
 }
@@ -177,6 +180,7 @@ export class FrontendSet {
       stream: createStreamFront({ ...front, streamOpened: () => events.http2Stream(name) }),
       connections: (delta) => events.connection(name, delta),
       tlsError: () => events.tlsHandshakeError(name),
+      http2Abuse: (reason) => events.http2Abuse(name, reason),
       clientError: () => events.requestError(name),
     };
   }

@@ -10,6 +10,7 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { AlpnProtocol, FrontendConfig, TimeoutsConfig } from '../config/types.js';
 import { LB_ERRORS } from '../errors.js';
+import { SessionGuard, type AbuseReason } from '../h2/session-guard.js';
 import type { ConnectionGate } from './connection-gate.js';
 import { rawErrorResponse } from '../http1/responses.js';
 import type { FrontendTls } from '../tls/frontend.js';
@@ -54,6 +55,8 @@ export interface ListenerHandlers {
   stream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]): void;
   /** A client connection opened (+1) or closed (-1). */
   connections?(delta: 1 | -1): void;
+  /** An HTTP/2 connection was closed for abuse. */
+  http2Abuse?(reason: AbuseReason): void;
   /** A TLS handshake failed. */
   tlsError?(err: Error): void;
   /** A request could not be parsed; `status` is what the client was answered. */
@@ -97,6 +100,9 @@ function h2Options(config: FrontendConfig): http2.ServerOptions & { settings: ht
       enableConnectProtocol: false,
     },
     maxHeaderListPairs: 256,
+    // Frames nghttp2 had to reject, and streams refused past maxConcurrentStreams, before the session ends.
+    maxSessionInvalidFrames: 100,
+    maxSessionRejectedStreams: 100,
   };
 }
 
@@ -137,14 +143,25 @@ export function createListener(
   server.timeout = 0;
   // HTTP/2 sessions, fed TLS sockets whose ALPN chose h2.
   const h2 = http2.createServer(h2Options(config));
-  const sessions = new Set<Http2Session>();
+  const sessions = new Map<Http2Session, SessionGuard>();
   h2.on('session', (session: Http2Session) => {
-    sessions.add(session);
+    const address = session.socket?.remoteAddress;
+    const guard = new SessionGuard(session, () => ({ resetsPerSecond: current.config.http2.maxResetsPerSecond }), (reason) => {
+      current.handlers.http2Abuse?.(reason);
+      logger.warn({ frontend: current.config.name, clientAddress: address, reason }, 'http2 connection closed for abuse');
+    });
+    sessions.set(session, guard);
+    // Floods and protocol errors end the session in nghttp2; they are the client's problem, not ours.
+    session.on('error', () => {});
     session.once('close', () => sessions.delete(session));
     // An idle session is closed gracefully after timeouts.client, like an idle keep-alive connection.
     session.setTimeout(current.timeouts.clientMs, () => session.close());
   });
-  h2.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) => current.handlers.stream(stream, headers, flags, rawHeaders));
+  h2.on('sessionError', () => {});
+  h2.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
+    sessions.get(stream.session!)?.streamOpened(stream);
+    current.handlers.stream(stream, headers, flags, rawHeaders);
+  });
   // SNI goes through `current`, so a reload's certificates answer the next handshake.
   const tlsServer = tls
     ? tlsModule.createServer({ ...tls.serverOptions, ALPNCallback: ({ protocols }) => chooseProtocol(current.config.alpn, protocols), SNICallback: (name, cb) => cb(null, current.tls!.contextFor(name)) }, (socket: TLSSocket) => {
@@ -202,12 +219,12 @@ export function createListener(
     },
     closeIdle() {
       server.closeIdleConnections();
-      for (const session of sessions) session.close();
+      for (const session of sessions.keys()) session.close();
     },
     closeAll() {
       server.closeAllConnections();
       for (const socket of upgraded) socket.destroy();
-      for (const session of sessions) session.destroy();
+      for (const session of sessions.keys()) session.destroy();
     },
     listen: () =>
       new Promise<number>((resolve, reject) => {

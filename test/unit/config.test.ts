@@ -121,7 +121,7 @@ describe('parseConfig defaults', () => {
       admin: { bind: { host: '127.0.0.1', port: 9090 }, token: null },
       stateFile: null,
       frontends: [
-        { name: 'http', bind: { host: '127.0.0.1', port: 8080 }, tls: null, backend: 'web', redirect: null, alpn: [], http2: { maxConcurrentStreams: 100, maxHeaderListSize: 65536 } },
+        { name: 'http', bind: { host: '127.0.0.1', port: 8080 }, tls: null, backend: 'web', redirect: null, alpn: [], http2: { maxConcurrentStreams: 100, maxHeaderListSize: 65536, maxResetsPerSecond: 100 } },
       ],
       backends: [
         {

@@ -46,6 +46,7 @@ export class LbMetrics implements ExchangeObserver {
   readonly #frontendConnections: Gauge<'frontend'>;
   readonly #tlsHandshakeErrors: Counter<'frontend'>;
   readonly #http2Streams: Counter<'frontend'>;
+  readonly #http2Abuse: Counter<'frontend' | 'reason'>;
   readonly #transitions: Counter<'backend' | 'server' | 'to'>;
   /** Null unless metrics.haproxyCompat: then every event is forwarded to it. */
   readonly #compat: HaproxyMetrics | null;
@@ -159,6 +160,12 @@ export class LbMetrics implements ExchangeObserver {
       labelNames: ['frontend'],
       registers,
     });
+    this.#http2Abuse = new Counter({
+      name: 'lb_http2_abuse_closes_total',
+      help: 'HTTP/2 connections closed with GOAWAY for abuse (rapid reset), by reason.',
+      labelNames: ['frontend', 'reason'],
+      registers,
+    });
     this.#transitions = new Counter({
       name: 'lb_server_transitions_total',
       help: 'Health transitions, by the state entered.',
@@ -199,6 +206,10 @@ export class LbMetrics implements ExchangeObserver {
 
   http2Stream(frontend: string): void {
     this.#http2Streams.inc({ frontend });
+  }
+
+  http2Abuse(frontend: string, reason: string): void {
+    this.#http2Abuse.inc({ frontend, reason });
   }
 
   tlsHandshakeError(frontend: string): void {
