@@ -149,6 +149,7 @@ function toConfig(raw: RawConfig, file: string): Config {
             },
       retries: backend.retries,
       redispatch: backend.redispatch,
+      protocol: backend.protocol,
       forwardFor: backend.forwardFor,
       check:
         backend.check === null
@@ -167,6 +168,7 @@ function toConfig(raw: RawConfig, file: string): Config {
               onError: backend.check.onError,
             },
       servers: backend.servers.map((server) => ({
+        protocol: backend.protocol,
         name: server.name,
         address: server.address,
         tls:

@@ -240,6 +240,7 @@ const backendSchema = z.strictObject({
   cookie: cookieSchema.nullable().default(null),
   retries: z.int().min(0).default(3),
   redispatch: z.boolean().default(true),
+  protocol: z.enum(['http1', 'h2']).default('http1'),
   forwardFor: forwardForSchema.prefault({}),
   check: checkSchema.nullable().default(null),
   servers: z.array(serverSchema).min(1),

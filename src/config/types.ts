@@ -146,7 +146,12 @@ export interface ServerConfig {
   readonly weight: number;
   /** Value of the persistence cookie for this server (default: its name). */
   readonly cookie: string;
+  /** Its backend's `protocol`: how requests reach it. */
+  readonly protocol: UpstreamProtocol;
 }
+
+/** HTTP/1.1, or HTTP/2 (ALPN h2 over TLS, prior knowledge over plain TCP), e.g. for gRPC services. */
+export type UpstreamProtocol = 'http1' | 'h2';
 
 export interface BackendConfig {
   readonly name: string;
@@ -154,6 +159,7 @@ export interface BackendConfig {
   readonly cookie: CookieConfig | null;
   readonly retries: number;
   readonly redispatch: boolean;
+  readonly protocol: UpstreamProtocol;
   readonly forwardFor: ForwardForConfig;
   readonly check: CheckConfig | null;
   readonly servers: readonly ServerConfig[];

@@ -19,8 +19,8 @@ export interface Downstream {
   /** A body chunk; false when the client is slow: wait for onDrain. */
   write(chunk: Buffer): boolean;
   onDrain(listener: () => void): void;
-  /** Ends the response, with a last chunk when given. */
-  end(last?: string): void;
+  /** Ends the response, with a last chunk and trailer fields (raw pairs) when given; a front that cannot carry trailers drops them. */
+  end(last?: string, trailers?: readonly string[]): void;
   /** Cuts the response short: the only honest signal once a head went out. */
   abort(): void;
   /**

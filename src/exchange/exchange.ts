@@ -267,9 +267,9 @@ export class Exchange implements UpstreamHandler {
     return this.#down.write(chunk);
   }
 
-  onComplete(): void {
+  onComplete(trailers: readonly string[]): void {
     this.#releaseServer();
-    this.#down.end();
+    this.#down.end(undefined, trailers.length > 0 ? downstreamResponseHeaders(trailers).headers : undefined);
     this.#finish('normal');
   }
 

@@ -50,9 +50,12 @@ export class SessionGuard {
   #close(reason: AbuseReason): void {
     this.#closed = true;
     this.#onAbuse(reason);
-    // GOAWAY with the code first (destroy alone says NO_ERROR), then the socket: the
-    // streams it opened are not worth finishing.
-    this.#session.goaway(NGHTTP2_ENHANCE_YOUR_CALM);
-    this.#session.destroy();
+    // GOAWAY with the code, then a close that lets the frame leave (destroying at once
+    // can drop it); the streams it opened were reset anyway, and a client that keeps
+    // some open loses the connection a second later.
+    const session = this.#session;
+    session.goaway(NGHTTP2_ENHANCE_YOUR_CALM);
+    session.close();
+    setTimeout(() => session.destroy(), 1000).unref();
   }
 }

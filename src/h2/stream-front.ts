@@ -3,6 +3,7 @@
 // headers and CR/LF/NUL in values; this file checks what stays for a proxy that speaks
 // HTTP/1.1 upstream (RFC 9113 §8.3.1, §8.2.3) and answers through a Downstream over
 // the stream.
+import { validateHeaderName, validateHeaderValue } from 'node:http';
 import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { PassThrough, type Duplex, type Readable } from 'node:stream';
 import { LbError } from '../errors.js';
@@ -13,12 +14,31 @@ import type { RequestHead } from '../exchange/request-head.js';
 
 const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_CANCEL } = http2.constants;
 
+/** Connection-specific fields (RFC 9113 §8.2.2): never in an HTTP/2 message, either way. */
+const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
+
+/** Raw pairs as node:http2 wants them: lower-case names, repeated ones as arrays. */
+function toHeaderObject(pairs: readonly string[], into: Record<string, string | string[]>): Record<string, string | string[]> {
+  for (let i = 0; i < pairs.length; i += 2) {
+    const name = pairs[i]!.toLowerCase();
+    const value = pairs[i + 1]!;
+    const seen = into[name];
+    if (seen === undefined) into[name] = value;
+    else if (Array.isArray(seen)) seen.push(value);
+    else into[name] = [seen, value];
+  }
+  return into;
+}
+
 /** A Downstream over one server-side HTTP/2 stream. */
 class StreamDownstream implements Downstream {
   readonly #stream: ServerHttp2Stream;
   readonly #clientTimeoutMs: number;
   readonly body: Readable | null;
   #ended = false;
+  /** The response head, until it is sent. */
+  #head: Record<string, string | string[]> | null = null;
+  #trailers: readonly string[] | null = null;
 
   constructor(stream: ServerHttp2Stream, hasBody: boolean, clientTimeoutMs: number) {
     this.#stream = stream;
@@ -43,19 +63,21 @@ class StreamDownstream implements Downstream {
 
   respond(status: number, _statusText: string, headers: readonly string[]): void {
     // HTTP/2 has no reason phrase and no Connection header: closing is the session's business (GOAWAY).
-    const out: Record<string, string | string[]> = { ':status': String(status) };
+    // Checked now, so a malformed response is the exchange's 502, not a reset later.
     for (let i = 0; i < headers.length; i += 2) {
-      const name = headers[i]!.toLowerCase();
-      const value = headers[i + 1]!;
-      const seen = out[name];
-      if (seen === undefined) out[name] = value;
-      else if (Array.isArray(seen)) seen.push(value);
-      else out[name] = [seen, value];
+      validateHeaderName(headers[i]!);
+      validateHeaderValue(headers[i]!, headers[i + 1]!);
+      if (CONNECTION_SPECIFIC.has(headers[i]!.toLowerCase())) throw new Error(`connection-specific header ${headers[i]}`);
     }
-    this.#stream.respond(out);
+    this.#head = toHeaderObject(headers, { ':status': String(status) });
+    // Sent with the first body byte or the end, or on the next turn: a response that ends
+    // at once with no body and no trailers then goes out as one HEADERS frame (gRPC's
+    // trailers-only answer must stay that shape).
+    setImmediate(this.#flush);
   }
 
   write(chunk: Buffer): boolean {
+    this.#flush();
     return this.#stream.write(chunk);
   }
 
@@ -63,10 +85,40 @@ class StreamDownstream implements Downstream {
     this.#stream.on('drain', listener);
   }
 
-  end(last?: string): void {
+  end(last?: string, trailers?: readonly string[]): void {
     this.#ended = true;
-    this.#stream.end(last);
+    const stream = this.#stream;
+    if (this.#head && !last && !trailers) {
+      if (!stream.destroyed) stream.respond(this.#head, { endStream: true });
+      this.#head = null;
+      return;
+    }
+    this.#trailers = trailers ?? null;
+    this.#flush();
+    stream.end(last);
   }
+
+  /** Sends the stored head, ready for trailers after the last DATA frame. */
+  readonly #flush = (): void => {
+    const head = this.#head;
+    if (!head) return;
+    this.#head = null;
+    const stream = this.#stream;
+    if (stream.destroyed) return;
+    try {
+      stream.respond(head, { waitForTrailers: true });
+    } catch {
+      stream.close(NGHTTP2_INTERNAL_ERROR);
+      return;
+    }
+    stream.once('wantTrailers', () => {
+      try {
+        stream.sendTrailers(this.#trailers ? toHeaderObject(this.#trailers, {}) : {});
+      } catch {
+        stream.close(NGHTTP2_INTERNAL_ERROR);
+      }
+    });
+  };
 
   abort(): void {
     this.#stream.close(NGHTTP2_INTERNAL_ERROR);
@@ -79,8 +131,6 @@ class StreamDownstream implements Downstream {
   }
 }
 
-/** Request headers that an HTTP/1.1 server would read as framing or hop-by-hop. */
-const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
 
 /**
  * The HTTP/1.1 head of an HTTP/2 request: pseudo-headers out, Host from :authority,

@@ -105,6 +105,7 @@ class ResponseDownstream implements Downstream {
   }
 
   end(last?: string): void {
+    // Trailers are dropped: an HTTP/1.1 response would have to be chunked and announce them.
     this.#res.end(last);
   }
 

@@ -2,7 +2,7 @@
 // server's own trust anchor, name check and SPKI pins; or plain TCP.
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { checkServerIdentity, createSecureContext, type PeerCertificate } from 'node:tls';
+import { checkServerIdentity, createSecureContext, type ConnectionOptions, type PeerCertificate } from 'node:tls';
 import { buildConnector } from 'undici';
 import type { ServerConfig } from '../config/types.js';
 import { matchesPins, PinMismatchError } from './pin.js';
@@ -35,26 +35,31 @@ export function readCa(server: ServerConfig): Buffer | null {
 /** undici's connector signature, with `protocol` left to us. */
 export type Connector = buildConnector.connector;
 
+/** The TLS options that reach one server and fail closed: its trust anchor, name and pins; null for plain TCP. */
+export function upstreamTlsOptions(server: ServerConfig, ca: Buffer | null = readCa(server)): ConnectionOptions | null {
+  const tls = server.tls;
+  if (!tls) return null;
+  const name = expectedServerName(server);
+  return {
+    // One context per server: passing `ca` instead would parse it again on every connection.
+    secureContext: createSecureContext({ ca: ca ?? undefined, minVersion: 'TLSv1.2' }),
+    // SNI must not be an IP address (RFC 6066); the name check still applies to it.
+    servername: isIP(name) ? undefined : name,
+    rejectUnauthorized: true,
+    checkServerIdentity: createIdentityCheck(name, tls.pins),
+  };
+}
+
 /**
  * A connector for one server. Pools are created with an `http:` origin so undici
  * never derives SNI from the client's Host header; TLS is decided here, per server.
  */
 export function createUpstreamConnector(server: ServerConfig, connectTimeoutMs: number, ca: Buffer | null = readCa(server)): Connector {
-  const tls = server.tls;
-  if (!tls) {
+  const tlsOptions = upstreamTlsOptions(server, ca);
+  if (!tlsOptions) {
     return buildConnector({ timeout: connectTimeoutMs, noDelay: true } as buildConnector.BuildOptions);
   }
-  const name = expectedServerName(server);
-  // SNI must not be an IP address (RFC 6066); the name check still applies to it.
-  const sni = isIP(name) ? undefined : name;
-  const tlsConnect = buildConnector({
-    timeout: connectTimeoutMs,
-    // One context per server: passing `ca` instead would parse it again on every connection.
-    secureContext: createSecureContext({ ca: ca ?? undefined, minVersion: 'TLSv1.2' }),
-    servername: sni,
-    rejectUnauthorized: true,
-    checkServerIdentity: createIdentityCheck(name, tls.pins),
-    noDelay: true,
-  } as buildConnector.BuildOptions);
-  return (options, callback) => tlsConnect({ ...options, protocol: 'https:', servername: sni ?? '' }, callback);
+  const tlsConnect = buildConnector({ timeout: connectTimeoutMs, noDelay: true, ...tlsOptions } as buildConnector.BuildOptions);
+  const sni = tlsOptions.servername ?? '';
+  return (options, callback) => tlsConnect({ ...options, protocol: 'https:', servername: sni }, callback);
 }

@@ -41,8 +41,8 @@ class DispatchAdapter implements Dispatcher.DispatchHandler {
     return this.#handler.onData(chunk);
   }
 
-  onComplete(): void {
-    this.#handler.onComplete();
+  onComplete(trailers: Buffer[] | string[] | null): void {
+    this.#handler.onComplete(trailers ? trailers.map(String) : []);
   }
 
   onUpgrade(statusCode: number, rawHeaders: Buffer[] | string[] | null, socket: Duplex): void {

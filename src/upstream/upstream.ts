@@ -34,8 +34,8 @@ export interface UpstreamHandler {
   onResponse(status: number, statusText: string, headers: readonly (Buffer | string)[], resume: () => void): boolean;
   /** A response body chunk; false pauses until the `resume` of onResponse is called. */
   onData(chunk: Buffer): boolean;
-  /** The response ended; the connection went back to its pool. */
-  onComplete(): void;
+  /** The response ended, with its trailer fields as raw pairs (empty when none); the connection is free again. */
+  onComplete(trailers: readonly string[]): void;
   /** The server switched protocols (101): `socket` is now the tunnel's server side. */
   onUpgrade(status: number, headers: readonly (Buffer | string)[], socket: Duplex): void;
   /**

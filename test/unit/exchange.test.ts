@@ -87,7 +87,7 @@ const ok: Script = (_req, h) => {
   h.onConnect(() => {});
   h.onResponse(200, 'OK', ['content-length', '2', 'connection', 'keep-alive'], () => {});
   h.onData(Buffer.from('hi'));
-  h.onComplete();
+  h.onComplete([]);
 };
 const refused: Script = (_req, h) => h.onError(new LbError('LB_ERR_CONNECT', 'connect: ECONNREFUSED') as UpstreamError);
 const closedAfterSend: Script = (_req, h) => {
