@@ -130,10 +130,12 @@ describe('parseConfig defaults', () => {
           cookie: null,
           retries: 3,
           redispatch: true,
+          protocol: 'http1',
           forwardFor: { except: null, trusted: [] },
           check: null,
           servers: [
             {
+              protocol: 'http1',
               name: 'web1',
               address: { host: '127.0.0.1', port: 9441 },
               tls: null,
@@ -240,6 +242,7 @@ describe('the SPEC.md example', () => {
     expect(backend.cookie?.name).toBe('WEBSERVERID');
     expect(backend.check?.intervalMs).toBe(2000);
     expect(backend.servers[0]).toEqual({
+      protocol: 'http1',
       name: 'web1',
       address: { host: '127.0.0.1', port: 9441 },
       tls: { ca: '/etc/doorman/certs/web1.crt', pins: [], servername: 'web1' },
