@@ -3,12 +3,24 @@
 // change that matters to others (balancer, workers, state file, stats) is announced by
 // one change event.
 import type { ServerConfig, TimeoutsConfig } from '../config/types.js';
-import { createUpstreamConnector, readCa, type Connector } from '../tls/upstream.js';
+import type { ConnectionOptions } from 'node:tls';
+import { createUpstreamConnector, readCa, upstreamTlsOptions, type Connector } from '../tls/upstream.js';
+import { createH2Upstream } from '../upstream/h2-upstream.js';
 import { createUndiciUpstream } from '../upstream/undici-upstream.js';
 import type { Upstream } from '../upstream/upstream.js';
 
-/** Makes a server's Upstream: undici's HTTP/1.1 pool today; HTTP/2 and test doubles plug in here. */
-export type UpstreamFactory = (config: ServerConfig, timeouts: TimeoutsConfig, connector: Connector) => Upstream;
+/** How a server is reached: undici's connector (HTTP/1.1, checks) and the raw TLS options (HTTP/2). */
+export interface UpstreamEndpoint {
+  readonly connector: Connector;
+  readonly tls: ConnectionOptions | null;
+}
+
+/** Makes a server's Upstream; test doubles plug in here. */
+export type UpstreamFactory = (config: ServerConfig, timeouts: TimeoutsConfig, endpoint: UpstreamEndpoint) => Upstream;
+
+/** HTTP/1.1 through undici's pool, or HTTP/2 sessions, as the backend's `protocol` says. */
+export const createUpstream: UpstreamFactory = (config, timeouts, endpoint) =>
+  config.protocol === 'h2' ? createH2Upstream(config, timeouts, endpoint.tls) : createUndiciUpstream(config, timeouts, endpoint.connector);
 import { WaitQueue } from './wait-queue.js';
 
 /** What an operator sets: READY takes traffic, DRAIN keeps cookie holders only, MAINT takes none. */
@@ -76,7 +88,7 @@ export class UpstreamServer {
   readonly #listeners: ServerChangeListener[] = [];
   readonly #createUpstream: UpstreamFactory;
 
-  constructor(backendName: string, config: ServerConfig, index: number, timeouts: TimeoutsConfig, createUpstream: UpstreamFactory = createUndiciUpstream) {
+  constructor(backendName: string, config: ServerConfig, index: number, timeouts: TimeoutsConfig, createUpstreamOf: UpstreamFactory = createUpstream) {
     this.name = config.name;
     this.backendName = backendName;
     this.#index = index;
@@ -85,8 +97,8 @@ export class UpstreamServer {
     this.#timeouts = timeouts;
     this.#ca = readCa(config);
     this.#connector = createUpstreamConnector(config, timeouts.connectMs, this.#ca);
-    this.#createUpstream = createUpstream;
-    this.#upstream = createUpstream(config, timeouts, this.#connector);
+    this.#createUpstream = createUpstreamOf;
+    this.#upstream = createUpstreamOf(config, timeouts, { connector: this.#connector, tls: upstreamTlsOptions(config, this.#ca) });
   }
 
   // ---- what others read ------------------------------------------------------
@@ -308,7 +320,7 @@ export class UpstreamServer {
     this.#ca = ca;
     this.#connector = createUpstreamConnector(config, timeouts.connectMs, ca);
     const old = this.#upstream;
-    this.#upstream = this.#createUpstream(config, timeouts, this.#connector);
+    this.#upstream = this.#createUpstream(config, timeouts, { connector: this.#connector, tls: upstreamTlsOptions(config, ca) });
     old.close().catch(() => {});
   }
 

@@ -352,6 +352,11 @@ function backendRules(backend: Rec | undefined, at: Path): Problem[] {
     return !duplicateNames.has(index) || rec(servers[index])?.cookie !== undefined;
   });
   const problems = [...names, ...cookies];
+  if (backend.protocol === 'h2') {
+    servers.forEach((server, i) => {
+      if (!isSet(rec(server)?.tls)) problems.push({ path: [...at, 'servers', i, 'tls'], message: 'protocol h2 needs tls (plain-text h2c to servers is not offered)' });
+    });
+  }
   const check = rec(backend.check);
   if (check !== undefined) {
     const interval = tryParse(() => durationOf(check.interval, 2_000));

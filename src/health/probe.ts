@@ -54,6 +54,7 @@ export async function probeServer(server: ServerConfig, check: CheckConfig, conn
     headersTimeout: check.timeoutMs,
     bodyTimeout: check.timeoutMs,
     pipelining: 1,
+    allowH2: server.protocol === 'h2',
   });
 
   let status: number | null = null;

@@ -59,7 +59,9 @@ export function createUpstreamConnector(server: ServerConfig, connectTimeoutMs: 
   if (!tlsOptions) {
     return buildConnector({ timeout: connectTimeoutMs, noDelay: true } as buildConnector.BuildOptions);
   }
-  const tlsConnect = buildConnector({ timeout: connectTimeoutMs, noDelay: true, ...tlsOptions } as buildConnector.BuildOptions);
+  // An HTTP/2 server is offered h2 too, for the health checks (undici's allowH2).
+  const allowH2 = server.protocol === 'h2';
+  const tlsConnect = buildConnector({ timeout: connectTimeoutMs, noDelay: true, allowH2, ...tlsOptions } as buildConnector.BuildOptions);
   const sni = tlsOptions.servername ?? '';
   return (options, callback) => tlsConnect({ ...options, protocol: 'https:', servername: sni }, callback);
 }

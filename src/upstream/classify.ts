@@ -3,6 +3,8 @@
 // and the health checker (`tls: pin mismatch`, `connect: ECONNREFUSED`).
 import { LbError, type LbErrorCode, type UpstreamError, type UpstreamErrorCode } from '../errors.js';
 
+/** node:http2's ways of saying the stream or session ended early. */
+const HTTP2_CLOSED = new Set(['ERR_HTTP2_STREAM_ERROR', 'ERR_HTTP2_SESSION_ERROR', 'ERR_HTTP2_GOAWAY_SESSION', 'ERR_HTTP2_STREAM_CANCEL', 'ERR_HTTP2_INVALID_SESSION']);
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN']);
 const UPSTREAM_CODES = new Set<LbErrorCode>([
   'LB_ERR_CONNECT',
@@ -41,7 +43,7 @@ export function classifyUpstreamError(err: unknown): UpstreamError {
   if (code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' || code.startsWith('HPE_') || message === 'bad response' || message === 'bad upgrade') {
     return upstream('LB_ERR_BAD_RESPONSE', `protocol: ${code || message}`, err);
   }
-  if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_CLOSED') {
+  if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_CLOSED' || HTTP2_CLOSED.has(code)) {
     return upstream('LB_ERR_UPSTREAM_CLOSED', `closed: ${message}`, err);
   }
   return upstream('LB_ERR_BAD_RESPONSE', `error: ${code || message}`, err);

@@ -341,6 +341,8 @@ describe('parseConfig problems', () => {
     ['http2 header list too small', withEdit((d) => (d.frontends[0].http2 = { maxHeaderListSize: '1KB' })), 'frontends.0.http2.maxHeaderListSize: must be between 1KiB and 16MiB'],
     ['http2 size unit', withEdit((d) => (d.frontends[0].http2 = { maxHeaderListSize: '64 kilobytes' })), 'frontends.0.http2.maxHeaderListSize: expected a size such as 64KiB, got "64 kilobytes"'],
     ['http2 streams 0', withEdit((d) => (d.frontends[0].http2 = { maxConcurrentStreams: 0 })), 'frontends.0.http2.maxConcurrentStreams: must be >= 1'],
+    ['h2 to a plain server', withEdit((d) => (d.backends[0].protocol = 'h2')), 'backends.0.servers.0.tls: protocol h2 needs tls (plain-text h2c to servers is not offered)'],
+    ['unknown protocol', withEdit((d) => (d.backends[0].protocol = 'h3')), 'backends.0.protocol: expected one of "http1", "h2", got "h3"'],
     ['unknown balance', withEdit((d) => (d.backends[0].balance = 'random')), 'backends.0.balance: expected one of "leastconn", "roundrobin", "source", got "random"'],
     ['negative retries', withEdit((d) => (d.backends[0].retries = -1)), 'backends.0.retries: must be >= 0'],
     ['no servers', withEdit((d) => (d.backends[0].servers = [])), 'backends.0.servers: must have at least 1 item(s)'],
