@@ -17,6 +17,17 @@ const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_CANCEL } = http2.constants;
 /** Connection-specific fields (RFC 9113 §8.2.2): never in an HTTP/2 message, either way. */
 const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
 
+/** No NUL, CR or LF anywhere, no whitespace at either end. */
+function isCleanValue(value: string): boolean {
+  for (let i = 0; i < value.length; i += 1) {
+    const c = value.charCodeAt(i);
+    if (c === 0 || c === 10 || c === 13) return false;
+  }
+  const first = value.charCodeAt(0);
+  const last = value.charCodeAt(value.length - 1);
+  return !(first === 32 || first === 9 || last === 32 || last === 9);
+}
+
 /** Raw pairs as node:http2 wants them: lower-case names, repeated ones as arrays. */
 function toHeaderObject(pairs: readonly string[], into: Record<string, string | string[]>): Record<string, string | string[]> {
   for (let i = 0; i < pairs.length; i += 2) {
@@ -143,6 +154,7 @@ export function requestHeadOfStream(headers: IncomingHttpHeaders, rawHeaders: re
   const authority = headers[':authority'];
   if (method === 'CONNECT') return new LbError('LB_ERR_BAD_REQUEST', 'CONNECT is not proxied');
   if (!path || path.charCodeAt(0) !== 47 /* '/' */) return new LbError('LB_ERR_BAD_REQUEST', 'request target must be a path');
+  if (!isCleanValue(path) || /\s/.test(path) || (authority !== undefined && !isCleanValue(authority))) return new LbError('LB_ERR_BAD_REQUEST', 'malformed pseudo-header');
   const out: string[] = [];
   const cookies: string[] = [];
   let host: string | undefined;
@@ -150,6 +162,8 @@ export function requestHeadOfStream(headers: IncomingHttpHeaders, rawHeaders: re
     const name = rawHeaders[i]!;
     const value = rawHeaders[i + 1]!;
     if (name.charCodeAt(0) === 58 /* ':' */) continue;
+    // nghttp2 lets these through; an HTTP/1.1 head built from them would split (RFC 9113 §8.2.1).
+    if (!isCleanValue(value)) return new LbError('LB_ERR_BAD_REQUEST', `malformed value of ${name}`);
     if (CONNECTION_SPECIFIC.has(name) || (name === 'te' && value !== 'trailers')) {
       return new LbError('LB_ERR_BAD_REQUEST', `connection-specific header ${name}`);
     }

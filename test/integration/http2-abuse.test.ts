@@ -64,6 +64,58 @@ async function metric(name: string): Promise<string> {
   return text.split('\n').filter((line) => line.startsWith(name)).join('\n');
 }
 
+describe('HTTP/2 heads that must not reach an HTTP/1.1 server', () => {
+  async function answerTo(fields: ReadonlyArray<readonly [string, string]>, data?: { body: string }): Promise<{ status?: number; reset?: number }> {
+    const raw = await openRawH2(running.port(), pki.ca.cert);
+    try {
+      const block = headerBlock(fields);
+      raw.send(frame(FRAME.HEADERS, FLAG.END_HEADERS | (data ? 0 : FLAG.END_STREAM), 1, block));
+      if (data) raw.send(frame(FRAME.DATA, FLAG.END_STREAM, 1, Buffer.from(data.body)));
+      await waitFor(() => raw.received.some((f) => f.streamId === 1 && (f.type === FRAME.RST_STREAM || f.type === FRAME.HEADERS)) || raw.socket.destroyed, 10_000, 'an answer on stream 1');
+      const reset = raw.received.find((f) => f.streamId === 1 && f.type === FRAME.RST_STREAM);
+      return reset ? { reset: reset.errorCode } : { status: raw.received.some((f) => f.streamId === 1 && f.type === FRAME.HEADERS) ? 1 : undefined };
+    } finally {
+      raw.socket.destroy();
+    }
+  }
+
+  it.each([
+    ['connection', 'keep-alive'],
+    ['transfer-encoding', 'chunked'],
+    ['upgrade', 'websocket'],
+    ['te', 'gzip'],
+  ])('never forwards a request carrying %s: %j', async (name, value) => {
+    const before = web.requests.length;
+    const answer = await answerTo([...requestHeaders(running.port(), `/smuggle-${name}`), [name, value]]);
+    expect(answer.reset ?? answer.status).toBeDefined();
+    expect(web.requests.slice(before).some((r) => r.url.startsWith('/smuggle'))).toBe(false);
+    expect(await politeGet()).toBe(200);
+  });
+
+  it.each([
+    ['CR LF', 'a\r\nInjected: yes'],
+    ['NUL', 'a\u0000b'],
+  ])('never lets a field value with %s reach a server', async (_what, value) => {
+    const before = web.requests.length;
+    await answerTo([...requestHeaders(running.port(), '/dirty'), ['x-dirty', value]]);
+    // nghttp2 drops such a field (or the stream); either way no server sees it.
+    for (const r of web.requests.slice(before)) {
+      expect(r.headers['x-dirty']).toBeUndefined();
+      expect(r.headers.injected).toBeUndefined();
+    }
+    expect(await politeGet()).toBe(200);
+  });
+
+  it('resets a stream whose DATA exceeds its content-length, forwarding no byte past it', async () => {
+    const before = web.requests.length;
+    const post = requestHeaders(running.port(), '/cl-mismatch').map(([n, v]) => (n === ':method' ? ([n, 'POST'] as const) : ([n, v] as const)));
+    const answer = await answerTo([...post, ['content-length', '5']], { body: 'hello, and more' });
+    expect(answer.reset ?? answer.status).toBeDefined();
+    for (const r of web.requests.slice(before).filter((r) => r.url === '/cl-mismatch')) expect(r.body.length).toBeLessThanOrEqual(5);
+    expect(await politeGet()).toBe(200);
+  });
+});
+
 describe('HTTP/2 abuse', () => {
   it('closes a rapid-reset connection with GOAWAY ENHANCE_YOUR_CALM (CVE-2023-44487)', async () => {
     const raw = await openRawH2(running.port(), pki.ca.cert);
