@@ -7,7 +7,7 @@ import type { AdminConfig } from '../config/types.js';
 import type { FrontendView } from '../frontend/frontend-stats.js';
 import type { LbMetrics } from './metrics.js';
 import type { ServerControl } from './server-control.js';
-import { STATS_PAGE, STATS_PAGE_CSP } from './stats-page.js';
+import { STATS_PAGE, STATS_PAGE_CSP } from './ui/stats-page.js';
 
 /**
  * What a reload did: `applied: false` means the new config was refused and nothing
