@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { createApi, type ApiOptions } from './control/api.js';
 import type { LbMetrics } from './metrics/metrics.js';
 import { sendText } from './respond.js';
-import { STATS_PAGE, STATS_PAGE_CSP } from './stats-page.js';
+import { STATS_PAGE, STATS_PAGE_CSP } from './ui/stats-page.js';
 
 
 export interface AdminServerOptions extends ApiOptions {

@@ -3,7 +3,7 @@
 // buttons and token form must work with the mouse and the keyboard.
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { adminUrl, apiState } from '../helpers/admin.js';
+import { adminUrl, apiState, type StateServer } from '../helpers/admin.js';
 import { startBackend, type TestBackend } from '../helpers/backend.js';
 import { hasChromium, launchChromium, pageErrors } from '../helpers/browser.js';
 import { waitFor } from '../helpers/client.js';
@@ -14,6 +14,8 @@ const CHECK_INTERVAL_MS = 500;
 const REFRESH_MS = 500;
 /** Room for a loaded CI machine on top of what the page promises. */
 const SLACK_MS = 2_000;
+/** How long a wait for a state may take on a loaded 2-core machine (the full suite) before it fails. */
+const LOADED_MS = 15_000;
 
 const pki = testPki();
 const certs = { web1: pki.selfSigned('web1'), web2: pki.selfSigned('web2') };
@@ -58,6 +60,18 @@ async function setup(options: { token?: string; fall?: number; context?: Paramet
 
 const row = (page: Page, server: string) => page.locator(`tr[data-server="${server}"]`);
 
+/** The part of an /api/state answer the page timing is read from. */
+interface PageState {
+  now: string;
+  backends: Array<{ servers: StateServer[] }>;
+}
+
+function web2Of(state: unknown): StateServer {
+  const found = (state as PageState).backends[0]?.servers.find((s) => s.name === 'web2');
+  if (!found) throw new Error('no web2 in /api/state');
+  return found;
+}
+
 /** Polls /api/state until `server` is in `state`, or fails after `timeoutMs`. */
 function untilApiState(running: RunningLb, server: string, state: string, token?: string, timeoutMs = 5_000): Promise<void> {
   const inState = async () => (await apiState(running, token)).backends[0]!.servers.find((s) => s.name === server)?.state === state;
@@ -78,19 +92,29 @@ describe.skipIf(!hasChromium)('/stats in headless Chromium', () => {
   it('shows both servers UP, then a stopped server DOWN within a check interval and a refresh, and announces it', async () => {
     const { page, web2, errors } = await setup();
     for (const server of ['web1', 'web2']) {
-      await row(page, server).locator('.badge', { hasText: 'UP' }).waitFor({ timeout: 5_000 });
+      await row(page, server).locator('.badge', { hasText: 'UP' }).waitFor({ timeout: LOADED_MS });
     }
-    await page.locator('#summary .count.UP', { hasText: '2 UP' }).waitFor();
-    await page.locator('tr[data-frontend="https"]').waitFor();
+    await page.locator('#summary .count.UP', { hasText: '2 UP' }).waitFor({ timeout: LOADED_MS });
+    await page.locator('tr[data-frontend="https"]').waitFor({ timeout: LOADED_MS });
 
+    // The page's first /api/state answer that has web2 DOWN: it says when Doorman saw the
+    // change and when it answered, on Doorman's clock.
+    const downAnswer = page.waitForResponse(
+      async (response) => new URL(response.url()).pathname === '/api/state' && web2Of(await response.json()).state === 'DOWN',
+      { timeout: LOADED_MS },
+    );
     await web2.close();
     const stoppedAt = Date.now();
-    // The check after the stop fails (fall 1: DOWN at once); the next refresh shows it.
-    await row(page, 'web2').locator('.badge', { hasText: 'DOWN' }).waitFor({ timeout: CHECK_INTERVAL_MS * 1.1 + REFRESH_MS + SLACK_MS });
-    const elapsedMs = Date.now() - stoppedAt;
-    expect(elapsedMs).toBeLessThan(CHECK_INTERVAL_MS * 1.1 + REFRESH_MS + SLACK_MS);
+    const answer = (await (await downAnswer).json()) as PageState;
+    await row(page, 'web2').locator('.badge', { hasText: 'DOWN' }).waitFor({ timeout: LOADED_MS });
+    // The check after the stop fails (fall 1: DOWN at once); the page's next refresh asks for
+    // it. Timed by Doorman where each happens, so a busy test process polling late does not count.
+    const changedAt = Date.parse(web2Of(answer).lastChange);
+    expect(changedAt - stoppedAt).toBeLessThan(CHECK_INTERVAL_MS * 1.1 + SLACK_MS);
+    expect(Date.parse(answer.now) - changedAt).toBeLessThan(REFRESH_MS + SLACK_MS);
     expect(await row(page, 'web2').getAttribute('class')).toContain('state-DOWN');
-    expect(await row(page, 'web2').locator('td.check').textContent()).toMatch(/connect|refused/i);
+    // Refused, or reset when a check was in flight as the server stopped (likelier on a busy machine).
+    expect(await row(page, 'web2').locator('td.check').textContent()).toMatch(/connect|refused|ECONNRESET/i);
     expect(await row(page, 'web1').locator('.badge').textContent()).toBe('UP');
     expect(await page.locator('#announcer').textContent()).toContain('web/web2 is DOWN');
     expect(await page.title()).toBe('(1 DOWN) Doorman stats');

@@ -15,7 +15,7 @@ export interface CliExit {
 }
 
 function assertBuilt(): void {
-  if (!existsSync(CLI_PATH)) throw new Error(`${CLI_PATH} is missing: run "npx tsc -p tsconfig.json" first`);
+  if (!existsSync(CLI_PATH)) throw new Error(`${CLI_PATH} is missing: run "npm run build" first`);
 }
 
 /** Runs the CLI to completion; kills it and fails after `timeoutMs`. */
