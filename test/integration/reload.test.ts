@@ -195,7 +195,8 @@ describe('hot reload', () => {
 
   it("keeps a kept server's operator state and health across a reload", async () => {
     const web = [await backend('web1'), await backend('web2')];
-    const check = { path: '/health', interval: '100ms', timeout: '100ms', rise: 2, fall: 1 };
+    // fall 2 and a 300 ms timeout: one slow check on a loaded machine must not take the healthy web1 down.
+    const check = { path: '/health', interval: '300ms', timeout: '300ms', rise: 2, fall: 2 };
     const setup = await start(web, 2);
     // web1 DRAIN by the operator; web2 failing its checks.
     await fetch(`${setup.admin}/api/backends/web/servers/web1/state`, { method: 'PUT', body: JSON.stringify({ state: 'DRAIN' }) });
@@ -217,7 +218,7 @@ describe('hot reload', () => {
     });
     writeFileSync(join(setup.dir, 'lb.yaml'), stringify(config(web)));
     expect(await reloadApi(setup)).toEqual({ status: 200, body: { reloaded: true } });
-    await waitFor(async () => (await apiState(setup)).backends[0]!.servers[1]!.state === 'DOWN', 5000, 'web2 DOWN');
+    await waitFor(async () => (await apiState(setup)).backends[0]!.servers[1]!.state === 'DOWN', 10_000, 'web2 DOWN');
 
     // Another reload (a new check path): web1 stays DRAIN, web2 stays DOWN — no reset to UP.
     writeFileSync(join(setup.dir, 'lb.yaml'), stringify({ ...config(web), backends: [{ ...config(web).backends[0], check: { ...check, path: '/other' } }] }));
