@@ -97,6 +97,8 @@ const ERRORS: [string, string, H1ErrorCode, number][] = [
   ['a bare LF after an extension', '5;a=b\nhello\r\n0\r\n\r\n', 'bare-lf', 5],
   ['a bare LF after a bare extension name', '5;a\nhello\r\n0\r\n\r\n', 'bare-lf', 3],
   ['a bare LF after a quoted value', '5;a="b"\nhello\r\n0\r\n\r\n', 'bare-lf', 7],
+  ['a bare CR after a quoted value', '5;a="b"\rhello\r\n0\r\n\r\n', 'bare-cr', 8],
+  ['a quoted value followed by another extension', '5;a="b";c@\r\nhello\r\n0\r\n\r\n', 'bad-chunk-extension', 9],
   ['no final CRLF but a bare LF', '0\r\n\n', 'bare-lf', 3],
   ['a bare CR ending the body', '0\r\n\rX', 'bare-cr', 4],
   ['trailer obs-fold', '0\r\nX: a\r\n b\r\n\r\n', 'obs-fold', 9],

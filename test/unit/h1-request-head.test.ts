@@ -125,6 +125,19 @@ describe('parseRequestHead accepts', () => {
     expect(head('GET / HTTP/1.0\r\n\r\n').cookie).toBeUndefined();
   });
 
+  it('connection tokens skip empty elements; three Hosts report the second', () => {
+    expect(head('GET / HTTP/1.1\r\n' + H + 'Connection: , a ,,\tB \r\n\r\n').connectionTokens()).toEqual(['a', 'b']);
+    expect(parse('GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\nHost: c\r\n\r\n')).toMatchObject({ code: 'duplicate-host', pos: 25 });
+  });
+
+  it('more than 100 fields when maxHeaders allows, and lookups by many names', () => {
+    const fields = Array.from({ length: 300 }, (_, i) => `X-${i}: ${i}\r\n`).join('');
+    const result = parse('GET / HTTP/1.1\r\n' + H + fields + '\r\n', { maxHeadBytes: 65536, maxHeaders: 301 });
+    if (result.kind !== 'complete') throw new Error(JSON.stringify(result));
+    expect(result.head.fieldCount).toBe(301);
+    for (let i = 0; i < 300; i++) expect(result.head.get(`x-${i}`)).toBe(String(i));
+  });
+
   it('an empty Host (RFC 9112 §3.2 allows it) and obs-text in values (as latin1)', () => {
     expect(head('GET / HTTP/1.1\r\nHost:\r\n\r\n').host).toBe('');
     expect(head('GET / HTTP/1.1\r\n' + H + 'X: caf\xe9\r\n\r\n').get('x')).toBe('café');

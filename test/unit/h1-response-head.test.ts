@@ -71,6 +71,7 @@ describe('parseResponseHead accepts', () => {
 
 const ERRORS: [string, string, H1ErrorCode, number][] = [
   ['not HTTP', 'HTTX/1.1 200 OK\r\n\r\n', 'bad-version', 3],
+  ['a bare LF before the status line', '\nHTTP/1.1 200 OK\r\n\r\n', 'bare-lf', 0],
   ['HTTP/2.0', 'HTTP/2.0 200 OK\r\n\r\n', 'unsupported-version', 0],
   ['HTTP/1.2', 'HTTP/1.2 200 OK\r\n\r\n', 'unsupported-version', 0],
   ['a two-digit status', 'HTTP/1.1 20 OK\r\n\r\n', 'bad-status', 11],
