@@ -2,7 +2,7 @@
 // every field line, records its offsets, and interprets the few fields that frame the
 // message (Content-Length, Transfer-Encoding, Connection, Upgrade, Expect, Host) into
 // flag bits while it passes over them, so nothing is re-derived later.
-import { asciiBytes, C_DIGIT, C_TOKEN, C_VCHAR, CHAR, COLON, COMMA, CR, equalsLower, HTAB, LF, SP } from './chars.js';
+import { asciiBytes, C_DIGIT, C_TOKEN, CHAR, COLON, COMMA, CR, equalsLower, HTAB, LF, SP } from './chars.js';
 import type { H1ErrorCode } from './errors.js';
 import { MF_CLEN, MF_CONN_CLOSE, MF_CONN_KEEP_ALIVE, MF_EXPECT_CONTINUE, MF_TE } from './head.js';
 
@@ -25,7 +25,8 @@ const KNOWN_CODINGS = ['gzip', 'x-gzip', 'deflate', 'compress', 'x-compress'].ma
 /** What a scan found. One instance is reused by every parse (they are synchronous), so a parse allocates only its result. */
 export class FieldScan {
   count = 0;
-  offsets = new Uint32Array(400);
+  /** Four offsets per field; a plain array of small integers: slicing it is far cheaper than a typed array. */
+  readonly offsets: number[] = [];
   flags = 0;
   contentLength = -1;
   /** Name offset of the first Content-Length / Transfer-Encoding field, for error positions. */
@@ -42,8 +43,7 @@ export class FieldScan {
   errorCode: H1ErrorCode = 'bad-field-name';
   errorPos = 0;
 
-  reset(maxHeaders: number): void {
-    if (this.offsets.length < 4 * maxHeaders) this.offsets = new Uint32Array(4 * maxHeaders);
+  reset(): void {
     this.count = 0;
     this.flags = 0;
     this.contentLength = -1;
@@ -58,8 +58,8 @@ export class FieldScan {
     this.connectionUpgrade = false;
   }
 
-  /** The offsets of the fields found, in a typed array of their own. */
-  fields(): Uint32Array {
+  /** The offsets of the fields found, in an array of their own. */
+  fields(): number[] {
     return this.offsets.slice(0, 4 * this.count);
   }
 }
@@ -81,7 +81,7 @@ function fail(scan: FieldScan, code: H1ErrorCode, pos: number): number {
  * came first, or SCAN_ERROR with the code and position in `scan`.
  */
 export function scanFields(buf: Buffer, pos: number, end: number, maxHeaders: number, scan: FieldScan): number {
-  scan.reset(maxHeaders);
+  scan.reset();
   for (;;) {
     if (pos >= end) return SCAN_PARTIAL;
     let c = buf[pos]!;
@@ -99,13 +99,14 @@ export function scanFields(buf: Buffer, pos: number, end: number, maxHeaders: nu
     const nameEnd = pos++;
     while (pos < end && (buf[pos] === SP || buf[pos] === HTAB)) pos++;
     const valueStart = pos;
-    let valueEnd = pos;
+    // field-vchar, SP and HTAB: stop at any other control byte or DEL.
     for (; pos < end; pos++) {
       c = buf[pos]!;
-      if ((CHAR[c]! & C_VCHAR) !== 0) valueEnd = pos + 1;
-      else if (c !== SP && c !== HTAB) break;
+      if (c < 0x20 ? c !== HTAB : c === 0x7f) break;
     }
     if (pos >= end) return SCAN_PARTIAL;
+    let valueEnd = pos;
+    while (valueEnd > valueStart && (buf[valueEnd - 1] === SP || buf[valueEnd - 1] === HTAB)) valueEnd--;
     if (c !== CR) return fail(scan, c === LF ? 'bare-lf' : 'bad-field-value', pos);
     if (pos + 1 >= end) return SCAN_PARTIAL;
     if (buf[pos + 1] !== LF) return fail(scan, 'bare-cr', pos);

@@ -52,13 +52,13 @@ export class H1Head {
   readonly startLineEnd: number;
   /** Offset just past the empty line ending the head: where the body or the next message starts. */
   readonly end: number;
-  readonly fields: Uint32Array;
+  readonly fields: readonly number[];
   /** MF_* bits. */
   readonly flags: number;
   /** The Content-Length value, or -1 when none was sent. */
   readonly contentLength: number;
 
-  constructor(buf: Buffer, start: number, startLineEnd: number, end: number, fields: Uint32Array, flags: number, contentLength: number) {
+  constructor(buf: Buffer, start: number, startLineEnd: number, end: number, fields: readonly number[], flags: number, contentLength: number) {
     this.buf = buf;
     this.start = start;
     this.startLineEnd = startLineEnd;

@@ -16,6 +16,9 @@ const DOT = 46;
  * costs no byte-by-byte rescan.
  */
 export function possibleHeadEnd(buf: Buffer, start: number): boolean {
+  // The common case, a whole head ending the buffer, without a call into C++.
+  const n = buf.length;
+  if (n - start >= 4 && buf[n - 1] === LF && buf[n - 2] === CR && buf[n - 3] === LF && buf[n - 4] === CR) return true;
   return buf.indexOf(LF_CRLF, start) >= 0 || buf.indexOf(LF_LF, start) >= 0;
 }
 
