@@ -117,13 +117,13 @@ export function scanFields(buf: Buffer, pos: number, end: number, maxHeaders: nu
     scan.offsets[at + 1] = nameEnd;
     scan.offsets[at + 2] = valueStart;
     scan.offsets[at + 3] = valueEnd;
-    if (!interpret(buf, nameStart, nameEnd - nameStart, valueStart, valueEnd, scan)) return SCAN_ERROR;
+    if (!interpret(buf, nameStart, nameEnd - nameStart, valueStart, valueEnd, pos - 2, scan)) return SCAN_ERROR;
     scan.count++;
   }
 }
 
 /** Sets the facts a framing field carries; false (with the error in `scan`) when its value is invalid. */
-function interpret(buf: Buffer, nameStart: number, nameLength: number, start: number, end: number, scan: FieldScan): boolean {
+function interpret(buf: Buffer, nameStart: number, nameLength: number, start: number, end: number, lineEnd: number, scan: FieldScan): boolean {
   switch (nameLength) {
     case 4:
       if (equalsLower(buf, nameStart, HOST)) {
@@ -145,7 +145,7 @@ function interpret(buf: Buffer, nameStart: number, nameLength: number, start: nu
     case 14:
       return !equalsLower(buf, nameStart, CONTENT_LENGTH) || contentLength(buf, nameStart, start, end, scan);
     case 17:
-      return !equalsLower(buf, nameStart, TRANSFER_ENCODING) || transferCodings(buf, nameStart, start, end, scan);
+      return !equalsLower(buf, nameStart, TRANSFER_ENCODING) || transferCodings(buf, nameStart, start, end, lineEnd, scan);
     default:
       return true;
   }
@@ -170,8 +170,13 @@ function contentLength(buf: Buffer, nameStart: number, start: number, end: numbe
   return true;
 }
 
-/** Transfer-Encoding = 1#token (no parameters, no empty elements); repeated fields continue one list. */
-function transferCodings(buf: Buffer, nameStart: number, start: number, end: number, scan: FieldScan): boolean {
+/**
+ * Transfer-Encoding = 1#token (no parameters, no empty elements); repeated fields continue
+ * one list. A tab after a final `chunked` is refused although OWS allows it: llhttp (Node,
+ * undici) does not read that as chunked, so a client or server behind Doorman would frame
+ * the message differently (a response: read until close).
+ */
+function transferCodings(buf: Buffer, nameStart: number, start: number, end: number, lineEnd: number, scan: FieldScan): boolean {
   if (scan.tePos < 0) scan.tePos = nameStart;
   scan.flags |= MF_TE;
   let pos = start;
@@ -187,7 +192,10 @@ function transferCodings(buf: Buffer, nameStart: number, start: number, end: num
     if (chunked) scan.teChunked++;
     else if (scan.teUnknownPos < 0 && !isKnownCoding(buf, tokenStart, length)) scan.teUnknownPos = tokenStart;
     scan.teLastChunked = chunked;
-    if (pos === end) return true;
+    if (pos === end) {
+      if (chunked) for (let i = tokenStart + length; i < lineEnd; i++) if (buf[i] === HTAB) return reject(scan, 'bad-transfer-encoding', i);
+      return true;
+    }
     pos++;
   }
 }

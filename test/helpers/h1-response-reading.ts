@@ -17,6 +17,8 @@ export interface SeenResponse {
   complete: boolean;
   /** Why reading stopped before a complete response: an error code, or 'eof'; null otherwise. */
   error: string | null;
+  /** Where Doorman's error is. */
+  errorPos?: number;
   /** Doorman's final head, to explain a difference. */
   head?: ResponseHead;
 }
@@ -29,6 +31,7 @@ export function readResponse(buf: Buffer, method: string): SeenResponse {
     const result = parseResponseHead(buf, pos);
     if (result.kind !== 'complete') {
       out.error = result.kind === 'error' ? result.code : 'eof';
+      if (result.kind === 'error') out.errorPos = result.pos;
       return out;
     }
     const head = result.head;

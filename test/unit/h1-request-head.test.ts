@@ -232,6 +232,7 @@ const ERRORS: [string, string, H1ErrorCode, number][] = [
   ['a trailing comma', 'POST / HTTP/1.1\r\n' + H + 'Transfer-Encoding: chunked,\r\n\r\n', 'bad-transfer-encoding', 61],
   ['a parameter on chunked', 'POST / HTTP/1.1\r\n' + H + 'Transfer-Encoding: chunked;q=1\r\n\r\n', 'bad-transfer-encoding', 60],
   ['quoted chunked', 'POST / HTTP/1.1\r\n' + H + 'Transfer-Encoding: "chunked"\r\n\r\n', 'bad-transfer-encoding', 53],
+  ['a tab after a final chunked (llhttp reads it as not chunked)', 'POST / HTTP/1.1\r\n' + H + 'Transfer-Encoding: chunked \t\r\n\r\n', 'bad-transfer-encoding', 61],
   ['chunked with a vertical tab', 'POST / HTTP/1.1\r\n' + H + 'Transfer-Encoding: \x0bchunked\r\n\r\n', 'bad-field-value', 53],
   ['Transfer-Encoding in HTTP/1.0', 'POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n', 'bad-transfer-encoding', 17],
   ['an unknown coding before chunked', 'POST / HTTP/1.1\r\n' + H + 'Transfer-Encoding: foo, chunked\r\n\r\n', 'unknown-transfer-coding', 53],
