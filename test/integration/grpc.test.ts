@@ -63,7 +63,8 @@ async function setup(handlers?: Handlers, backend: Record<string, unknown> = {})
   const grpcServer = await startGrpcServer(handlers);
   cleanups.push(() => void grpcServer.server.forceShutdown());
   const running = await startProxy(pki.front, [{ name: 'web1', address: grpcServer.address, trust: serverCert }], {
-    backend: { protocol: 'h2', check: { path: '/health', interval: '60s' }, ...backend },
+    // grpc-js answers a plain GET with 415 (not application/grpc): that is its liveness answer.
+    backend: { protocol: 'h2', check: { path: '/health', interval: '60s', expect: 415 }, ...backend },
   });
   cleanups.push(() => running.close());
   const client = new EchoClient(`localhost:${running.port()}`, grpc.credentials.createSsl(Buffer.from(pki.ca.cert)));
@@ -95,6 +96,15 @@ describe('gRPC through Doorman', () => {
     expect(grpcServer.forwardedFor).toEqual(['127.0.0.1']);
     await waitFor(() => running.logs.some((l) => l.msg === 'access'), 5000, 'access line');
     expect(running.logs.find((l) => l.msg === 'access')).toMatchObject({ httpVersion: '2.0', status: 200, path: echoService.unary.path, server: 'web1' });
+  });
+
+  it('health-checks the server over HTTP/2', async () => {
+    const { running } = await setup();
+    await running.lb.health.checker.runOnce('web/web1');
+    const server = running.lb.control.view().backends[0]!.servers[0]!;
+    // An HTTP/1.1 check would get no answer at all from grpc-js (h2 only): a status means it spoke h2.
+    expect(server.lastCheck).toMatchObject({ status: 'ok', code: 415 });
+    expect(server.state).toBe('UP');
   });
 
   it('carries a server-streaming call to its end', async () => {

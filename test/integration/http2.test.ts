@@ -137,6 +137,36 @@ describe('HTTP/2 clients', () => {
   });
 });
 
+describe('HTTP/2 drain', () => {
+  it('sends GOAWAY on shutdown and lets the stream in flight finish', async () => {
+    let release: (() => void) | undefined;
+    const web1 = await startBackend({
+      name: 'web1',
+      tls: web1Cert,
+      handler: (_req, res) => {
+        release = () => res.writeHead(200, { 'content-type': 'text/plain' }).end('finished\n');
+      },
+    });
+    const running = await startProxy(pki.front, [{ name: 'web1', address: web1.address, trust: web1Cert }]);
+    const session = connect(running.port());
+    try {
+      const inFlight = h2request(session, { ':path': '/slow' });
+      await waitFor(() => release !== undefined, 5000, 'request at the server');
+      const goaway = once(session, 'goaway', 5000);
+      const stopped = running.lb.shutdown();
+      await goaway;
+      release!();
+      const answer = await inFlight;
+      expect([answer.headers[':status'], answer.body]).toEqual([200, 'finished\n']);
+      await stopped;
+    } finally {
+      session.destroy();
+      await running.close();
+      await web1.close();
+    }
+  });
+});
+
 describe('ALPN', () => {
   it('offers only HTTP/1.1 with alpn: [http/1.1]: an h2-only client is refused, an h1 client served', async () => {
     const web1 = await startBackend({ name: 'web1', tls: web1Cert });
