@@ -45,11 +45,16 @@ function checkBuild() {
 }
 
 function pickScenarios(only) {
-  if (!only) return SCENARIOS.filter((s) => s.quick);
-  if (only.includes('all')) return SCENARIOS;
+  const runnable = (s) => {
+    const { ok, why } = s.available?.() ?? { ok: true };
+    if (!ok) say(`skipping scenario ${s.name}: ${why}`);
+    return ok;
+  };
+  if (!only) return SCENARIOS.filter((s) => s.quick).filter(runnable);
+  if (only.includes('all')) return SCENARIOS.filter(runnable);
   const unknown = only.filter((n) => !SCENARIOS.some((s) => s.name === n));
   if (unknown.length) throw new Error(`--only: unknown scenario(s) ${unknown.join(', ')}; known: ${SCENARIOS.map((s) => s.name).join(', ')}, all`);
-  return SCENARIOS.filter((s) => only.includes(s.name));
+  return SCENARIOS.filter((s) => only.includes(s.name)).filter(runnable);
 }
 
 async function pickContenders(names) {

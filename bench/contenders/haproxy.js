@@ -58,7 +58,7 @@ defaults
     timeout http-request 60s
 
 frontend https
-    bind 127.0.0.1:${port} ssl crt ${certs.front.pem} ssl-min-ver TLSv1.2
+    bind 127.0.0.1:${port} ssl crt ${certs.front.pem} ssl-min-ver TLSv1.2 alpn h2,http/1.1   # Doorman's alpn default
     http-request set-header X-Forwarded-Proto https
     default_backend web
 

@@ -1,4 +1,5 @@
 // Every scenario, in the order they run; one file each.
+import h2 from './h2.js';
 import keepalive from './keepalive.js';
 import largeResponse from './large-response.js';
 import memory from './memory.js';
@@ -7,4 +8,4 @@ import postBody from './post-body.js';
 import slowBackend from './slow-backend.js';
 import sticky from './sticky.js';
 
-export const SCENARIOS = [keepalive, sticky, newConnection, largeResponse, postBody, slowBackend, memory];
+export const SCENARIOS = [keepalive, sticky, newConnection, largeResponse, postBody, slowBackend, h2, memory];
