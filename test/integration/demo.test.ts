@@ -2,6 +2,8 @@
 // temp folders with every listener on port 0. Certificates are checked with Node's
 // X509Certificate and TLS, never with node-forge that made them.
 import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { readFileSync, rmSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -16,6 +18,8 @@ import { spkiPin } from '../../src/tls/pin.js';
 import { request } from '../helpers/client.js';
 import { tempDir } from '../helpers/lb.js';
 import { waitFor } from '../helpers/wait.js';
+
+const execFileAsync = promisify(execFile);
 
 const PAIRS: readonly PairName[] = ['ca', 'lb', 'web1', 'web2'];
 
@@ -186,6 +190,18 @@ describe('startDemo', () => {
     expect(redirect.status).toBe(308);
     expect(redirect.headers.location).toBe(`https://localhost:${port}/page?q=1`);
     expect(demo.tryLines[0]).toContain(`https://localhost:${port}/`);
+  });
+
+  it('speaks HTTP/2 to curl --http2 on the https frontend', async () => {
+    const { demo, certDir } = await start();
+    const port = demo.lb.port('https');
+    // Asynchronous: the demo answers from this very process.
+    const curl = await execFileAsync('curl', ['--http2', '--silent', '--show-error', '--cacert', join(certDir, 'ca.crt'), '--write-out', '%{http_version} %{http_code}', '--output', '/dev/null', `https://localhost:${port}/`], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(curl.stderr).toBe('');
+    expect(curl.stdout).toBe('2 200');
   });
 
   it('shuts down cleanly: every listener closed', async () => {
