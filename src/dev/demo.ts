@@ -292,6 +292,7 @@ function tryLines(lb: LoadBalancer, certDir: string, varDir: string, adminPort: 
   const pairs: [string, string][] = [
     [`curl --cacert ${ca} https://localhost:${https}/`, 'answered by web1 or web2'],
     [`curl --cacert ${ca} -c ${jar} -b ${jar} https://localhost:${https}/`, 'repeat it: sticky to one server'],
+    [`curl --http2 -I --cacert ${ca} https://localhost:${https}/`, 'HTTP/2 on the same port'],
     [`curl -i http://localhost:${lb.port('http')}/`, '308 to https'],
     [`https://localhost:${https}/`, `in a browser (trust ${ca}, or accept the warning)`],
   ];
