@@ -9,7 +9,7 @@ import { loadStateFile, StateFileWriter } from './admin/control/state-file.js';
 import { LbMetrics } from './admin/metrics/metrics.js';
 import { BackendSet } from './backend/backend-set.js';
 import type { Config, FrontendConfig } from './config/types.js';
-import type { FrontendRoute } from './exchange/exchange.js';
+import { createRouting, type FrontendRouting } from './exchange/routing.js';
 import { createRequestIds, RequestObservers } from './exchange/request-observers.js';
 import { ConnectionGate } from './frontend/connection-gate.js';
 import { FrontendSet, planFrontends } from './frontend/frontend-set.js';
@@ -43,10 +43,13 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
   const access = new AccessObserver(config, { accessLogger, writeLine, gate, stats: frontendStats, backends });
   const observer = new RequestObservers([health, metrics, ...(options.observers ?? [])], [access, frontendStats, metrics, ...(options.observers ?? [])]);
 
-  function routeOf(frontend: FrontendConfig): FrontendRoute {
-    if (frontend.redirect !== 'https') return { kind: 'backend', backend: backends.get(frontend.backend!)! };
-    const target = config.frontends.find((f) => f.tls !== null)!;
-    return { kind: 'redirect', httpsPort: () => frontends.portOr(target.name, target.bind.port) };
+  /** The routing of each frontend under the config in force (its hit counts show in /api/state). */
+  const routings = new Map<string, FrontendRouting>();
+  function routingOf(frontend: FrontendConfig): FrontendRouting {
+    const https = config.frontends.find((f) => f.tls !== null);
+    const routing = createRouting(frontend, backends.map, https ? () => frontends.portOr(https.name, https.bind.port) : null);
+    routings.set(frontend.name, routing);
+    return routing;
   }
 
   // One set of ticket keys for the process's life: sessions resume across reloads.
@@ -56,22 +59,12 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
     gate,
     stats: frontendStats,
     listeningLevel: role.controls ? 'info' : 'debug',
-    exchange: (frontend, facts, retired) => ({ frontend: facts, route: routeOf(frontend), observer, draining: () => draining || retired(), logger }),
+    exchange: (frontend, facts, retired) => ({ frontend: facts, routing: routingOf(frontend), observer, draining: () => draining || retired(), logger }),
     requestId: createRequestIds(),
-    events: {
-      added: (name) => metrics.addFrontend(name),
-      connection(name, delta) {
-        frontendStats.connection(name, delta);
-        metrics.frontendConnection(name, delta);
-      },
-      tlsHandshakeError: (name) => metrics.tlsHandshakeError(name),
-      http2Stream: (name) => metrics.http2Stream(name),
-      http2Abuse: (name, reason) => metrics.http2Abuse(name, reason),
-      requestError: (name) => metrics.requestError(name),
-    },
+    events: [frontendStats, metrics],
   });
   const adminConfig = (c: Config) => (role.controls ? c.admin : null);
-  const admin = new AdminListener({ ...options, config: () => config.admin!, control, frontends: () => frontendStats.view(), metrics, draining: () => draining });
+  const admin = new AdminListener({ ...options, config: () => config.admin!, control, frontends: () => frontendStats.view().map((f) => ({ ...f, routes: routings.get(f.name)?.view() ?? [] })), metrics, draining: () => draining });
 
   async function applyConfig(next: Config): Promise<string[]> {
     const plan = planFrontends(served(next), ticketKeys); // throws before anything changes

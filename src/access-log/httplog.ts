@@ -32,7 +32,10 @@ export function sessionState(r: AccessRecord): string {
     case 'normal':
       return '--';
     case 'redirect':
+    case 'local':
       return 'LR';
+    case 'no-route':
+      return 'PR';
     case 'bad-request':
       return 'PR';
     case 'client-timeout':

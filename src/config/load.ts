@@ -121,6 +121,15 @@ function toConfig(raw: RawConfig, file: string): Config {
     frontends: raw.frontends.map((frontend) => ({
       ...frontend,
       alpn: frontend.tls === null ? [] : (frontend.alpn ?? ['h2', 'http/1.1']),
+      routes: frontend.routes.map((route, i) => ({
+        name: route.name ?? `#${i + 1}`,
+        match: { host: route.match.host, path: route.match.path, methods: route.match.method, header: route.match.header },
+        action: route.backend !== null
+          ? { kind: 'backend' as const, backend: route.backend, stripPrefix: route.stripPrefix }
+          : route.redirect !== null
+            ? { kind: 'redirect' as const, ...route.redirect }
+            : { kind: 'respond' as const, ...route.respond! },
+      })),
       tls:
         frontend.tls === null
           ? null
@@ -248,9 +257,10 @@ function frontendRules(root: Rec): Problem[] {
     const problems: Problem[] = [];
     if (isSet(fe.backend) && isSet(fe.redirect)) {
       problems.push({ path: at, message: 'set either backend or redirect, not both' });
-    } else if (!isSet(fe.backend) && !isSet(fe.redirect)) {
-      problems.push({ path: at, message: 'needs a backend or a redirect' });
+    } else if (!isSet(fe.backend) && !isSet(fe.redirect) && list(fe.routes).length === 0) {
+      problems.push({ path: at, message: 'needs a backend, a redirect or routes' });
     }
+    problems.push(...routeRules(list(fe.routes), [...at, 'routes'], backendNames));
     const backend = str(fe.backend);
     if (backend !== undefined && !backendNames.has(backend)) {
       problems.push({ path: [...at, 'backend'], message: `unknown backend "${backend}"` });
@@ -266,6 +276,42 @@ function frontendRules(root: Rec): Problem[] {
     }
     return problems;
   });
+}
+
+function routeRules(routes: readonly unknown[], at: Path, backendNames: ReadonlySet<string | undefined>): Problem[] {
+  const problems: Problem[] = [];
+  const seen = new Map<string, number>();
+  routes.forEach((item, i) => {
+    const route = rec(item);
+    if (route === undefined) return;
+    const here = [...at, i];
+    const actions = ['backend', 'redirect', 'respond'].filter((key) => isSet(route[key]));
+    if (actions.length !== 1) problems.push({ path: here, message: 'set exactly one of backend, redirect or respond' });
+    const backend = str(route.backend);
+    if (backend !== undefined && !backendNames.has(backend)) problems.push({ path: [...here, 'backend'], message: `unknown backend "${backend}"` });
+    const match = rec(route.match);
+    if (route.stripPrefix === true && (backend === undefined || !isSet(match?.path))) {
+      problems.push({ path: [...here, 'stripPrefix'], message: 'needs a backend and match.path' });
+    }
+    const redirect = rec(route.redirect);
+    const to = str(redirect?.to);
+    if (to !== undefined && (/[\r\n]/.test(to) || !/^(https?:\/\/[^/\s]+)?\/?\S*$/.test(to))) {
+      problems.push({ path: [...here, 'redirect', 'to'], message: 'expected an absolute http(s) URL or a path, without spaces or line breaks' });
+    }
+    const respond = rec(route.respond);
+    for (const key of ['type'] as const) {
+      const value = str(respond?.[key]);
+      if (value !== undefined && /[\r\n]/.test(value)) problems.push({ path: [...here, 'respond', key], message: 'must not contain CR or LF' });
+    }
+    const header = rec(match?.header);
+    const headerValue = str(header?.value);
+    if (headerValue !== undefined && /[\r\n\0]/.test(headerValue)) problems.push({ path: [...here, 'match', 'header', 'value'], message: 'must not contain CR, LF or NUL' });
+    const key = JSON.stringify(match ?? {});
+    const earlier = seen.get(key);
+    if (earlier !== undefined) problems.push({ path: [...here, 'match'], message: `same match as ${[...at, earlier].join('.')}: this route can never match` });
+    else seen.set(key, i);
+  });
+  return problems;
 }
 
 interface Listener {

@@ -158,6 +158,50 @@ const adminSchema = z.strictObject({
   token: nonEmpty.nullable().default(null),
 });
 
+/** An HTTP field name (RFC 9110 token). */
+const fieldName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'not a valid header name');
+/** A host pattern: `shop.example` or `*.shop.example`; a port is not part of it. */
+const hostPattern = z
+  .string()
+  .transform((text) => text.toLowerCase())
+  .refine((text) => /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(text), 'expected a host name such as shop.example or *.shop.example');
+
+const routeSchema = z.strictObject({
+  name: name.nullable().default(null),
+  match: z
+    .strictObject({
+      host: hostPattern.nullable().default(null),
+      path: z.string().startsWith('/', 'must start with /').nullable().default(null),
+      method: z
+        .union([z.string(), z.array(z.string()).min(1)])
+        .transform((m) => (Array.isArray(m) ? m : [m]).map((x) => x.toUpperCase()))
+        .refine((methods) => methods.every((m) => /^[A-Z]+$/.test(m)), 'expected method names such as GET')
+        .nullable()
+        .default(null),
+      header: z.strictObject({ name: fieldName, value: z.string().nullable().default(null) }).nullable().default(null),
+    })
+    .default({ host: null, path: null, method: null, header: null }),
+  backend: name.nullable().default(null),
+  stripPrefix: z.boolean().default(false),
+  redirect: z
+    .strictObject({
+      to: z.string().min(1),
+      status: z.literal([301, 302, 303, 307, 308]).default(302),
+      keepPath: z.boolean().default(false),
+      keepQuery: z.boolean().default(false),
+    })
+    .nullable()
+    .default(null),
+  respond: z
+    .strictObject({
+      status: z.int().min(200).max(599),
+      body: z.string().default(''),
+      type: z.string().default('text/plain; charset=utf-8'),
+    })
+    .nullable()
+    .default(null),
+});
+
 const frontendSchema = z.strictObject({
   name,
   bind: bindAddress,
@@ -170,6 +214,7 @@ const frontendSchema = z.strictObject({
     .default(null),
   backend: name.nullable().default(null),
   redirect: z.literal('https').nullable().default(null),
+  routes: z.array(routeSchema).default([]),
   // TLS frontends only; null means both, h2 preferred.
   alpn: z
     .array(z.enum(['h2', 'http/1.1']))

@@ -66,15 +66,40 @@ export interface FrontendConfig {
   readonly bind: HostPort;
   /** null: plain HTTP. */
   readonly tls: FrontendTlsConfig | null;
-  /** Exactly one of backend and redirect is set. */
+  /** The fallback when no route matches: a backend, or the https redirect; neither → 404. */
   readonly backend: string | null;
   readonly redirect: 'https' | null;
+  /** Tried in order; the first that matches decides. */
+  readonly routes: readonly RouteConfig[];
   /** Protocols offered by ALPN on a TLS frontend, preferred first; [] on a plain frontend. */
   readonly alpn: readonly AlpnProtocol[];
   readonly http2: Http2Config;
 }
 
 export type AlpnProtocol = 'h2' | 'http/1.1';
+
+/** What a route matches; null parts match anything. */
+export interface RouteMatch {
+  /** Lower-case `shop.example` (exact) or `*.shop.example` (any subdomain); the port is ignored. */
+  readonly host: string | null;
+  /** A prefix of the normalised path. */
+  readonly path: string | null;
+  readonly methods: readonly string[] | null;
+  /** Present (value null) or equal to `value`. */
+  readonly header: { readonly name: string; readonly value: string | null } | null;
+}
+
+export type RouteAction =
+  | { readonly kind: 'backend'; readonly backend: string; readonly stripPrefix: boolean }
+  | { readonly kind: 'redirect'; readonly to: string; readonly status: 301 | 302 | 303 | 307 | 308; readonly keepPath: boolean; readonly keepQuery: boolean }
+  | { readonly kind: 'respond'; readonly status: number; readonly body: string; readonly type: string };
+
+export interface RouteConfig {
+  /** For logs, metrics and /api/state: the configured name, else `#1`, `#2`, ... */
+  readonly name: string;
+  readonly match: RouteMatch;
+  readonly action: RouteAction;
+}
 
 /** HTTP/2 settings of a frontend (they apply to connections that negotiated h2). */
 export interface Http2Config {

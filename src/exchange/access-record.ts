@@ -13,6 +13,8 @@ export type NoCookie = '-';
 export interface AccessRecord {
   readonly reqId: string;
   readonly frontend: string;
+  /** The route that matched ('' for the frontend's default). */
+  readonly route: string;
   readonly backend: string;
   /** '' when no server was reached. */
   readonly server: string;

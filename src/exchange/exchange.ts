@@ -13,14 +13,10 @@ import type { UpstreamHandler } from '../upstream/upstream.js';
 import type { AccessRecord, NoCookie, RequestCookieState, ResponseCookieState } from './access-record.js';
 import type { Downstream } from './downstream.js';
 import { downstreamResponseHeaders, inBlockList, upstreamRequestHeaders } from './headers.js';
-import { errorResponse, httpsRedirect, type LocalResponse } from './local-response.js';
+import { errorResponse, fixedResponse, httpsRedirect, redirectResponse, type LocalResponse } from './local-response.js';
 import type { FrontendFacts, RequestHead } from './request-head.js';
 import { shouldRetry, type AttemptPhase } from './retry.js';
-
-/** What a frontend sends its requests to: a backend, or a redirect to the https frontend. */
-export type FrontendRoute =
-  | { readonly kind: 'backend'; readonly backend: Backend }
-  | { readonly kind: 'redirect'; readonly httpsPort: () => number };
+import type { FrontendRouting } from './routing.js';
 
 /** Where exchanges report what happened: passive health, logs, metrics. */
 export interface ExchangeObserver {
@@ -35,7 +31,7 @@ export interface ExchangeObserver {
 /** What every exchange of one frontend shares. */
 export interface ExchangeContext {
   readonly frontend: FrontendFacts;
-  readonly route: FrontendRoute;
+  readonly routing: FrontendRouting;
   readonly observer: ExchangeObserver;
   /** True while the process drains or the frontend is retired: responses then close their connection. */
   readonly draining: () => boolean;
@@ -53,7 +49,10 @@ export class Exchange implements UpstreamHandler {
   readonly #down: Downstream;
   readonly #ctx: ExchangeContext;
   readonly #reqId: string;
-  readonly #backend: Backend | null;
+  #backend: Backend | null;
+  /** The target sent upstream: the client's, unless a route rewrote it. */
+  #target: string;
+  #route = '';
   readonly #startedAt = performance.now();
 
   #upstreamHeaders: readonly string[] = [];
@@ -94,7 +93,8 @@ export class Exchange implements UpstreamHandler {
     this.#down = down;
     this.#ctx = ctx;
     this.#reqId = reqId;
-    this.#backend = ctx.route.kind === 'backend' ? ctx.route.backend : null;
+    this.#backend = ctx.routing.fallbackBackend;
+    this.#target = head.target;
     ctx.observer.requestStarted?.();
     down.onClose(this.#onClientClose);
   }
@@ -102,13 +102,36 @@ export class Exchange implements UpstreamHandler {
   /** Routes the request and forwards it. A bug of ours costs this one request, never the process. */
   start(): void {
     try {
-      const route = this.#ctx.route;
-      if (route.kind === 'redirect') {
-        this.#answerLocally(httpsRedirect(this.#head.host, route.httpsPort(), this.#head.target), false);
-        this.#finish('redirect');
-        return;
+      const decision = this.#ctx.routing.decide(this.#head);
+      switch (decision.kind) {
+        case 'backend':
+          this.#backend = decision.backend;
+          this.#target = decision.target;
+          this.#route = decision.route;
+          this.#forward(decision.backend);
+          return;
+        case 'https':
+          this.#backend = null;
+          this.#answerLocally(httpsRedirect(this.#head.host, decision.port, this.#head.target), false);
+          this.#finish('redirect');
+          return;
+        case 'redirect':
+          this.#backend = null;
+          this.#route = decision.route;
+          this.#answerLocally(redirectResponse(decision.status, decision.location), false);
+          this.#finish('redirect');
+          return;
+        case 'respond':
+          this.#backend = null;
+          this.#route = decision.route;
+          this.#answerLocally(fixedResponse(decision.status, decision.body, decision.type), false);
+          this.#finish('local');
+          return;
+        case 'none':
+          this.#backend = null;
+          this.#fail(new LbError('LB_ERR_NO_ROUTE'));
+          return;
       }
-      this.#forward(route.backend);
     } catch (err) {
       this.#internalError(err);
     }
@@ -208,7 +231,7 @@ export class Exchange implements UpstreamHandler {
     this.#attemptStartedAt = performance.now();
     const head = this.#head;
     server.upstream.dispatch(
-      { method: head.method, path: head.target, headers: this.#upstreamHeaders, body: this.#down.body, upgrade: head.upgrade },
+      { method: head.method, path: this.#target, headers: this.#upstreamHeaders, body: this.#down.body, upgrade: head.upgrade },
       this,
     );
   }
@@ -415,6 +438,7 @@ export class Exchange implements UpstreamHandler {
     this.#ctx.observer.requestDone({
       reqId: this.#reqId,
       frontend: this.#ctx.frontend.name,
+      route: this.#route,
       backend: this.#backend?.name ?? '',
       server: this.#lastServer?.name ?? '',
       clientAddress: head.clientAddress,

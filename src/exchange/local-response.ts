@@ -29,3 +29,14 @@ export function httpsRedirect(host: string, httpsPort: number, target: string): 
     body,
   };
 }
+
+/** A route's redirect: `status` to `location`, with a one-line body. */
+export function redirectResponse(status: number, location: string): LocalResponse {
+  const body = `Redirecting to ${location}\n`;
+  return { status, headers: ['location', location, 'content-type', 'text/plain; charset=utf-8', 'content-length', String(Buffer.byteLength(body))], body };
+}
+
+/** A route's own answer. */
+export function fixedResponse(status: number, body: string, type: string): LocalResponse {
+  return { status, headers: ['content-type', type, 'content-length', String(Buffer.byteLength(body))], body };
+}

@@ -39,23 +39,23 @@ export interface FrontendSetOptions {
   /** What a frontend's requests share under the config in force: route, observers, drain state. */
   exchange(frontend: FrontendConfig, facts: FrontendFacts, retired: () => boolean): ExchangeContext;
   readonly requestId: () => string;
-  /** Connection-level events of every frontend (counts and metrics). */
-  readonly events: FrontendEvents;
+  /** Who hears of connection-level events (counts, metrics). */
+  readonly events: readonly FrontendEvents[];
 }
 
-/** What the listeners report besides requests. */
+/** What the listeners report besides requests; a listener implements what it counts. */
 export interface FrontendEvents {
   /** A frontend was created: its counters start at 0. */
-  added(frontend: string): void;
+  frontendAdded?(frontend: string): void;
   /** A client connection opened (+1) or closed (-1). */
-  connection(frontend: string, delta: 1 | -1): void;
-  tlsHandshakeError(frontend: string): void;
+  connection?(frontend: string, delta: 1 | -1): void;
+  tlsHandshakeError?(frontend: string): void;
   /** An HTTP/2 stream opened. */
-  http2Stream(frontend: string): void;
+  http2Stream?(frontend: string): void;
   /** An HTTP/2 connection was closed for abuse. */
-  http2Abuse(frontend: string, reason: AbuseReason): void;
+  http2Abuse?(frontend: string, reason: AbuseReason): void;
   /** A request the listener could not parse (answered 400, 408 or 431 there). */
-  requestError(frontend: string): void;
+  requestError?(frontend: string): void;
 }
 
 /** Two binds are the same socket. Port 0 stays "the same" across a reload: the operator did not change it. */
@@ -177,11 +177,11 @@ export class FrontendSet {
     return {
       request: createRequestFront(front),
       upgrade: createUpgradeFront(front),
-      stream: createStreamFront({ ...front, streamOpened: () => events.http2Stream(name) }),
-      connections: (delta) => events.connection(name, delta),
-      tlsError: () => events.tlsHandshakeError(name),
-      http2Abuse: (reason) => events.http2Abuse(name, reason),
-      clientError: () => events.requestError(name),
+      stream: createStreamFront({ ...front, streamOpened: () => events.forEach((e) => e.http2Stream?.(name)) }),
+      connections: (delta) => events.forEach((e) => e.connection?.(name, delta)),
+      tlsError: () => events.forEach((e) => e.tlsHandshakeError?.(name)),
+      http2Abuse: (reason) => events.forEach((e) => e.http2Abuse?.(name, reason)),
+      clientError: () => events.forEach((e) => e.requestError?.(name)),
     };
   }
 
@@ -189,7 +189,7 @@ export class FrontendSet {
     const { logger, gate, events } = this.#options;
     const running = { facts: factsOf(frontend, frontend.bind.port), bound: false, retired: false } as RunningFrontend;
     running.listener = createListener(frontend, tls, this.#timeouts, this.#handlersOf(frontend, running), logger, gate);
-    events.added(frontend.name);
+    for (const e of events) e.frontendAdded?.(frontend.name);
     return running;
   }
 

@@ -20,6 +20,8 @@ export interface FrontendView {
   readonly requests: number;
   /** Of those, answered with a status of 500 or more (Doorman's own 502/503/504 included). */
   readonly errors: number;
+  /** The frontend's routes with their hit counts (the admin API adds them). */
+  readonly routes?: readonly unknown[];
 }
 
 interface Counts {

@@ -121,7 +121,7 @@ describe('parseConfig defaults', () => {
       admin: { bind: { host: '127.0.0.1', port: 9090 }, token: null },
       stateFile: null,
       frontends: [
-        { name: 'http', bind: { host: '127.0.0.1', port: 8080 }, tls: null, backend: 'web', redirect: null, alpn: [], http2: { maxConcurrentStreams: 100, maxHeaderListSize: 65536, maxResetsPerSecond: 100 } },
+        { name: 'http', bind: { host: '127.0.0.1', port: 8080 }, tls: null, backend: 'web', redirect: null, routes: [], alpn: [], http2: { maxConcurrentStreams: 100, maxHeaderListSize: 65536, maxResetsPerSecond: 100 } },
       ],
       backends: [
         {
@@ -299,7 +299,7 @@ describe('parseConfig problems', () => {
       }),
       'frontends.0: set either backend or redirect, not both',
     ],
-    ['neither backend nor redirect', withEdit((d) => delete d.frontends[0].backend), 'frontends.0: needs a backend or a redirect'],
+    ['neither backend nor redirect', withEdit((d) => delete d.frontends[0].backend), 'frontends.0: needs a backend, a redirect or routes'],
     ['unknown backend', withEdit((d) => (d.frontends[0].backend = 'api')), 'frontends.0.backend: unknown backend "api"'],
     [
       'redirect https without any tls frontend',
@@ -343,6 +343,14 @@ describe('parseConfig problems', () => {
     ['http2 streams 0', withEdit((d) => (d.frontends[0].http2 = { maxConcurrentStreams: 0 })), 'frontends.0.http2.maxConcurrentStreams: must be >= 1'],
     ['h2 to a plain server', withEdit((d) => (d.backends[0].protocol = 'h2')), 'backends.0.servers.0.tls: protocol h2 needs tls (plain-text h2c to servers is not offered)'],
     ['unknown protocol', withEdit((d) => (d.backends[0].protocol = 'h3')), 'backends.0.protocol: expected one of "http1", "h2", got "h3"'],
+    ['route to an unknown backend', withEdit((d) => (d.frontends[0].routes = [{ match: { path: '/a' }, backend: 'nope' }])), 'frontends.0.routes.0.backend: unknown backend "nope"'],
+    ['route with two actions', withEdit((d) => (d.frontends[0].routes = [{ backend: 'web', respond: { status: 200 } }])), 'frontends.0.routes.0: set exactly one of backend, redirect or respond'],
+    ['redirect without to', withEdit((d) => (d.frontends[0].routes = [{ redirect: { status: 301 } }])), 'frontends.0.routes.0.redirect.to: required'],
+    ['bad host pattern', withEdit((d) => (d.frontends[0].routes = [{ match: { host: 'shop.*' }, backend: 'web' }])), 'frontends.0.routes.0.match.host: expected a host name such as shop.example or *.shop.example'],
+    ['duplicate route', withEdit((d) => (d.frontends[0].routes = [{ match: { path: '/a' }, backend: 'web' }, { match: { path: '/a' }, backend: 'web' }])), 'frontends.0.routes.1.match: same match as frontends.0.routes.0: this route can never match'],
+    ['header name not a token', withEdit((d) => (d.frontends[0].routes = [{ match: { header: { name: 'x y' } }, backend: 'web' }])), 'frontends.0.routes.0.match.header.name: not a valid header name'],
+    ['respond type with CR LF', withEdit((d) => (d.frontends[0].routes = [{ respond: { status: 200, type: 'text/plain\r\nX: y' } }])), 'frontends.0.routes.0.respond.type: must not contain CR or LF'],
+    ['stripPrefix without a path', withEdit((d) => (d.frontends[0].routes = [{ backend: 'web', stripPrefix: true }])), 'frontends.0.routes.0.stripPrefix: needs a backend and match.path'],
     ['unknown balance', withEdit((d) => (d.backends[0].balance = 'random')), 'backends.0.balance: expected one of "leastconn", "roundrobin", "source", got "random"'],
     ['negative retries', withEdit((d) => (d.backends[0].retries = -1)), 'backends.0.retries: must be >= 0'],
     ['no servers', withEdit((d) => (d.backends[0].servers = [])), 'backends.0.servers: must have at least 1 item(s)'],

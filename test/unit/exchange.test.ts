@@ -11,7 +11,8 @@ import type { BackendConfig, ServerConfig, TimeoutsConfig } from '../../src/conf
 import { LbError, type UpstreamError } from '../../src/errors.js';
 import type { AccessRecord } from '../../src/exchange/access-record.js';
 import type { Downstream } from '../../src/exchange/downstream.js';
-import { Exchange, type ExchangeContext, type FrontendRoute } from '../../src/exchange/exchange.js';
+import { Exchange, type ExchangeContext } from '../../src/exchange/exchange.js';
+import { FrontendRouting, type Fallback } from '../../src/exchange/routing.js';
 import type { RequestHead } from '../../src/exchange/request-head.js';
 import type { Upstream, UpstreamHandler, UpstreamRequest } from '../../src/upstream/upstream.js';
 
@@ -139,9 +140,9 @@ function rig(scripts: Script[][], backendPatch: Partial<BackendConfig> = {}): Ri
   const backend = new Backend(config, servers, timeouts);
   const records: AccessRecord[] = [];
   const attempts: Array<[string, string | null, number]> = [];
-  const ctx = (route: FrontendRoute): ExchangeContext => ({
+  const ctx = (fallback: Fallback): ExchangeContext => ({
     frontend: { name: 'https', proto: 'https', port: '8443' },
-    route,
+    routing: new FrontendRouting([], new Map([['web', backend]]), fallback),
     observer: {
       attemptDone: (server, failure, status) => attempts.push([server.name, failure?.code ?? null, status]),
       requestDone: (r) => records.push(r),
@@ -343,7 +344,7 @@ describe('Exchange endings without a backend', () => {
     const down = new RecordingDownstream();
     const ctx: ExchangeContext = {
       frontend: { name: 'https', proto: 'https', port: '8443' },
-      route: { kind: 'backend', backend: r.backend },
+      routing: new FrontendRouting([], new Map([['web', r.backend]]), { kind: 'backend', backend: r.backend }),
       observer: { attemptDone: () => {}, requestDone: (rec) => r.records.push(rec) },
       draining: () => false,
       logger: pino({ level: 'silent' }),
@@ -360,7 +361,7 @@ describe('Exchange endings without a backend', () => {
     const records: AccessRecord[] = [];
     const ctx: ExchangeContext = {
       frontend: { name: 'http', proto: 'http', port: '8080' },
-      route: { kind: 'redirect', httpsPort: () => 8443 },
+      routing: new FrontendRouting([], new Map(), { kind: 'https', port: () => 8443 }),
       observer: { attemptDone: () => {}, requestDone: (rec) => records.push(rec) },
       draining: () => false,
       logger: pino({ level: 'silent' }),

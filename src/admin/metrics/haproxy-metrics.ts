@@ -326,7 +326,7 @@ export class HaproxyMetrics {
     if (r.bytesIn > 0) frontend.bytesIn.inc(fe, r.bytesIn);
     if (r.bytesOut > 0) frontend.bytesOut.inc(fe, r.bytesOut);
     if (r.termination === 'bad-request') frontend.requestErrors.inc(fe);
-    if (r.termination === 'redirect') frontend.intercepted.inc(fe);
+    if (r.termination === 'redirect' || r.termination === 'local') frontend.intercepted.inc(fe);
     if (r.termination === 'internal-error') frontend.internalErrors.inc(fe);
     // A redirect has no backend; a malformed request never reached its backend.
     if (r.backend === '' || r.termination === 'bad-request') return;

@@ -187,14 +187,14 @@ export class LbMetrics implements ExchangeObserver {
   }
 
   /** Declares a frontend so its gauges show 0 before any traffic. */
-  addFrontend(frontend: string): void {
+  frontendAdded(frontend: string): void {
     this.#frontendConnections.inc({ frontend }, 0);
     this.#tlsHandshakeErrors.inc({ frontend }, 0);
     this.#http2Streams.inc({ frontend }, 0);
     this.#compat?.addFrontend(frontend);
   }
 
-  frontendConnection(frontend: string, delta: 1 | -1): void {
+  connection(frontend: string, delta: 1 | -1): void {
     this.#frontendConnections.inc({ frontend }, delta);
     this.#compat?.frontendConnection(frontend, delta);
   }
