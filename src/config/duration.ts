@@ -1,12 +1,12 @@
 // Durations in the config file: integer milliseconds, or a number with a unit.
 
-const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, y: 365 * 86_400_000 } as const;
 
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d|y)$/;
 
 /**
  * Converts a config duration to milliseconds: an integer is already milliseconds,
- * a string is a number and a unit (`500ms`, `1.5s`, `2m`, `8h`, `1d`); anything
+ * a string is a number and a unit (`500ms`, `1.5s`, `2m`, `8h`, `1d`, `1y` = 365 days); anything
  * else, including a result that is not a whole number of milliseconds, throws.
  */
 export function parseDuration(value: string | number): number {

@@ -16,7 +16,7 @@ import {
   type Problem,
   type RawConfig,
 } from './schema.js';
-import type { Config, HostPort } from './types.js';
+import type { Config, HeaderOps, HeaderRules, HostPort } from './types.js';
 
 /** Reads and validates the config file at `file`; throws ConfigError listing every problem. */
 export async function loadConfig(file: string): Promise<Config> {
@@ -99,6 +99,17 @@ function isPrefix(prefix: readonly PropertyKey[], full: readonly PropertyKey[]):
   return prefix.length <= full.length && prefix.every((key, i) => String(key) === String(full[i]));
 }
 
+type RawHeaderOps = { set: Record<string, string>; add: Record<string, string>; remove: string[] };
+
+function toHeaderOps(ops: RawHeaderOps): HeaderOps {
+  const lower = (entries: Record<string, string>) => Object.entries(entries).map(([name, value]) => [name.toLowerCase(), value] as const);
+  return { set: lower(ops.set), add: lower(ops.add), remove: ops.remove.map((name) => name.toLowerCase()) };
+}
+
+function toHeaderRules(rules: { request: RawHeaderOps; response: RawHeaderOps }): HeaderRules {
+  return { request: toHeaderOps(rules.request), response: toHeaderOps(rules.response) };
+}
+
 function toConfig(raw: RawConfig, file: string): Config {
   const dir = path.dirname(file);
   const resolve = (p: string): string => path.resolve(dir, p);
@@ -121,8 +132,11 @@ function toConfig(raw: RawConfig, file: string): Config {
     frontends: raw.frontends.map((frontend) => ({
       ...frontend,
       alpn: frontend.tls === null ? [] : (frontend.alpn ?? ['h2', 'http/1.1']),
+      headers: toHeaderRules(frontend.headers),
+      hsts: frontend.hsts === null ? null : { maxAgeMs: frontend.hsts.maxAge, includeSubDomains: frontend.hsts.includeSubDomains, preload: frontend.hsts.preload },
       routes: frontend.routes.map((route, i) => ({
         name: route.name ?? `#${i + 1}`,
+        headers: toHeaderRules(route.headers),
         match: { host: route.match.host, path: route.match.path, methods: route.match.method, header: route.match.header },
         action: route.backend !== null
           ? { kind: 'backend' as const, backend: route.backend, stripPrefix: route.stripPrefix }
@@ -159,6 +173,7 @@ function toConfig(raw: RawConfig, file: string): Config {
       retries: backend.retries,
       redispatch: backend.redispatch,
       protocol: backend.protocol,
+      headers: toHeaderRules(backend.headers),
       forwardFor: backend.forwardFor,
       check:
         backend.check === null
@@ -267,6 +282,9 @@ function frontendRules(root: Rec): Problem[] {
     }
     if (fe.redirect === 'https' && isSet(fe.tls)) {
       problems.push({ path: [...at, 'redirect'], message: '"https" is only allowed on a frontend without tls' });
+    }
+    if (isSet(fe.hsts) && !isSet(fe.tls)) {
+      problems.push({ path: [...at, 'hsts'], message: 'needs tls: browsers ignore Strict-Transport-Security over plain HTTP' });
     }
     if (isSet(fe.alpn) && !isSet(fe.tls)) {
       problems.push({ path: [...at, 'alpn'], message: 'needs tls: plain-text HTTP/2 (h2c) is not offered' });

@@ -166,6 +166,20 @@ const hostPattern = z
   .transform((text) => text.toLowerCase())
   .refine((text) => /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(text), 'expected a host name such as shop.example or *.shop.example');
 
+/** A header value template: no CR, LF or NUL (variables such as %{client_ip} are expanded per request). */
+const headerValue = z
+  .string()
+  .refine((v) => !/[\r\n\0]/.test(v), 'must not contain CR, LF or NUL')
+  .refine((v) => [...v.matchAll(/%\{([a-z_]+)\}/g)].every((m) => ['client_ip', 'request_id', 'ssl', 'server'].includes(m[1]!)), 'unknown variable: use %{client_ip}, %{request_id}, %{ssl} or %{server}');
+const headerOps = z
+  .strictObject({
+    set: z.record(fieldName, headerValue).default({}),
+    add: z.record(fieldName, headerValue).default({}),
+    remove: z.array(fieldName).default([]),
+  })
+  .default({ set: {}, add: {}, remove: [] });
+const headerRules = z.strictObject({ request: headerOps, response: headerOps }).default({ request: { set: {}, add: {}, remove: [] }, response: { set: {}, add: {}, remove: [] } });
+
 const routeSchema = z.strictObject({
   name: name.nullable().default(null),
   match: z
@@ -183,6 +197,7 @@ const routeSchema = z.strictObject({
     .default({ host: null, path: null, method: null, header: null }),
   backend: name.nullable().default(null),
   stripPrefix: z.boolean().default(false),
+  headers: headerRules,
   redirect: z
     .strictObject({
       to: z.string().min(1),
@@ -215,6 +230,15 @@ const frontendSchema = z.strictObject({
   backend: name.nullable().default(null),
   redirect: z.literal('https').nullable().default(null),
   routes: z.array(routeSchema).default([]),
+  headers: headerRules,
+  hsts: z
+    .strictObject({
+      maxAge: duration,
+      includeSubDomains: z.boolean().default(false),
+      preload: z.boolean().default(false),
+    })
+    .nullable()
+    .default(null),
   // TLS frontends only; null means both, h2 preferred.
   alpn: z
     .array(z.enum(['h2', 'http/1.1']))
@@ -286,6 +310,7 @@ const backendSchema = z.strictObject({
   retries: z.int().min(0).default(3),
   redispatch: z.boolean().default(true),
   protocol: z.enum(['http1', 'h2']).default('http1'),
+  headers: headerRules,
   forwardFor: forwardForSchema.prefault({}),
   check: checkSchema.nullable().default(null),
   servers: z.array(serverSchema).min(1),

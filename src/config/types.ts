@@ -71,6 +71,9 @@ export interface FrontendConfig {
   readonly redirect: 'https' | null;
   /** Tried in order; the first that matches decides. */
   readonly routes: readonly RouteConfig[];
+  readonly headers: HeaderRules;
+  /** null: no Strict-Transport-Security (always null on a plain frontend). */
+  readonly hsts: HstsConfig | null;
   /** Protocols offered by ALPN on a TLS frontend, preferred first; [] on a plain frontend. */
   readonly alpn: readonly AlpnProtocol[];
   readonly http2: Http2Config;
@@ -99,6 +102,27 @@ export interface RouteConfig {
   readonly name: string;
   readonly match: RouteMatch;
   readonly action: RouteAction;
+  readonly headers: HeaderRules;
+}
+
+/** Header changes of one direction, applied in this order: remove, set, add. Names lower-case. */
+export interface HeaderOps {
+  readonly set: readonly (readonly [name: string, template: string])[];
+  readonly add: readonly (readonly [name: string, template: string])[];
+  readonly remove: readonly string[];
+}
+
+/** Header rules of a frontend, route or backend. */
+export interface HeaderRules {
+  readonly request: HeaderOps;
+  readonly response: HeaderOps;
+}
+
+/** Strict-Transport-Security on a TLS frontend. */
+export interface HstsConfig {
+  readonly maxAgeMs: number;
+  readonly includeSubDomains: boolean;
+  readonly preload: boolean;
 }
 
 /** HTTP/2 settings of a frontend (they apply to connections that negotiated h2). */
@@ -185,6 +209,7 @@ export interface BackendConfig {
   readonly retries: number;
   readonly redispatch: boolean;
   readonly protocol: UpstreamProtocol;
+  readonly headers: HeaderRules;
   readonly forwardFor: ForwardForConfig;
   readonly check: CheckConfig | null;
   readonly servers: readonly ServerConfig[];

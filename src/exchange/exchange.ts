@@ -12,6 +12,8 @@ import type { Duplex } from 'node:stream';
 import type { UpstreamHandler } from '../upstream/upstream.js';
 import type { AccessRecord, NoCookie, RequestCookieState, ResponseCookieState } from './access-record.js';
 import type { Downstream } from './downstream.js';
+import type { HeaderRules } from '../config/types.js';
+import { applyHeaderOps, isEmpty, setHeader, type HeaderVariables } from './header-rules.js';
 import { downstreamResponseHeaders, inBlockList, upstreamRequestHeaders } from './headers.js';
 import { errorResponse, fixedResponse, httpsRedirect, redirectResponse, type LocalResponse } from './local-response.js';
 import type { FrontendFacts, RequestHead } from './request-head.js';
@@ -48,11 +50,13 @@ export class Exchange implements UpstreamHandler {
   readonly #head: RequestHead;
   readonly #down: Downstream;
   readonly #ctx: ExchangeContext;
-  readonly #reqId: string;
+  /** The request id: ours, or a trusted client's X-Request-Id. */
+  #reqId: string;
   #backend: Backend | null;
   /** The target sent upstream: the client's, unless a route rewrote it. */
   #target: string;
   #route = '';
+  #routeHeaders: HeaderRules | null = null;
   readonly #startedAt = performance.now();
 
   #upstreamHeaders: readonly string[] = [];
@@ -108,6 +112,7 @@ export class Exchange implements UpstreamHandler {
           this.#backend = decision.backend;
           this.#target = decision.target;
           this.#route = decision.route;
+          this.#routeHeaders = decision.headers;
           this.#forward(decision.backend);
           return;
         case 'https':
@@ -163,19 +168,28 @@ export class Exchange implements UpstreamHandler {
       }
     }
     const forwardFor = backend.config.forwardFor;
-    this.#upstreamHeaders = upstreamRequestHeaders(
+    const frontend = this.#ctx.frontend;
+    const { headers, requestId } = upstreamRequestHeaders(
       head.headers,
       {
         clientAddress: head.clientAddress,
-        proto: this.#ctx.frontend.proto,
-        port: this.#ctx.frontend.port,
+        proto: frontend.proto,
+        port: frontend.port,
         host: head.host,
+        requestId: this.#reqId,
         trustClientChain: forwardFor.trusted.length > 0 && inBlockList(backend.forwardTrusted, head.clientAddress),
         omitForwardedFor: forwardFor.except !== null && inBlockList(backend.forwardExcept, head.clientAddress),
       },
       persistence?.config.indirect ? persistence.strip : undefined,
       head.connection,
     );
+    this.#reqId = requestId;
+    // Frontend, then route, then backend rules (HAProxy's order of http-request rules).
+    const vars = this.#variables('');
+    applyHeaderOps(headers, frontend.headers.request, vars);
+    if (this.#routeHeaders) applyHeaderOps(headers, this.#routeHeaders.request, vars);
+    applyHeaderOps(headers, backend.config.headers.request, vars);
+    this.#upstreamHeaders = headers;
     this.#acquire(backend);
   }
 
@@ -270,6 +284,7 @@ export class Exchange implements UpstreamHandler {
     const server = this.#server!;
     const { headers, cacheControl, cacheControlIndex } = downstreamResponseHeaders(rawHeaders);
     this.#addPersistenceCookie(server, headers, cacheControl, cacheControlIndex);
+    this.#responseRules(headers, server.name);
     try {
       this.#down.respond(status, statusText, headers, this.#ctx.draining());
     } catch (err) {
@@ -402,8 +417,29 @@ export class Exchange implements UpstreamHandler {
   #answerLocally(response: LocalResponse, close: boolean): void {
     this.#status = response.status;
     if (this.#clientGone) return;
-    this.#down.respond(response.status, '', response.headers, close || this.#ctx.draining());
+    const headers = [...response.headers];
+    this.#responseRules(headers, '');
+    this.#down.respond(response.status, '', headers, close || this.#ctx.draining());
     this.#down.end(response.body);
+  }
+
+  /** The per-request values header rules may use. */
+  #variables(server: string): HeaderVariables {
+    return { client_ip: this.#head.clientAddress, request_id: this.#reqId, ssl: this.#ctx.frontend.proto === 'https' ? '1' : '0', server };
+  }
+
+  /** Response header rules (frontend, route, backend; our own answers get the frontend's), then HSTS. */
+  #responseRules(headers: string[], server: string): void {
+    const frontend = this.#ctx.frontend;
+    const route = this.#routeHeaders;
+    const backend = server ? this.#backend?.config.headers.response : undefined;
+    if (!isEmpty(frontend.headers.response) || (route && !isEmpty(route.response)) || (backend && !isEmpty(backend))) {
+      const vars = this.#variables(server);
+      applyHeaderOps(headers, frontend.headers.response, vars);
+      if (route) applyHeaderOps(headers, route.response, vars);
+      if (backend) applyHeaderOps(headers, backend, vars);
+    }
+    if (frontend.hsts) setHeader(headers, 'strict-transport-security', frontend.hsts);
   }
 
   /** Ends the exchange with an error of the table: its status answered, its termination recorded. */

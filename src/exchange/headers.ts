@@ -13,7 +13,7 @@ const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 
-/** Request headers we set ourselves, or that the front answers itself (expect: 100-continue). */
+/** Request headers we set ourselves, or that the front answers itself (expect: 100-continue). X-Request-Id is kept only from trusted clients. */
 const REPLACED_ON_REQUEST = new Set(['x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'expect']);
 
 /** Lower-cased header names listed in a Connection header value. */
@@ -36,6 +36,8 @@ export interface ForwardingFacts {
   readonly port: string;
   /** The client's Host value ('' when absent), for X-Forwarded-Host. */
   readonly host: string;
+  /** X-Request-Id to send when the client's is absent or not trusted. */
+  readonly requestId: string;
   /** Client-sent X-Forwarded-For is kept and appended to (trusted CIDRs). */
   readonly trustClientChain: boolean;
   /** No X-Forwarded-For at all (forwardFor.except). */
@@ -52,10 +54,11 @@ export function upstreamRequestHeaders(
   facts: ForwardingFacts,
   rewriteCookie: ((value: string) => string | undefined) | undefined,
   connectionHeader: string | undefined,
-): string[] {
+): { headers: string[]; requestId: string } {
   const named = connectionTokens(connectionHeader);
   const headers: string[] = [];
   let clientChain = '';
+  let requestId = '';
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
     const value = rawHeaders[i + 1]!;
@@ -67,6 +70,10 @@ export function upstreamRequestHeaders(
     }
     // RFC 7239 says the same as X-Forwarded-*: only a trusted client may send it on.
     if (lower === 'forwarded' && !facts.trustClientChain) continue;
+    if (lower === 'x-request-id') {
+      if (facts.trustClientChain && !requestId) requestId = value;
+      continue;
+    }
     if (lower === 'cookie' && rewriteCookie) {
       const kept = rewriteCookie(value);
       if (kept !== undefined) headers.push(name, kept);
@@ -79,7 +86,9 @@ export function upstreamRequestHeaders(
   }
   headers.push('x-forwarded-proto', facts.proto, 'x-forwarded-port', facts.port);
   if (facts.host) headers.push('x-forwarded-host', facts.host);
-  return headers;
+  requestId ||= facts.requestId;
+  headers.push('x-request-id', requestId);
+  return { headers, requestId };
 }
 
 /** What the response pass found besides copying headers. */

@@ -1,5 +1,6 @@
 // What a front hands the exchange: the request head in protocol-neutral terms, and
 // the facts of the frontend it arrived on.
+import type { HeaderRules } from '../config/types.js';
 
 /** The frontend facts an exchange needs. */
 export interface FrontendFacts {
@@ -7,6 +8,10 @@ export interface FrontendFacts {
   readonly proto: 'http' | 'https';
   /** The real listening port, as a string for X-Forwarded-Port. */
   readonly port: string;
+  /** The frontend's header rules. */
+  readonly headers: HeaderRules;
+  /** The Strict-Transport-Security value every response carries, null for none. */
+  readonly hsts: string | null;
 }
 
 /** A request head as a front parsed it. Decisions read the few fields materialised here. */

@@ -2,7 +2,7 @@
 // on the normalised path, method, header), else the frontend's own backend or https
 // redirect, else nothing (404). Pure decisions over a RequestHead; hit counts per route.
 import type { Backend } from '../backend/backend.js';
-import type { FrontendConfig, RouteAction, RouteConfig, RouteMatch } from '../config/types.js';
+import type { FrontendConfig, HeaderRules, RouteAction, RouteConfig, RouteMatch } from '../config/types.js';
 import { normalizePath, queryOf } from './normalize-path.js';
 import type { RequestHead } from './request-head.js';
 
@@ -10,7 +10,7 @@ import type { RequestHead } from './request-head.js';
 export type Fallback = { readonly kind: 'backend'; readonly backend: Backend } | { readonly kind: 'https'; readonly port: () => number } | null;
 
 export type RouteDecision =
-  | { readonly kind: 'backend'; readonly backend: Backend; readonly route: string; readonly target: string }
+  | { readonly kind: 'backend'; readonly backend: Backend; readonly route: string; readonly target: string; readonly headers: HeaderRules | null }
   | { readonly kind: 'redirect'; readonly status: number; readonly location: string; readonly route: string }
   | { readonly kind: 'respond'; readonly status: number; readonly body: string; readonly type: string; readonly route: string }
   | { readonly kind: 'https'; readonly port: number }
@@ -92,7 +92,7 @@ export class FrontendRouting {
     const fallback = this.#fallback;
     if (fallback === null) return { kind: 'none' };
     if (fallback.kind === 'https') return { kind: 'https', port: fallback.port() };
-    return { kind: 'backend', backend: fallback.backend, route: '', target: head.target };
+    return { kind: 'backend', backend: fallback.backend, route: '', target: head.target, headers: null };
   }
 
   view(): RouteView[] {
@@ -104,7 +104,7 @@ export class FrontendRouting {
     switch (action.kind) {
       case 'backend': {
         const target = action.stripPrefix && route.match.path !== null ? stripPrefix(path, route.match.path) + queryOf(head.target) : head.target;
-        return { kind: 'backend', backend: this.#backends.get(action.backend)!, route: route.name, target };
+        return { kind: 'backend', backend: this.#backends.get(action.backend)!, route: route.name, target, headers: route.headers };
       }
       case 'redirect': {
         let location = action.to;

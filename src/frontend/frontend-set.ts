@@ -2,7 +2,7 @@
 // carry. A reload keeps a socket whose bind did not change (new certificates and
 // handlers on it), drains frontends it removed and binds new ones.
 import type { Logger } from 'pino';
-import type { FrontendConfig, TimeoutsConfig } from '../config/types.js';
+import type { FrontendConfig, HstsConfig, TimeoutsConfig } from '../config/types.js';
 import type { ExchangeContext } from '../exchange/exchange.js';
 import type { FrontendFacts } from '../exchange/request-head.js';
 import { createRequestFront } from '../http1/request-front.js';
@@ -64,7 +64,13 @@ function bindKey(frontend: FrontendConfig): string {
 }
 
 function factsOf(frontend: FrontendConfig, port: number): FrontendFacts {
-  return { name: frontend.name, proto: frontend.tls ? 'https' : 'http', port: String(port) };
+  return { name: frontend.name, proto: frontend.tls ? 'https' : 'http', port: String(port), headers: frontend.headers, hsts: hstsValue(frontend.hsts) };
+}
+
+/** `max-age=31536000; includeSubDomains; preload`, or null. */
+export function hstsValue(hsts: HstsConfig | null): string | null {
+  if (!hsts) return null;
+  return `max-age=${Math.floor(hsts.maxAgeMs / 1000)}${hsts.includeSubDomains ? '; includeSubDomains' : ''}${hsts.preload ? '; preload' : ''}`;
 }
 
 /** Reads the certificates of `configs`; throws before anything changes if one cannot be read. */

@@ -11,6 +11,8 @@ import { applyOverrides, loadConfig, parseConfig } from '../../src/config/load.j
 import type { Config } from '../../src/config/types.js';
 import { ConfigError } from '../../src/errors.js';
 
+const NO_RULES = { request: { set: [], add: [], remove: [] }, response: { set: [], add: [], remove: [] } };
+
 const FILE = '/etc/doorman/lb.yaml';
 
 // The example config from SPEC.md, verbatim.
@@ -121,7 +123,7 @@ describe('parseConfig defaults', () => {
       admin: { bind: { host: '127.0.0.1', port: 9090 }, token: null },
       stateFile: null,
       frontends: [
-        { name: 'http', bind: { host: '127.0.0.1', port: 8080 }, tls: null, backend: 'web', redirect: null, routes: [], alpn: [], http2: { maxConcurrentStreams: 100, maxHeaderListSize: 65536, maxResetsPerSecond: 100 } },
+        { name: 'http', bind: { host: '127.0.0.1', port: 8080 }, tls: null, backend: 'web', redirect: null, routes: [], headers: NO_RULES, hsts: null, alpn: [], http2: { maxConcurrentStreams: 100, maxHeaderListSize: 65536, maxResetsPerSecond: 100 } },
       ],
       backends: [
         {
@@ -131,6 +133,7 @@ describe('parseConfig defaults', () => {
           retries: 3,
           redispatch: true,
           protocol: 'http1',
+          headers: NO_RULES,
           forwardFor: { except: null, trusted: [] },
           check: null,
           servers: [
@@ -351,6 +354,10 @@ describe('parseConfig problems', () => {
     ['header name not a token', withEdit((d) => (d.frontends[0].routes = [{ match: { header: { name: 'x y' } }, backend: 'web' }])), 'frontends.0.routes.0.match.header.name: not a valid header name'],
     ['respond type with CR LF', withEdit((d) => (d.frontends[0].routes = [{ respond: { status: 200, type: 'text/plain\r\nX: y' } }])), 'frontends.0.routes.0.respond.type: must not contain CR or LF'],
     ['stripPrefix without a path', withEdit((d) => (d.frontends[0].routes = [{ backend: 'web', stripPrefix: true }])), 'frontends.0.routes.0.stripPrefix: needs a backend and match.path'],
+    ['hsts on a plain frontend', withEdit((d) => (d.frontends[0].hsts = { maxAge: '1y' })), 'frontends.0.hsts: needs tls: browsers ignore Strict-Transport-Security over plain HTTP'],
+    ['header rule with an unknown variable', withEdit((d) => (d.frontends[0].headers = { request: { set: { 'X-A': '%{secret}' } } })), 'frontends.0.headers.request.set.X-A: unknown variable: use %{client_ip}, %{request_id}, %{ssl} or %{server}'],
+    ['header rule value with CR LF', withEdit((d) => (d.backends[0].headers = { response: { add: { 'X-A': 'a\r\nSet-Cookie: x' } } })), 'backends.0.headers.response.add.X-A: must not contain CR, LF or NUL'],
+    ['header rule name not a token', withEdit((d) => (d.backends[0].headers = { request: { remove: ['bad name'] } })), 'backends.0.headers.request.remove.0: not a valid header name'],
     ['unknown balance', withEdit((d) => (d.backends[0].balance = 'random')), 'backends.0.balance: expected one of "leastconn", "roundrobin", "source", got "random"'],
     ['negative retries', withEdit((d) => (d.backends[0].retries = -1)), 'backends.0.retries: must be >= 0'],
     ['no servers', withEdit((d) => (d.backends[0].servers = [])), 'backends.0.servers: must have at least 1 item(s)'],

@@ -16,6 +16,8 @@ import { FrontendRouting, type Fallback } from '../../src/exchange/routing.js';
 import type { RequestHead } from '../../src/exchange/request-head.js';
 import type { Upstream, UpstreamHandler, UpstreamRequest } from '../../src/upstream/upstream.js';
 
+const NO_OPS = { set: [], add: [], remove: [] };
+const NO_RULES = { request: NO_OPS, response: NO_OPS };
 const timeouts: TimeoutsConfig = { clientMs: 1000, serverMs: 1000, connectMs: 1000, queueMs: 5000, shutdownMs: 1000, graceMs: 0 };
 
 /** What a fake server does with one attempt. */
@@ -123,6 +125,7 @@ function rig(scripts: Script[][], backendPatch: Partial<BackendConfig> = {}): Ri
     retries: 3,
     redispatch: true,
     forwardFor: { except: null, trusted: [] },
+    headers: NO_RULES,
     check: null,
     servers: scripts.map((_, i) => serverConfig(`s${i + 1}`)),
     ...backendPatch,
@@ -141,7 +144,7 @@ function rig(scripts: Script[][], backendPatch: Partial<BackendConfig> = {}): Ri
   const records: AccessRecord[] = [];
   const attempts: Array<[string, string | null, number]> = [];
   const ctx = (fallback: Fallback): ExchangeContext => ({
-    frontend: { name: 'https', proto: 'https', port: '8443' },
+    frontend: { name: 'https', proto: 'https', port: '8443', headers: NO_RULES, hsts: null },
     routing: new FrontendRouting([], new Map([['web', backend]]), fallback),
     observer: {
       attemptDone: (server, failure, status) => attempts.push([server.name, failure?.code ?? null, status]),
@@ -343,7 +346,7 @@ describe('Exchange endings without a backend', () => {
     const r = rig([[ok]]);
     const down = new RecordingDownstream();
     const ctx: ExchangeContext = {
-      frontend: { name: 'https', proto: 'https', port: '8443' },
+      frontend: { name: 'https', proto: 'https', port: '8443', headers: NO_RULES, hsts: null },
       routing: new FrontendRouting([], new Map([['web', r.backend]]), { kind: 'backend', backend: r.backend }),
       observer: { attemptDone: () => {}, requestDone: (rec) => r.records.push(rec) },
       draining: () => false,
@@ -360,7 +363,7 @@ describe('Exchange endings without a backend', () => {
     const down = new RecordingDownstream();
     const records: AccessRecord[] = [];
     const ctx: ExchangeContext = {
-      frontend: { name: 'http', proto: 'http', port: '8080' },
+      frontend: { name: 'http', proto: 'http', port: '8080', headers: NO_RULES, hsts: null },
       routing: new FrontendRouting([], new Map(), { kind: 'https', port: () => 8443 }),
       observer: { attemptDone: () => {}, requestDone: (rec) => records.push(rec) },
       draining: () => false,
@@ -371,5 +374,17 @@ describe('Exchange endings without a backend', () => {
     expect(down.status).toBe(308);
     expect(down.header('location')).toBe('https://shop.example:8443/a?b');
     expect(records[0]).toMatchObject({ termination: 'redirect', backend: '', status: 308 });
+  });
+});
+
+describe('X-Request-Id', () => {
+  it('keeps a trusted client’s id and replaces an untrusted one', async () => {
+    const { upstreamRequestHeaders } = await import('../../src/exchange/headers.js');
+    const facts = { clientAddress: '10.1.2.3', proto: 'https' as const, port: '443', host: 'h', requestId: 'ours-1', omitForwardedFor: false };
+    const raw = ['X-Request-Id', 'theirs-9', 'Accept', '*/*'];
+    expect(upstreamRequestHeaders(raw, { ...facts, trustClientChain: true }, undefined, undefined).requestId).toBe('theirs-9');
+    const untrusted = upstreamRequestHeaders(raw, { ...facts, trustClientChain: false }, undefined, undefined);
+    expect(untrusted.requestId).toBe('ours-1');
+    expect(untrusted.headers.filter((h) => h.toLowerCase() === 'x-request-id')).toHaveLength(1);
   });
 });
