@@ -10,6 +10,7 @@ import { LbMetrics } from './admin/metrics/metrics.js';
 import { BackendSet } from './backend/backend-set.js';
 import type { Config, FrontendConfig } from './config/types.js';
 import { createRouting, type FrontendRouting } from './exchange/routing.js';
+import { ErrorPages } from './exchange/error-pages.js';
 import { createRequestIds, RequestObservers } from './exchange/request-observers.js';
 import { ConnectionGate } from './frontend/connection-gate.js';
 import { FrontendSet, planFrontends } from './frontend/frontend-set.js';
@@ -29,6 +30,7 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
   const served = (c: Config) => (role.serves ? c.frontends : []);
   const stateFileOf = (c: Config) => (role.controls && c.stateFile ? new StateFileWriter(c.stateFile, logger) : null);
 
+  let errorPages = new ErrorPages(config);
   const backends = new BackendSet(config, logger);
   const metrics = new LbMetrics(() => backends.values(), { processMetrics: options.processMetrics, haproxyCompat: config.metrics.haproxyCompat });
   for (const backend of backends.values()) metrics.addBackend(backend);
@@ -59,7 +61,7 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
     gate,
     stats: frontendStats,
     listeningLevel: role.controls ? 'info' : 'debug',
-    exchange: (frontend, facts, retired) => ({ frontend: facts, routing: routingOf(frontend), observer, draining: () => draining || retired(), logger }),
+    exchange: (frontend, facts, retired) => ({ frontend: facts, routing: routingOf(frontend), observer, draining: () => draining || retired(), logger, errorPages }),
     requestId: createRequestIds(),
     events: [frontendStats, metrics],
   });
@@ -67,9 +69,12 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
   const admin = new AdminListener({ ...options, config: () => config.admin!, control, frontends: () => frontendStats.view().map((f) => ({ ...f, routes: routings.get(f.name)?.view() ?? [] })), metrics, draining: () => draining });
 
   async function applyConfig(next: Config): Promise<string[]> {
-    const plan = planFrontends(served(next), ticketKeys); // throws before anything changes
+    // Files are read before anything changes: one that cannot be read refuses the reload.
+    const plan = planFrontends(served(next), ticketKeys);
+    const nextPages = new ErrorPages(next);
     const previous = config;
     config = next;
+    errorPages = nextPages;
     logger.level = next.log.level;
     gate.setLimit(next.maxconn);
     access.configure(next);

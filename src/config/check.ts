@@ -15,6 +15,13 @@ export async function checkConfigFiles(config: Config): Promise<string[]> {
       checks.push(checkCertPair(pair.cert, pair.key, `frontends.${i}.tls.certs.${j}`));
     });
   });
+  const pages = (owner: string, errorPages: Config['backends'][number]['errorPages']) => {
+    for (const [status, file] of Object.entries(errorPages)) {
+      checks.push(readText(file).then((text) => (typeof text === 'string' ? [] : [`${owner}.errorPages.${status}: ${text.problem}`])));
+    }
+  };
+  config.frontends.forEach((frontend, i) => pages(`frontends.${i}`, frontend.errorPages));
+  config.backends.forEach((backend, i) => pages(`backends.${i}`, backend.errorPages));
   config.backends.forEach((backend, i) => {
     backend.servers.forEach((server, j) => {
       const ca = server.tls?.ca;

@@ -113,6 +113,7 @@ function toHeaderRules(rules: { request: RawHeaderOps; response: RawHeaderOps })
 function toConfig(raw: RawConfig, file: string): Config {
   const dir = path.dirname(file);
   const resolve = (p: string): string => path.resolve(dir, p);
+  const toErrorPages = (pages: Record<string, string>) => Object.fromEntries(Object.entries(pages).map(([status, page]) => [Number(status), resolve(page)]));
   return {
     file,
     workers: raw.workers,
@@ -133,6 +134,7 @@ function toConfig(raw: RawConfig, file: string): Config {
       ...frontend,
       alpn: frontend.tls === null ? [] : (frontend.alpn ?? ['h2', 'http/1.1']),
       headers: toHeaderRules(frontend.headers),
+      errorPages: toErrorPages(frontend.errorPages),
       hsts: frontend.hsts === null ? null : { maxAgeMs: frontend.hsts.maxAge, includeSubDomains: frontend.hsts.includeSubDomains, preload: frontend.hsts.preload },
       routes: frontend.routes.map((route, i) => ({
         name: route.name ?? `#${i + 1}`,
@@ -174,6 +176,7 @@ function toConfig(raw: RawConfig, file: string): Config {
       redispatch: backend.redispatch,
       protocol: backend.protocol,
       headers: toHeaderRules(backend.headers),
+      errorPages: toErrorPages(backend.errorPages),
       forwardFor: backend.forwardFor,
       check:
         backend.check === null

@@ -166,6 +166,13 @@ const hostPattern = z
   .transform((text) => text.toLowerCase())
   .refine((text) => /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(text), 'expected a host name such as shop.example or *.shop.example');
 
+/** `{ 503: errors/503.html }`: statuses Doorman answers itself, and the files served instead of its text bodies. */
+const ERROR_PAGE_STATUSES = ['400', '403', '404', '408', '429', '431', '500', '502', '503', '504'];
+const errorPages = z
+  .record(z.string(), z.string().min(1))
+  .refine((pages) => Object.keys(pages).every((status) => ERROR_PAGE_STATUSES.includes(status)), `keys must be statuses Doorman answers: ${ERROR_PAGE_STATUSES.join(', ')}`)
+  .default({});
+
 /** A header value template: no CR, LF or NUL (variables such as %{client_ip} are expanded per request). */
 const headerValue = z
   .string()
@@ -231,6 +238,7 @@ const frontendSchema = z.strictObject({
   redirect: z.literal('https').nullable().default(null),
   routes: z.array(routeSchema).default([]),
   headers: headerRules,
+  errorPages,
   hsts: z
     .strictObject({
       maxAge: duration,
@@ -311,6 +319,7 @@ const backendSchema = z.strictObject({
   redispatch: z.boolean().default(true),
   protocol: z.enum(['http1', 'h2']).default('http1'),
   headers: headerRules,
+  errorPages,
   forwardFor: forwardForSchema.prefault({}),
   check: checkSchema.nullable().default(null),
   servers: z.array(serverSchema).min(1),

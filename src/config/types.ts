@@ -72,6 +72,8 @@ export interface FrontendConfig {
   /** Tried in order; the first that matches decides. */
   readonly routes: readonly RouteConfig[];
   readonly headers: HeaderRules;
+  /** Status → absolute path of the body served instead of the built-in text (also for errors before a backend is known). */
+  readonly errorPages: ErrorPagesConfig;
   /** null: no Strict-Transport-Security (always null on a plain frontend). */
   readonly hsts: HstsConfig | null;
   /** Protocols offered by ALPN on a TLS frontend, preferred first; [] on a plain frontend. */
@@ -117,6 +119,9 @@ export interface HeaderRules {
   readonly request: HeaderOps;
   readonly response: HeaderOps;
 }
+
+/** Status → absolute file path. */
+export type ErrorPagesConfig = Readonly<Record<number, string>>;
 
 /** Strict-Transport-Security on a TLS frontend. */
 export interface HstsConfig {
@@ -210,6 +215,7 @@ export interface BackendConfig {
   readonly redispatch: boolean;
   readonly protocol: UpstreamProtocol;
   readonly headers: HeaderRules;
+  readonly errorPages: ErrorPagesConfig;
   readonly forwardFor: ForwardForConfig;
   readonly check: CheckConfig | null;
   readonly servers: readonly ServerConfig[];

@@ -12,6 +12,7 @@ import type { Duplex } from 'node:stream';
 import type { UpstreamHandler } from '../upstream/upstream.js';
 import type { AccessRecord, NoCookie, RequestCookieState, ResponseCookieState } from './access-record.js';
 import type { Downstream } from './downstream.js';
+import type { ErrorPages } from './error-pages.js';
 import type { HeaderRules } from '../config/types.js';
 import { applyHeaderOps, isEmpty, setHeader, type HeaderVariables } from './header-rules.js';
 import { downstreamResponseHeaders, inBlockList, upstreamRequestHeaders } from './headers.js';
@@ -38,6 +39,8 @@ export interface ExchangeContext {
   /** True while the process drains or the frontend is retired: responses then close their connection. */
   readonly draining: () => boolean;
   readonly logger: Logger;
+  /** The operator's pages for error statuses; absent: the built-in text. */
+  readonly errorPages?: ErrorPages;
 }
 
 /** Statuses after which the client connection is closed: its next bytes cannot be trusted. */
@@ -446,7 +449,8 @@ export class Exchange implements UpstreamHandler {
   #fail(err: LbError): void {
     this.#error ??= err.message;
     const status = err.status ?? 502;
-    this.#answerLocally(errorResponse(status), closesConnection(status));
+    const page = this.#ctx.errorPages?.response(status, this.#ctx.frontend.name, this.#backend?.name ?? null);
+    this.#answerLocally(page ?? errorResponse(status), closesConnection(status));
     this.#finish(err.termination ?? LB_ERRORS.LB_ERR_INTERNAL.termination);
   }
 

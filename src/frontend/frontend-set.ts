@@ -6,6 +6,7 @@ import type { FrontendConfig, HstsConfig, TimeoutsConfig } from '../config/types
 import type { ExchangeContext } from '../exchange/exchange.js';
 import type { FrontendFacts } from '../exchange/request-head.js';
 import { createRequestFront } from '../http1/request-front.js';
+import { rawErrorResponse } from '../http1/responses.js';
 import { createUpgradeFront } from '../http1/upgrade-front.js';
 import type { AbuseReason } from '../h2/session-guard.js';
 import { createStreamFront } from '../h2/stream-front.js';
@@ -178,9 +179,11 @@ export class FrontendSet {
   /** The HTTP/1.1 fronts of a frontend, with the config in force. */
   #handlersOf(frontend: FrontendConfig, running: RunningFrontend): ListenerHandlers {
     const { requestId, events } = this.#options;
-    const front = { exchange: this.#options.exchange(frontend, running.facts, () => running.retired), clientTimeoutMs: this.#timeouts.clientMs, requestId };
+    const exchange = this.#options.exchange(frontend, running.facts, () => running.retired);
+    const front = { exchange, clientTimeoutMs: this.#timeouts.clientMs, requestId };
     const name = frontend.name;
     return {
+      rawError: (status) => rawErrorResponse(status, exchange.errorPages?.response(status, name, null), running.facts.hsts),
       request: createRequestFront(front),
       upgrade: createUpgradeFront(front),
       stream: createStreamFront({ ...front, streamOpened: () => events.forEach((e) => e.http2Stream?.(name)) }),

@@ -59,6 +59,8 @@ export interface ListenerHandlers {
   http2Abuse?(reason: AbuseReason): void;
   /** A TLS handshake failed. */
   tlsError?(err: Error): void;
+  /** The raw answer to a request that could not be parsed (the frontend's error page, HSTS). */
+  rawError?(status: number): string;
   /** A request could not be parsed; `status` is what the client was answered. */
   clientError?(err: Error, status: number): void;
 }
@@ -203,7 +205,7 @@ export function createListener(
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     const status = statusForClientError(err.code);
     if (err.code !== 'ECONNRESET' && err.code !== 'EPIPE' && socket.writable && !(socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent) {
-      socket.end(rawErrorResponse(status));
+      socket.end(current.handlers.rawError?.(status) ?? rawErrorResponse(status));
     } else {
       socket.destroy();
     }

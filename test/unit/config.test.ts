@@ -358,6 +358,7 @@ describe('parseConfig problems', () => {
     ['header rule with an unknown variable', withEdit((d) => (d.frontends[0].headers = { request: { set: { 'X-A': '%{secret}' } } })), 'frontends.0.headers.request.set.X-A: unknown variable: use %{client_ip}, %{request_id}, %{ssl} or %{server}'],
     ['header rule value with CR LF', withEdit((d) => (d.backends[0].headers = { response: { add: { 'X-A': 'a\r\nSet-Cookie: x' } } })), 'backends.0.headers.response.add.X-A: must not contain CR, LF or NUL'],
     ['header rule name not a token', withEdit((d) => (d.backends[0].headers = { request: { remove: ['bad name'] } })), 'backends.0.headers.request.remove.0: not a valid header name'],
+    ['error page for a status Doorman never answers', withEdit((d) => (d.backends[0].errorPages = { 418: 'teapot.html' })), 'backends.0.errorPages: keys must be statuses Doorman answers: 400, 403, 404, 408, 429, 431, 500, 502, 503, 504'],
     ['unknown balance', withEdit((d) => (d.backends[0].balance = 'random')), 'backends.0.balance: expected one of "leastconn", "roundrobin", "source", got "random"'],
     ['negative retries', withEdit((d) => (d.backends[0].retries = -1)), 'backends.0.retries: must be >= 0'],
     ['no servers', withEdit((d) => (d.backends[0].servers = [])), 'backends.0.servers: must have at least 1 item(s)'],
