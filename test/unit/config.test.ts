@@ -123,7 +123,7 @@ describe('parseConfig defaults', () => {
       admin: { bind: { host: '127.0.0.1', port: 9090 }, token: null },
       stateFile: null,
       frontends: [
-        { name: 'http', bind: { host: '127.0.0.1', port: 8080 }, tls: null, backend: 'web', redirect: null, routes: [], headers: NO_RULES, hsts: null, alpn: [], http2: { maxConcurrentStreams: 100, maxHeaderListSize: 65536, maxResetsPerSecond: 100 } },
+        { name: 'http', bind: { host: '127.0.0.1', port: 8080 }, tls: null, backend: 'web', redirect: null, routes: [], headers: NO_RULES, errorPages: {}, hsts: null, alpn: [], http2: { maxConcurrentStreams: 100, maxHeaderListSize: 65536, maxResetsPerSecond: 100 } },
       ],
       backends: [
         {
@@ -134,6 +134,7 @@ describe('parseConfig defaults', () => {
           redispatch: true,
           protocol: 'http1',
           headers: NO_RULES,
+          errorPages: {},
           forwardFor: { except: null, trusted: [] },
           check: null,
           servers: [
