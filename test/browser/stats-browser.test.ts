@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { adminUrl, apiState, type StateServer } from '../helpers/admin.js';
 import { startBackend, type TestBackend } from '../helpers/backend.js';
 import { hasChromium, launchChromium, pageErrors } from '../helpers/browser.js';
-import { waitFor } from '../helpers/client.js';
+import { request, waitFor } from '../helpers/client.js';
 import { startProxy, type RunningLb } from '../helpers/lb.js';
 import { testPki } from '../helpers/pki.js';
 
@@ -33,7 +33,7 @@ interface Setup {
 }
 
 /** Doorman with web1 and web2 checked every CHECK_INTERVAL_MS (fall 1 unless told), and a page on /stats. */
-async function setup(options: { token?: string; fall?: number; context?: Parameters<Browser['newContext']>[0]; open?: boolean } = {}): Promise<Setup> {
+async function setup(options: { token?: string; fall?: number; context?: Parameters<Browser['newContext']>[0]; open?: boolean; frontend?: Record<string, unknown> } = {}): Promise<Setup> {
   const web1 = await startBackend({ name: 'web1', tls: certs.web1 });
   cleanups.push(web1.close);
   const web2 = await startBackend({ name: 'web2', tls: certs.web2 });
@@ -47,6 +47,7 @@ async function setup(options: { token?: string; fall?: number; context?: Paramet
     {
       backend: { check: { path: '/health', interval: CHECK_INTERVAL_MS, timeout: 400, rise: 1, fall: options.fall ?? 1 } },
       top: { admin: { bind: '127.0.0.1:0', ...(options.token ? { token: options.token } : {}) } },
+      ...(options.frontend ? { frontend: options.frontend } : {}),
     },
   );
   cleanups.push(() => running.close());
@@ -193,6 +194,18 @@ describe.skipIf(!hasChromium)('/stats in headless Chromium', () => {
     // Touch-sized buttons.
     const box = await row(page, 'web1').getByRole('button', { name: 'DRAIN' }).boundingBox();
     expect(box!.height).toBeGreaterThanOrEqual(40);
+    expect(errors).toEqual([]);
+  });
+
+  it("lists a frontend's routes with their hit counts, and where the rest goes", async () => {
+    const { page, running, errors } = await setup({
+      frontend: { routes: [{ name: 'robots', match: { path: '/robots.txt' }, respond: { status: 200, body: 'ok' } }] },
+    });
+    const cell = page.locator('tr[data-frontend="https"]');
+    await expect.poll(() => cell.textContent(), { timeout: 10_000 }).toContain('robots → answers 200 0 hits');
+    expect(await cell.textContent()).toContain('else → web');
+    await request({ port: running.port(), ca: pki.ca.cert, path: '/robots.txt' });
+    await expect.poll(() => cell.textContent(), { timeout: 10_000 }).toContain('robots → answers 200 1 hits');
     expect(errors).toEqual([]);
   });
 });

@@ -42,7 +42,14 @@
     readonly servers: readonly ServerView[];
   }
 
+  interface RouteView {
+    readonly name: string;
+    readonly action: { readonly kind: 'backend' | 'redirect' | 'respond'; readonly backend?: string; readonly status?: number; readonly to?: string };
+    readonly hits: number;
+  }
+
   interface FrontendView {
+    readonly routes?: readonly RouteView[];
     readonly name: string;
     readonly bind: string;
     readonly tls: boolean;
@@ -356,6 +363,13 @@
     return entry;
   }
 
+  /** A route's action in a few words: its backend, or the status it answers. */
+  function describeAction(action: RouteView['action']): string {
+    if (action.kind === 'backend') return action.backend ?? '';
+    if (action.kind === 'redirect') return `${action.status ?? ''} ${action.to ?? ''}`;
+    return `answers ${action.status ?? ''}`;
+  }
+
   function updateFrontends(frontends: readonly FrontendView[], now: number): void {
     const body = $('frontend-rows');
     $('frontends').hidden = frontends.length === 0;
@@ -366,7 +380,18 @@
       if (body.children[i] !== row) body.insertBefore(row, body.children[i] || null);
       setText(cells.name, f.name);
       rebuild(cells.bind, f.bind + String(f.tls), () => [`${f.bind} `, el('span', { class: 'tag' }, f.tls ? 'TLS' : 'plain')]);
-      setText(cells.route, f.redirect ? `redirect to ${f.redirect}` : f.backend || '–');
+      const routes = f.routes ?? [];
+      const fallback = f.redirect ? `redirect to ${f.redirect}` : f.backend || (routes.length > 0 ? '404' : '–');
+      if (routes.length === 0) setText(cells.route, fallback);
+      else
+        rebuild(cells.route, JSON.stringify([fallback, routes]), () => [
+          el(
+            'ul',
+            { class: 'routes' },
+            ...routes.map((r) => el('li', {}, `${r.name} → ${describeAction(r.action)} `, el('span', { class: 'muted' }, `${r.hits} hits`))),
+            el('li', {}, `else → ${fallback}`),
+          ),
+        ]);
       setText(cells.connections, String(f.connections));
       const rates = ratesOf(record(`f:${f.name}`, now, f.requests, f.errors));
       setText(cells.rate, formatRate(rates.requests));
