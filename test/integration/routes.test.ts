@@ -98,6 +98,8 @@ describe('routes', () => {
     expect(routes.find((r) => r.name === 'admin')!.hits).toBeGreaterThanOrEqual(3);
     await waitFor(() => running.logs.some((l) => l.msg === 'access' && l.path === '/robots.txt'), 5000, 'access line');
     expect(running.logs.find((l) => l.msg === 'access' && l.path === '/robots.txt')).toMatchObject({ route: 'robots', status: 200, termination: 'local', backend: '' });
+    const metrics = await (await fetch(`http://127.0.0.1:${running.lb.adminPort()}/metrics`)).text();
+    expect(metrics).toMatch(/lb_route_requests_total\{frontend="https",route="admin"\} [3-9]/);
   });
 });
 

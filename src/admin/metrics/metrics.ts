@@ -38,6 +38,9 @@ export class LbMetrics implements ExchangeObserver {
   readonly #bytesOut: SeriesCounter;
   readonly #retries: SeriesCounter;
   readonly #redispatches: SeriesCounter;
+  /** lb_route_requests_total: routes are few and named in the config, so the label stays bounded. */
+  readonly #routeRequests: SeriesCounter;
+  readonly #routeSeries = new Map<string, CounterSeries>();
   /** By frontend name, then backend name. */
   readonly #routes = new Map<string, Map<string, RouteSeries>>();
   readonly #checkFailures: Counter<'backend' | 'server'>;
@@ -80,6 +83,7 @@ export class LbMetrics implements ExchangeObserver {
     this.#bytesOut = new SeriesCounter('lb_response_bytes_total', 'Response body bytes sent to clients.', ['frontend', 'backend'], registry);
     this.#retries = new SeriesCounter('lb_retries_total', 'Requests retried after a failed attempt.', ['backend'], registry);
     this.#redispatches = new SeriesCounter('lb_redispatches_total', 'Retries sent to another server than the failed one.', ['backend'], registry);
+    this.#routeRequests = new SeriesCounter('lb_route_requests_total', 'Requests a route took, by frontend and route name.', ['frontend', 'route'], registry);
     // With workers, /metrics aggregates every process: state every process holds alike
     // (up, weight, operator state) takes the max, what each holds a share of is summed.
     const serverGauge = (name: string, help: string, value: (s: UpstreamServer) => number, aggregator: 'sum' | 'max' = 'sum') =>
@@ -242,6 +246,7 @@ export class LbMetrics implements ExchangeObserver {
 
   requestDone(r: AccessRecord): void {
     this.#compat?.requestDone(r);
+    if (r.route !== '') this.#routeOf(r.frontend, r.route).inc();
     if (r.backend === '') return;
     const route = this.#route(r.frontend, r.backend);
     this.#requestsOf(route, r).inc();
@@ -252,6 +257,13 @@ export class LbMetrics implements ExchangeObserver {
     if (r.bytesOut > 0) route.bytesOut.inc(r.bytesOut);
     if (r.retries > 0) route.retries.inc(r.retries);
     if (r.redispatched) route.redispatches.inc();
+  }
+
+  #routeOf(frontend: string, route: string): CounterSeries {
+    const key = `${frontend}\u0000${route}`;
+    let series = this.#routeSeries.get(key);
+    if (series === undefined) this.#routeSeries.set(key, (series = this.#routeRequests.child({ frontend, route })));
+    return series;
   }
 
   #route(frontend: string, backend: string): RouteSeries {
