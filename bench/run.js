@@ -124,7 +124,7 @@ async function runOne({ scenario, variant, round, args, certs, servers, dir }) {
   let tls = null;
   let prepared = null;
   try {
-    handle = await variant.contender.start({ certs, servers, balance: variant.balance, dir, tag });
+    handle = await variant.contender.start({ certs, servers, balance: variant.balance, dir, tag, routes: scenario.routes ?? 0 });
     const first = await probe(handle.port, handle.servername, certs.ca, scenario.path);
     tls = { protocol: first.protocol, cipher: first.cipher };
     if (handle.serverStates) {

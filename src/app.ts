@@ -66,7 +66,8 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
     events: [frontendStats, metrics],
   });
   const adminConfig = (c: Config) => (role.controls ? c.admin : null);
-  const admin = new AdminListener({ ...options, config: () => config.admin!, control, frontends: () => frontendStats.view().map((f) => ({ ...f, routes: routings.get(f.name)?.view() ?? [] })), metrics, draining: () => draining });
+  const frontendView = () => frontendStats.view().map((f) => ({ ...f, routes: routings.get(f.name)?.view() ?? [] }));
+  const admin = new AdminListener({ ...options, config: () => config.admin!, control, frontends: frontendView, metrics, draining: () => draining });
 
   async function applyConfig(next: Config): Promise<string[]> {
     // Files are read before anything changes: one that cannot be read refuses the reload.
@@ -116,6 +117,7 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
     },
     metrics,
     frontendStats,
+    frontendView,
     health,
     control,
     get draining() {

@@ -8,7 +8,7 @@ import type { Backend } from './backend/backend.js';
 import type { ServerChangeListener } from './backend/server.js';
 import type { Config } from './config/types.js';
 import type { ExchangeObserver } from './exchange/exchange.js';
-import type { FrontendStats } from './frontend/frontend-stats.js';
+import type { FrontendStats, FrontendView } from './frontend/frontend-stats.js';
 import type { ServerHealth } from './health/server-health.js';
 
 /** What this process does: everything, or one side of `workers: N` (see src/cluster/roles.ts). */
@@ -26,6 +26,8 @@ export interface LoadBalancer {
   readonly backends: ReadonlyMap<string, Backend>;
   readonly metrics: LbMetrics;
   readonly frontendStats: FrontendStats;
+  /** The frontends as /api/state shows them: counts, and routes with their hits. */
+  frontendView(): FrontendView[];
   readonly health: ServerHealth;
   readonly control: ServerControl;
   /** True from the start of a graceful shutdown. */

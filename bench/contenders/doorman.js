@@ -15,7 +15,14 @@ const LB = process.env.DOORMAN_LB ?? fileURLToPath(new URL('../../dist/lb.js', i
 const BASE_LB = process.env.DOORMAN_BASE_LB;
 
 /** The bench config: SPEC's keys, ephemeral ports, paths absolute. */
-export function doormanConfig({ certs, servers, balance }) {
+/** `n` routes that no bench request matches (hosts and path prefixes), so every request walks them all. */
+function unmatchedRoutes(n) {
+  return Array.from({ length: n }, (_, i) =>
+    i % 2 === 0 ? { name: `r${i}`, match: { host: `app${i}.example`, path: `/v${i}/` }, backend: 'web' } : { name: `r${i}`, match: { path: `/static${i}/` }, respond: { status: 404 } },
+  );
+}
+
+export function doormanConfig({ certs, servers, balance, routes = 0 }) {
   return {
     workers: 1,
     log: { level: 'info', access: true, format: 'json' },
@@ -27,6 +34,7 @@ export function doormanConfig({ certs, servers, balance }) {
         name: 'https',
         bind: '127.0.0.1:0',
         tls: { certs: [{ cert: certs.front.cert, key: certs.front.key }], minVersion: 'TLSv1.2' },
+        ...(routes > 0 ? { routes: unmatchedRoutes(routes) } : {}),
         backend: 'web',
       },
     ],
@@ -68,9 +76,9 @@ function doormanContender(name, lb, what) {
 export default doormanContender('doorman', LB, process.env.DOORMAN_LB ? process.env.DOORMAN_LB : 'dist/lb.js');
 export const doormanBase = doormanContender('doorman-base', BASE_LB, `${BASE_LB} (DOORMAN_BASE_LB)`);
 
-async function startDoorman(name, lb, { certs, servers, balance, dir, tag }) {
+async function startDoorman(name, lb, { certs, servers, balance, dir, tag, routes }) {
   const configFile = join(dir, `${name}-${tag}.yaml`);
-  writeFileSync(configFile, stringify(doormanConfig({ certs, servers, balance })));
+  writeFileSync(configFile, stringify(doormanConfig({ certs, servers, balance, routes })));
   const stdoutFile = join(dir, `${name}-${tag}.log`);
   const stderrFile = join(dir, `${name}-${tag}.err`);
   // DOORMAN_NODE_ARGS adds node flags to Doorman only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".

@@ -141,13 +141,24 @@ export async function startPrimary(options: PrimaryOptions): Promise<Primary> {
     return answers.filter((a): a is WorkerTraffic => a !== undefined && a !== null);
   }
 
-  /** The frontends as every worker counts them, summed (bind from the first that reports it). */
+  /** The frontends as every worker counts them, summed (bind from the first that reports it), route hits too. */
   function sumFrontends(traffic: readonly WorkerTraffic[]): FrontendView[] {
     const sums = new Map<string, FrontendView>();
     for (const t of traffic) {
       for (const f of t.frontends) {
         const sum = sums.get(f.name);
-        sums.set(f.name, sum ? { ...sum, connections: sum.connections + f.connections, requests: sum.requests + f.requests, errors: sum.errors + f.errors } : f);
+        sums.set(
+          f.name,
+          sum
+            ? {
+                ...sum,
+                connections: sum.connections + f.connections,
+                requests: sum.requests + f.requests,
+                errors: sum.errors + f.errors,
+                routes: sum.routes?.map((r, i) => ({ ...r, hits: r.hits + (f.routes?.[i]?.hits ?? 0) })),
+              }
+            : f,
+        );
       }
     }
     return [...sums.values()];

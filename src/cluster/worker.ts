@@ -28,7 +28,7 @@ function trafficOf(lb: LoadBalancer): WorkerTraffic {
       servers.push({ backend: backend.name, server: s.name, active: s.active, queued: s.queue.size, requests: s.requests, errors: s.errors });
     }
   }
-  return { frontends: lb.frontendStats.view(), servers, backendQueues };
+  return { frontends: lb.frontendView(), servers, backendQueues };
 }
 
 /** Passive-check outcomes, sent to the primary in one message per turn of the event loop. */

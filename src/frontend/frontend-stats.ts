@@ -20,8 +20,8 @@ export interface FrontendView {
   readonly requests: number;
   /** Of those, answered with a status of 500 or more (Doorman's own 502/503/504 included). */
   readonly errors: number;
-  /** The frontend's routes with their hit counts (the admin API adds them). */
-  readonly routes?: readonly unknown[];
+  /** The frontend's routes with their hit counts (added by the load balancer, which routes). */
+  readonly routes?: readonly { readonly name: string; readonly hits: number }[];
 }
 
 interface Counts {
