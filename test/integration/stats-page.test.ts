@@ -63,8 +63,8 @@ describe('/api/state for the stats page', () => {
     const view = await state(running);
     expect(Math.abs(Date.parse(view.now) - before)).toBeLessThan(5_000);
     expect(view.frontends).toEqual([
-      { name: 'https', bind: `127.0.0.1:${running.port('https')}`, tls: true, backend: 'web', redirect: null, connections: 0, requests: 0, errors: 0 },
-      { name: 'http', bind: `127.0.0.1:${running.port('http')}`, tls: false, backend: 'web', redirect: null, connections: 0, requests: 0, errors: 0 },
+      { name: 'https', bind: `127.0.0.1:${running.port('https')}`, tls: true, backend: 'web', redirect: null, connections: 0, requests: 0, errors: 0, routes: [] },
+      { name: 'http', bind: `127.0.0.1:${running.port('http')}`, tls: false, backend: 'web', redirect: null, connections: 0, requests: 0, errors: 0, routes: [] },
     ]);
     expect(view.backends[0]!.check).toEqual({ path: '/health', intervalMs: 60_000, timeoutMs: 1_000, rise: 2, fall: 3 });
     // A new server starts at counter = rise: UP, and the first failed check takes it down.
