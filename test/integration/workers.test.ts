@@ -1,6 +1,7 @@
 // `workers: 2`: a primary with two worker processes, driven as an operator would:
 // `node dist/lb.js`, traffic, /metrics and /api/state, a worker killed under load,
 // health and operator state reaching the workers, reload and SIGTERM.
+import http2 from 'node:http2';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -125,6 +126,27 @@ describe('workers: 2', () => {
     expect(result.failures.length, result.failures.join('\n')).toBeLessThanOrEqual(6);
     expect(result.failures.length, result.failures.join('\n')).toBeLessThan(result.ok / 20);
     expect(result.ok).toBeGreaterThan(50);
+  });
+
+  it('serves HTTP/2 clients from every worker, one access line per stream', async () => {
+    const c = await startCluster();
+    // Separate connections: cluster's round-robin hands them to both workers.
+    for (let i = 0; i < 6; i++) {
+      const session = http2.connect(`https://localhost:${c.https}`, { ca: pki.ca.cert });
+      session.on('error', () => {});
+      const status = await new Promise<number>((resolve, reject) => {
+        const stream = session.request({ ':path': `/h2/${i}` });
+        stream.on('response', (h) => resolve(Number(h[':status'])));
+        stream.on('error', reject);
+        stream.resume();
+      });
+      session.close();
+      expect(status).toBe(200);
+    }
+    await waitFor(() => c.cli.lines.filter((l) => l.msg === 'access' && String(l.path).startsWith('/h2/')).length === 6, 10_000, 'six access lines');
+    const lines = c.cli.lines.filter((l) => l.msg === 'access' && String(l.path).startsWith('/h2/'));
+    expect(lines.every((l) => l.httpVersion === '2.0')).toBe(true);
+    expect(new Set(lines.map((l) => l.pid)).size).toBe(2);
   });
 
   it('gives every worker the health and operator state the primary decides', async () => {
