@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { Logger } from 'pino';
 import { createApi, type ApiOptions } from './control/api.js';
 import type { LbMetrics } from './metrics/metrics.js';
+import { AdminGuard } from './guard.js';
 import { sendText } from './respond.js';
 import { STATS_PAGE, STATS_PAGE_CSP } from './ui/stats-page.js';
 
@@ -20,7 +21,16 @@ export function createAdminServer(options: AdminServerOptions): http.Server {
   const { metrics, logger } = options;
   const api = createApi(options);
 
+  let guard: { config: unknown; guard: AdminGuard } | null = null;
   async function route(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    // The guard follows a reload's admin settings.
+    const config = options.config();
+    if (guard?.config !== config) guard = { config, guard: new AdminGuard(config) };
+    const refused = guard.guard.check(req);
+    if (refused) {
+      logger.warn({ admin: true, clientAddress: req.socket.remoteAddress, host: req.headers.host, origin: req.headers.origin, reason: refused }, 'admin request refused');
+      return sendText(res, 403, `${refused}\n`);
+    }
     const url = new URL(req.url ?? '/', 'http://admin');
     const path = url.pathname;
     const method = req.method ?? 'GET';

@@ -156,6 +156,10 @@ const timeoutsSchema = z.strictObject({
 const adminSchema = z.strictObject({
   bind: bindAddress.default({ host: '127.0.0.1', port: 9090 }),
   token: nonEmpty.nullable().default(null),
+  // Host values accepted besides loopback names and addresses and the bind address (DNS rebinding).
+  allowedHosts: z.array(z.string().min(1).transform((h) => h.toLowerCase())).default([]),
+  // CIDRs allowed to connect; empty: any.
+  allow: z.array(cidr).default([]),
 });
 
 /** An HTTP field name (RFC 9110 token). */

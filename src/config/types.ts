@@ -46,6 +46,10 @@ export interface TimeoutsConfig {
 export interface AdminConfig {
   readonly bind: HostPort;
   readonly token: string | null;
+  /** Lower-case host names (or addresses) a request's Host may name, besides loopback and the bind address. */
+  readonly allowedHosts: readonly string[];
+  /** CIDRs allowed to connect; empty: any. */
+  readonly allow: readonly string[];
 }
 
 export interface CertPair {

@@ -1,6 +1,7 @@
 // The admin listener as SPEC describes it: /api/state, PUT .../state and .../weight,
 // the bearer token, /healthz, /metrics and /stats, and what DRAIN and MAINT do to
 // cookie holders and new clients.
+import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { admin, apiServer, apiState } from '../helpers/admin.js';
 import { startBackend, type TestBackend } from '../helpers/backend.js';
@@ -255,5 +256,55 @@ describe('operator states and the persistence cookie', () => {
     const seen = new Set<unknown>();
     for (let i = 0; i < 4; i += 1) seen.add((await request({ port: running.port(), ca: pki.ca.cert })).headers['x-backend']);
     expect(seen.has('web1')).toBe(true);
+  });
+});
+
+describe('admin API against web pages (DNS rebinding, cross-site requests)', () => {
+  /** node:http, not fetch: fetch will not send a Host of our choosing. */
+  const send = (running: RunningLb, method: string, path: string, headers: Record<string, string>, body?: string) =>
+    new Promise<{ status: number; text: () => Promise<string> }>((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port: running.lb.adminPort(), method, path, headers }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: async () => Buffer.concat(chunks).toString() }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  const put = (running: RunningLb, headers: Record<string, string>, body = '{"state":"MAINT"}') => send(running, 'PUT', stateUrl('web1'), headers, body);
+  const web1State = (running: RunningLb) => running.lb.backends.get('web')!.server('web1')!.adminState;
+
+  it('refuses a Host that is not loopback, the bind address or allowed, changing nothing', async () => {
+    const { running } = await twoServers({ top: { admin: { bind: '127.0.0.1:0', allowedHosts: ['lb.internal'] } } });
+    // What a rebinding page sends: its own name, resolved to 127.0.0.1.
+    const rebound = await put(running, { host: 'evil.example', 'content-type': 'application/json' });
+    expect(rebound.status).toBe(403);
+    expect(await rebound.text()).toBe('host not allowed\n');
+    expect((await send(running, 'GET', '/api/state', { host: 'evil.example:9090' })).status).toBe(403);
+    expect(web1State(running)).toBe('READY');
+    for (const host of ['localhost', '127.0.0.1', 'lb.internal:9090', `127.0.0.1:${running.lb.adminPort()}`]) {
+      expect((await send(running, 'GET', '/api/state', { host })).status, host).toBe(200);
+    }
+  });
+
+  it('refuses a state change from a foreign Origin or with a body that is not JSON, changing nothing', async () => {
+    const { running } = await twoServers();
+    const foreign = await put(running, { origin: 'https://evil.example', 'content-type': 'application/json' });
+    expect([foreign.status, await foreign.text()]).toEqual([403, 'cross-site request\n']);
+    const form = await put(running, { 'content-type': 'text/plain' });
+    expect([form.status, await form.text()]).toEqual([403, 'body must be application/json\n']);
+    const reload = await fetch(`http://127.0.0.1:${running.lb.adminPort()}/api/reload`, { method: 'POST', headers: { 'sec-fetch-site': 'cross-site' } });
+    expect(reload.status).toBe(403);
+    expect(web1State(running)).toBe('READY');
+    // The stats page's own requests (same origin, JSON) still work.
+    const own = await put(running, { origin: `http://127.0.0.1:${running.lb.adminPort()}`, 'content-type': 'application/json' });
+    expect(own.status).toBe(200);
+    expect(web1State(running)).toBe('MAINT');
+  });
+
+  it('refuses clients outside admin.allow', async () => {
+    const { running } = await twoServers({ top: { admin: { bind: '127.0.0.1:0', allow: ['10.0.0.0/8'] } } });
+    const reply = await fetch(`http://127.0.0.1:${running.lb.adminPort()}/api/state`);
+    expect([reply.status, await reply.text()]).toEqual([403, 'address not allowed\n']);
   });
 });

@@ -199,7 +199,7 @@ describe('hot reload', () => {
     const check = { path: '/health', interval: '300ms', timeout: '300ms', rise: 2, fall: 2 };
     const setup = await start(web, 2);
     // web1 DRAIN by the operator; web2 failing its checks.
-    await fetch(`${setup.admin}/api/backends/web/servers/web1/state`, { method: 'PUT', body: JSON.stringify({ state: 'DRAIN' }) });
+    await fetch(`${setup.admin}/api/backends/web/servers/web1/state`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ state: 'DRAIN' }) });
     web[1]!.setHandler((_req, res) => {
       res.writeHead(503);
       res.end();

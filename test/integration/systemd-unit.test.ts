@@ -312,7 +312,7 @@ describe('examples/systemd/doorman.service: its commands, run as systemd would',
     expect({ ran: reloaded.ran, code: reloaded.exit.code }).toEqual({ ran: 2, code: 0 });
     await main.waitForLine((l) => l.msg === 'reloaded', 10_000, 'reloaded');
     // web2, added by the reload, serves once web1 is in MAINT; that state lands in the StateDirectory.
-    const maint = await fetch(`${admin}/api/backends/web/servers/web1/state`, { method: 'PUT', body: JSON.stringify({ state: 'MAINT' }) });
+    const maint = await fetch(`${admin}/api/backends/web/servers/web1/state`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ state: 'MAINT' }) });
     expect(maint.status).toBe(200);
     await waitFor(async () => (await request({ port: https, ca: pki.ca.cert })).headers['x-backend'] === 'web2', 10_000, 'web2 serving');
     const stateFile = join(installed.stateDir, 'state.json');

@@ -162,9 +162,9 @@ describe('workers: 2', () => {
     expect(c.web[1]!.requests.filter((r) => r.url !== '/health').length).toBe(seenBefore);
 
     // web1 to MAINT: with web2 down, every worker answers 503 at once.
-    await fetch(`${c.admin}/api/backends/web/servers/web1/state`, { method: 'PUT', body: JSON.stringify({ state: 'MAINT' }) });
+    await fetch(`${c.admin}/api/backends/web/servers/web1/state`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ state: 'MAINT' }) });
     for (let i = 0; i < 6; i++) expect((await request({ port: c.https, ca: pki.ca.cert })).status).toBe(503);
-    await fetch(`${c.admin}/api/backends/web/servers/web1/state`, { method: 'PUT', body: JSON.stringify({ state: 'READY' }) });
+    await fetch(`${c.admin}/api/backends/web/servers/web1/state`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ state: 'READY' }) });
     for (let i = 0; i < 6; i++) expect((await request({ port: c.https, ca: pki.ca.cert })).status).toBe(200);
   });
 
