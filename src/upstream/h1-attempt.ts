@@ -43,11 +43,13 @@ export class H1Attempt implements PoolUser {
   #conn: H1Connection | null = null;
   #state = PENDING;
   #reused = false;
-  #retried = false;
+  /** Why the reused connection failed, once the request moved to a fresh one (it moves once). */
+  #retryCause: UpstreamError | null = null;
   #connectReported = false;
   /** Request body bytes written (payload, framing excluded). */
   #bodySent = 0;
   #bodyAttached = false;
+  #errorListening = false;
   #requestWritten = false;
   #gotBytes = false;
   /** A head received in part, kept until the rest arrives. */
@@ -138,7 +140,9 @@ export class H1Attempt implements PoolUser {
         return;
       case PENDING:
         if (conn !== null && !conn.connected) {
-          this.#fail(err !== undefined ? classifyUpstreamError(err) : new LbError('LB_ERR_CONNECT', 'connect: closed'));
+          // The exchange saw onConnect already when this is the retry: it learns of the first failure.
+          if (this.#retryCause !== null) this.#fail(this.#retryCause);
+          else this.#fail(err !== undefined ? classifyUpstreamError(err) : new LbError('LB_ERR_CONNECT', 'connect: closed'));
           return;
         }
         // A reused connection that died before we wrote on it: take another.
@@ -146,9 +150,9 @@ export class H1Attempt implements PoolUser {
         else this.#pool.acquire(this);
         return;
       case HEAD:
-        if (this.#reused && !this.#retried && !this.#gotBytes && this.#bodySent === 0 && !isTimeout(err)) {
-          this.#retried = true;
-          this.#detachBody();
+        if (this.#reused && this.#retryCause === null && !this.#gotBytes && this.#bodySent === 0 && !isTimeout(err)) {
+          this.#retryCause = err !== undefined ? classifyUpstreamError(err) : new LbError('LB_ERR_UPSTREAM_CLOSED', 'closed: before the response');
+          this.#detachBody(true);
           this.#state = PENDING;
           this.#requestWritten = false;
           this.#pool.connectFresh(this);
@@ -205,18 +209,26 @@ export class H1Attempt implements PoolUser {
     this.#bodyAttached = true;
     body.on('data', this.#onBodyData);
     body.on('end', this.#onBodyEnd);
-    body.on('error', this.#onBodyError);
+    if (!this.#errorListening) {
+      this.#errorListening = true;
+      body.on('error', this.#onBodyError);
+    }
     if (body.isPaused()) body.resume();
   }
 
-  #detachBody(): void {
+  /**
+   * Stops forwarding the request body: kept paused for a retry, else the rest is read
+   * and dropped (as node:http dumps an unread body) so the client's connection moves on.
+   */
+  #detachBody(forRetry = false): void {
     if (!this.#bodyAttached) return;
     this.#bodyAttached = false;
     const body = this.#request.body!;
     body.off('data', this.#onBodyData!);
     body.off('end', this.#onBodyEnd!);
-    body.off('error', this.#onBodyError!);
-    body.pause();
+    // The error listener stays (it ignores an ended attempt): a body failing later must not throw.
+    if (forRetry) body.pause();
+    else body.resume();
   }
 
   #writeBody(chunk: Buffer): void {

@@ -360,6 +360,22 @@ describe('H1 upstream: connection reuse', () => {
     expect(server.connections.length).toBe(2);
   });
 
+  it('does not retry when the reused connection dies after body bytes were sent', async () => {
+    let n = 0;
+    const server = await rawServer((socket) => {
+      if (n++ === 0) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+      else socket.destroy();
+    });
+    const upstream = upstreamTo(server.port);
+    expect((await call(upstream, {}).done).status).toBe(200);
+    const body = new Readable({ read() {} });
+    body.push('hello');
+    const o = await call(upstream, { method: 'POST', headers: ['host', 'x', 'content-length', '10'], body }).done;
+    expect([o.events, o.error?.code, o.bodySent]).toEqual([['connect', 'error'], 'LB_ERR_UPSTREAM_CLOSED', 5]);
+    expect(server.connections.length).toBe(1);
+    body.destroy();
+  });
+
   it('bounds connections by maxconn: requests wait for a free one', async () => {
     const server = await httpServer((_req, res) => setTimeout(() => res.end('ok'), 20));
     const upstream = upstreamTo(server.port, { maxconn: 2 });
