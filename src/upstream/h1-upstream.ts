@@ -30,12 +30,38 @@ class H1Upstream implements Upstream {
     const { host, port } = this.#config.address;
     const options = this.#tls;
     return new H1Pool({
-      connect: options === null ? () => net.connect({ host, port }) : () => tls.connect({ ...options, host, port }),
+      connect: options === null ? () => net.connect({ host, port }) : () => this.#connectTls(options, host, port),
       secure: options !== null,
       connectMs: this.#timeouts.connectMs,
       maxConnections: this.#config.maxconn,
     });
   }
+
+  /**
+   * A TLS connection, resuming the latest session when there is one (as undici's
+   * connector does). Only a session of a connection that passed every check (chain, name,
+   * pins: `secureConnect`) is kept, since Node skips the identity check on a resumed one.
+   */
+  #connectTls(options: ConnectionOptions, host: string, port: number): tls.TLSSocket {
+    const socket = tls.connect({ ...options, host, port, session: this.#session });
+    let verified = false;
+    let pending: Buffer | undefined;
+    socket.on('session', (session: Buffer) => {
+      if (verified) this.#session = session;
+      else pending = session;
+    });
+    socket.once('secureConnect', () => {
+      verified = true;
+      if (pending !== undefined) this.#session = pending;
+    });
+    socket.once('error', this.#forgetSession);
+    return socket;
+  }
+
+  #session: Buffer | undefined = undefined;
+  readonly #forgetSession = (): void => {
+    this.#session = undefined;
+  };
 
   /** The pool, for tests: connections open and idle. */
   get pool(): H1Pool {

@@ -462,6 +462,20 @@ describe('H1 upstream: TLS', () => {
     expect([o.status, o.body.toString(), seen]).toEqual([200, 'secure', ['/s']]);
   });
 
+  it('resumes the TLS session on a new connection', async () => {
+    const tlsServer = https.createServer({ cert: good.cert, key: good.key }, (_req, res) => {
+      res.setHeader('connection', 'close');
+      res.end('secure');
+    });
+    const reused: boolean[] = [];
+    tlsServer.on('secureConnection', (s: import('node:tls').TLSSocket) => reused.push(s.isSessionReused()));
+    const server = await listen(tlsServer);
+    const upstream = tlsUpstream(server.port, 'web1', [spkiPin(good.cert)]);
+    for (let i = 0; i < 3; i++) expect((await call(upstream, {}).done).status).toBe(200);
+    expect(server.connections.length).toBe(3);
+    expect(reused).toEqual([false, true, true]);
+  });
+
   it.each([
     ['a wrong pin', 'web1', () => [spkiPin(other.cert)], 'tls: pin mismatch'],
     ['a wrong name', 'web9', () => [], 'tls: ERR_TLS_CERT_ALTNAME_INVALID'],
