@@ -6,7 +6,7 @@ import type { ServerConfig, TimeoutsConfig } from '../config/types.js';
 import type { ConnectionOptions } from 'node:tls';
 import { createUpstreamConnector, readCa, upstreamTlsOptions, type Connector } from '../tls/upstream.js';
 import { createH2Upstream } from '../upstream/h2-upstream.js';
-import { createUndiciUpstream } from '../upstream/undici-upstream.js';
+import { createH1Upstream } from '../upstream/h1-upstream.js';
 import type { Upstream } from '../upstream/upstream.js';
 
 /** How a server is reached: undici's connector (HTTP/1.1, checks) and the raw TLS options (HTTP/2). */
@@ -18,9 +18,9 @@ export interface UpstreamEndpoint {
 /** Makes a server's Upstream; test doubles plug in here. */
 export type UpstreamFactory = (config: ServerConfig, timeouts: TimeoutsConfig, endpoint: UpstreamEndpoint) => Upstream;
 
-/** HTTP/1.1 through undici's pool, or HTTP/2 sessions, as the backend's `protocol` says. */
+/** HTTP/1.1 through Doorman's own pool, or HTTP/2 sessions, as the backend's `protocol` says. */
 export const createUpstream: UpstreamFactory = (config, timeouts, endpoint) =>
-  config.protocol === 'h2' ? createH2Upstream(config, timeouts, endpoint.tls) : createUndiciUpstream(config, timeouts, endpoint.connector);
+  config.protocol === 'h2' ? createH2Upstream(config, timeouts, endpoint.tls) : createH1Upstream(config, timeouts, endpoint.tls);
 import { WaitQueue } from './wait-queue.js';
 
 /** What an operator sets: READY takes traffic, DRAIN keeps cookie holders only, MAINT takes none. */

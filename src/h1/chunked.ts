@@ -72,11 +72,41 @@ export class ChunkedBody implements BodyScanner {
   }
 
   feed(buf: Buffer, start: number, end: number): number {
+    return this.#scan(buf, start, end, false);
+  }
+
+  /**
+   * Decoding mode (ChunkedDecoder): scans framing like feed but stops where chunk data
+   * starts (then `dataRemaining` > 0: the caller takes the payload with `skipData`) and
+   * where the trailer section starts (then `inTrailers`). Returns bytes consumed or -1.
+   */
+  feedFraming(buf: Buffer, start: number, end: number): number {
+    return this.#scan(buf, start, end, true);
+  }
+
+  /** Payload bytes of the current chunk not yet taken; 0 outside chunk data. */
+  get dataRemaining(): number {
+    return this.#state === DATA ? this.#size : 0;
+  }
+
+  /** True while the scanner is in the trailer section (after the last chunk's size line). */
+  get inTrailers(): boolean {
+    return this.#state >= TRAILER_LINE && this.#state <= FINAL_LF;
+  }
+
+  /** Takes `n` payload bytes (at most `dataRemaining`) in decoding mode. */
+  skipData(n: number): void {
+    this.#size -= n;
+    if (this.#size === 0) this.#state = DATA_CR;
+  }
+
+  #scan(buf: Buffer, start: number, end: number, framingOnly: boolean): number {
     let state = this.#state;
     if (state === FAILED) return -1;
     let pos = start;
     while (pos < end && state !== DONE) {
       if (state === DATA) {
+        if (framingOnly) break;
         const take = Math.min(this.#size, end - pos);
         pos += take;
         this.#size -= take;
@@ -92,8 +122,12 @@ export class ChunkedBody implements BodyScanner {
       }
       const next = this.#step(state, c);
       if (next === FAILED) return this.#fail(this.#stepError, pos);
-      state = next;
       pos++;
+      if (framingOnly && state === SIZE_LF && next === TRAILER_LINE) {
+        state = next;
+        break;
+      }
+      state = next;
     }
     this.#state = state;
     return pos - start;

@@ -1,0 +1,104 @@
+// Doorman's own HTTP/1.1 Upstream: a keep-alive pool per server (h1-pool.ts), one
+// request per connection at a time (h1-attempt.ts), heads built once (h1-request-head.ts)
+// and responses parsed by src/h1/. TLS uses the server's pinned options as they are.
+import net from 'node:net';
+import tls, { type ConnectionOptions } from 'node:tls';
+import type { ServerConfig, TimeoutsConfig } from '../config/types.js';
+import { LbError } from '../errors.js';
+import { H1Attempt } from './h1-attempt.js';
+import { H1Pool } from './h1-pool.js';
+import { buildRequestHead } from './h1-request-head.js';
+import type { Upstream, UpstreamHandler, UpstreamRequest } from './upstream.js';
+
+class H1Upstream implements Upstream {
+  readonly #config: ServerConfig;
+  readonly #timeouts: TimeoutsConfig;
+  readonly #tls: ConnectionOptions | null;
+  readonly #defaultHost: string;
+  #pool: H1Pool;
+
+  constructor(config: ServerConfig, timeouts: TimeoutsConfig, tlsOptions: ConnectionOptions | null) {
+    this.#config = config;
+    this.#timeouts = timeouts;
+    this.#tls = tlsOptions;
+    const { host, port } = config.address;
+    this.#defaultHost = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+    this.#pool = this.#createPool();
+  }
+
+  #createPool(): H1Pool {
+    const { host, port } = this.#config.address;
+    const options = this.#tls;
+    return new H1Pool({
+      connect: options === null ? () => net.connect({ host, port }) : () => this.#connectTls(options, host, port),
+      secure: options !== null,
+      connectMs: this.#timeouts.connectMs,
+      maxConnections: this.#config.maxconn,
+    });
+  }
+
+  /**
+   * A TLS connection, resuming the latest session when there is one (as undici's
+   * connector does). Only a session of a connection that passed every check (chain, name,
+   * pins: `secureConnect`) is kept, since Node skips the identity check on a resumed one.
+   */
+  #connectTls(options: ConnectionOptions, host: string, port: number): tls.TLSSocket {
+    const socket = tls.connect({ ...options, host, port, session: this.#session });
+    let verified = false;
+    let pending: Buffer | undefined;
+    socket.on('session', (session: Buffer) => {
+      if (verified) this.#session = session;
+      else pending = session;
+    });
+    socket.once('secureConnect', () => {
+      verified = true;
+      if (pending !== undefined) this.#session = pending;
+    });
+    socket.once('error', this.#forgetSession);
+    return socket;
+  }
+
+  #session: Buffer | undefined = undefined;
+  readonly #forgetSession = (): void => {
+    this.#session = undefined;
+  };
+
+  /** The pool, for tests: connections open and idle. */
+  get pool(): H1Pool {
+    return this.#pool;
+  }
+
+  dispatch(request: UpstreamRequest, handler: UpstreamHandler): void {
+    const head = buildRequestHead(request.method, request.path, request.headers, request.body !== null, request.upgrade, this.#defaultHost);
+    if (typeof head === 'string') {
+      handler.onError(new LbError('LB_ERR_BAD_REQUEST', head));
+      return;
+    }
+    if (this.#pool.closed) {
+      handler.onError(new LbError('LB_ERR_UPSTREAM_CLOSED', 'closed: upstream closed'));
+      return;
+    }
+    this.#pool.acquire(new H1Attempt(this.#pool, request, handler, head, this.#timeouts.serverMs));
+  }
+
+  recycle(): void {
+    this.#pool.recycle();
+  }
+
+  async close(): Promise<void> {
+    const { waiting, done } = this.#pool.close();
+    for (const user of waiting) user.cancel(new LbError('LB_ERR_UPSTREAM_CLOSED', 'closed: upstream closed'));
+    await done;
+  }
+
+  async destroy(): Promise<void> {
+    const { waiting, done } = this.#pool.destroy();
+    for (const user of waiting) user.cancel(new LbError('LB_ERR_UPSTREAM_CLOSED', 'closed: upstream closed'));
+    await done;
+  }
+}
+
+/** An HTTP/1.1 Upstream to one server, plain or over the server's pinned TLS. */
+export function createH1Upstream(config: ServerConfig, timeouts: TimeoutsConfig, tlsOptions: ConnectionOptions | null): Upstream {
+  return new H1Upstream(config, timeouts, tlsOptions);
+}
