@@ -1,7 +1,7 @@
 // The upstream side of an exchange: how a request reaches one server and how its
-// answer comes back. The exchange speaks only this interface; undici-upstream.ts is
-// today's implementation (HTTP/1.1 over undici's pool), and another engine or HTTP/2
-// to servers plugs in here without touching the exchange's decisions.
+// answer comes back. The exchange speaks only this interface; h1-upstream.ts (Doorman's
+// own HTTP/1.1 client) and h2-upstream.ts (node:http2) implement it, and another
+// protocol plugs in here without touching the exchange's decisions.
 import type { Duplex, Readable } from 'node:stream';
 import type { LbError, UpstreamError } from '../errors.js';
 

@@ -120,7 +120,7 @@ describe('parseConfig defaults', () => {
       log: { level: 'info', access: true, format: 'json' },
       metrics: { haproxyCompat: false },
       timeouts: { clientMs: 60000, serverMs: 60000, connectMs: 5000, queueMs: 10000, shutdownMs: 30000, graceMs: 0 },
-      admin: { bind: { host: '127.0.0.1', port: 9090 }, token: null },
+      admin: { bind: { host: '127.0.0.1', port: 9090 }, token: null, allowedHosts: [], allow: [] },
       stateFile: null,
       frontends: [
         { name: 'http', bind: { host: '127.0.0.1', port: 8080 }, tls: null, backend: 'web', redirect: null, routes: [], headers: NO_RULES, errorPages: {}, hsts: null, alpn: [], http2: { maxConcurrentStreams: 100, maxHeaderListSize: 65536, maxResetsPerSecond: 100 } },
@@ -162,7 +162,7 @@ describe('parseConfig defaults', () => {
         doc.backends[0].servers[0].tls = {};
       }),
     );
-    expect(config.admin).toEqual({ bind: { host: '127.0.0.1', port: 9090 }, token: 's3cret' });
+    expect(config.admin).toEqual({ bind: { host: '127.0.0.1', port: 9090 }, token: 's3cret', allowedHosts: [], allow: [] });
     const backend = config.backends[0]!;
     expect(backend.cookie).toEqual({
       name: 'WEBSERVERID',
