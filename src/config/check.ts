@@ -26,6 +26,8 @@ export async function checkConfigFiles(config: Config): Promise<string[]> {
     backend.servers.forEach((server, j) => {
       const ca = server.tls?.ca;
       if (typeof ca === 'string') checks.push(checkCertificates(ca, `backends.${i}.servers.${j}.tls.ca`).then((r) => r.problems));
+      const { cert, key } = server.tls ?? {};
+      if (cert && key) checks.push(checkCertPair(cert, key, `backends.${i}.servers.${j}.tls`));
     });
   });
   return (await Promise.all(checks)).flat();

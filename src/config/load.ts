@@ -201,7 +201,12 @@ function toConfig(raw: RawConfig, file: string): Config {
         tls:
           server.tls === null
             ? null
-            : { ...server.tls, ca: server.tls.ca === null ? null : resolve(server.tls.ca) },
+            : {
+                ...server.tls,
+                ca: server.tls.ca === null ? null : resolve(server.tls.ca),
+                cert: server.tls.cert === null ? null : resolve(server.tls.cert),
+                key: server.tls.key === null ? null : resolve(server.tls.key),
+              },
         maxconn: server.maxconn,
         weight: server.weight,
         cookie: server.cookie ?? server.name,
@@ -419,6 +424,10 @@ function backendRules(backend: Rec | undefined, at: Path): Problem[] {
     return !duplicateNames.has(index) || rec(servers[index])?.cookie !== undefined;
   });
   const problems = [...names, ...cookies];
+  servers.forEach((server, i) => {
+    const tls = rec(rec(server)?.tls);
+    if (isSet(tls?.cert) !== isSet(tls?.key)) problems.push({ path: [...at, 'servers', i, 'tls'], message: 'set both cert and key for mutual TLS, or neither' });
+  });
   if (backend.protocol === 'h2') {
     servers.forEach((server, i) => {
       if (!isSet(rec(server)?.tls)) problems.push({ path: [...at, 'servers', i, 'tls'], message: 'protocol h2 needs tls (plain-text h2c to servers is not offered)' });

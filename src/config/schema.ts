@@ -307,6 +307,9 @@ const serverSchema = z.strictObject({
       ca: nonEmpty.nullable().default(null),
       pins: z.array(pin).default([]),
       servername: nonEmpty.nullable().default(null),
+      // A client certificate for servers that require one (stunnel's `cert=`).
+      cert: nonEmpty.nullable().default(null),
+      key: nonEmpty.nullable().default(null),
     })
     .nullable()
     .default(null),

@@ -192,6 +192,9 @@ export interface ServerTlsConfig {
   readonly pins: readonly string[];
   /** SNI and the name checked against the certificate; null: the address host. */
   readonly servername: string | null;
+  /** Absolute paths of the client certificate and key presented to the server (mutual TLS); both or neither. */
+  readonly cert: string | null;
+  readonly key: string | null;
 }
 
 export interface ServerConfig {

@@ -27,6 +27,8 @@ export interface IssueOptions {
   readonly notAfter?: Date;
   /** RSA modulus size (default 2048). */
   readonly bits?: number;
+  /** Also good for TLS client authentication (a certificate Doorman presents to servers). */
+  readonly clientAuth?: boolean;
 }
 
 const DAY_MS = 86_400_000;
@@ -57,7 +59,7 @@ function build(options: IssueOptions, isCa: boolean): Authority {
   } else {
     extensions.push(
       { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
-      { name: 'extKeyUsage', serverAuth: true },
+      { name: 'extKeyUsage', serverAuth: true, clientAuth: options.clientAuth === true },
       { name: 'subjectAltName', altNames: (options.altNames ?? [options.commonName]).map(altName) },
     );
   }

@@ -40,9 +40,11 @@ export function upstreamTlsOptions(server: ServerConfig, ca: Buffer | null = rea
   const tls = server.tls;
   if (!tls) return null;
   const name = expectedServerName(server);
+  // A client certificate (mutual TLS) is read with the CA, once per config.
+  const client = tls.cert && tls.key ? { cert: readFileSync(tls.cert), key: readFileSync(tls.key) } : {};
   return {
     // One context per server: passing `ca` instead would parse it again on every connection.
-    secureContext: createSecureContext({ ca: ca ?? undefined, minVersion: 'TLSv1.2' }),
+    secureContext: createSecureContext({ ca: ca ?? undefined, minVersion: 'TLSv1.2', ...client }),
     // SNI must not be an IP address (RFC 6066); the name check still applies to it.
     servername: isIP(name) ? undefined : name,
     rejectUnauthorized: true,
