@@ -87,27 +87,20 @@ const bindAddress = parsedString((text) => parseHostPort(text, 0), 'expected hos
 const serverAddress = parsedString((text) => parseHostPort(text, 1), 'expected host:port');
 const cidr = parsedString(parseCidr, 'expected a CIDR such as 10.0.0.0/8');
 
-const duration = z
-  .union([z.string(), z.number()], { error: typeError('expected a duration such as 5s or integer milliseconds') })
-  .transform((value, ctx): number => {
+// A string or integer parsed by `parse` (durations, sizes); its error message becomes the problem.
+function parsedNumber(parse: (value: string | number) => number, expected: string) {
+  return z.union([z.string(), z.number()], { error: typeError(expected) }).transform((value, ctx): number => {
     try {
-      return parseDuration(value);
+      return parse(value);
     } catch (err) {
       ctx.addIssue({ code: 'custom', message: (err as Error).message, input: value });
       return z.NEVER;
     }
   });
+}
 
-const size = z
-  .union([z.string(), z.number()], { error: typeError('expected a size such as 64KiB or an integer number of bytes') })
-  .transform((value, ctx): number => {
-    try {
-      return parseSize(value);
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: (err as Error).message, input: value });
-      return z.NEVER;
-    }
-  });
+const duration = parsedNumber(parseDuration, 'expected a duration such as 5s or integer milliseconds');
+const size = parsedNumber(parseSize, 'expected a size such as 64KiB or an integer number of bytes');
 
 /** A duration that must be > 0 and fit a Node timer. */
 const timerDuration = duration
