@@ -154,7 +154,7 @@ describe('startDemo', () => {
     expect(web).toMatchObject({ name: 'web', balance: 'leastconn', cookie: { name: 'WEBSERVERID', indirect: true } });
     for (const server of web.servers) {
       const certFile = join(certDir, `${server.name}.crt`);
-      expect(server.tls).toEqual({ ca: certFile, servername: server.name, pins: [spkiPin(readFileSync(certFile))] });
+      expect(server.tls).toEqual({ ca: certFile, servername: server.name, pins: [spkiPin(readFileSync(certFile))], cert: null, key: null });
       expect(server.address.port).toBe(demo.serverPorts[server.name as 'web1' | 'web2']);
     }
     expect(config.frontends.map((f) => f.bind)).toEqual([

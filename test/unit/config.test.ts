@@ -189,7 +189,7 @@ describe('parseConfig defaults', () => {
       errorLimit: 10,
       onError: 'mark-down',
     });
-    expect(backend.servers[0]!.tls).toEqual({ ca: null, pins: [], servername: null });
+    expect(backend.servers[0]!.tls).toEqual({ ca: null, pins: [], servername: null, cert: null, key: null });
   });
 
   it('disables the admin listener with admin: null', () => {
@@ -249,7 +249,7 @@ describe('the SPEC.md example', () => {
       protocol: 'http1',
       name: 'web1',
       address: { host: '127.0.0.1', port: 9441 },
-      tls: { ca: '/etc/doorman/certs/web1.crt', pins: [], servername: 'web1' },
+      tls: { ca: '/etc/doorman/certs/web1.crt', pins: [], servername: 'web1', cert: null, key: null },
       maxconn: 5000,
       weight: 1,
       cookie: 'web1',
