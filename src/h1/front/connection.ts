@@ -159,7 +159,6 @@ class Connection implements H1Connection, ResponseOwner, BodySource {
 
   #startRequest(head: RequestHead, buf: Buffer): void {
     const rest = head.end < buf.length ? buf.subarray(head.end) : null;
-    this.#buf = null;
     const kind = bodyKind(head);
     const upgrade = tunnelledUpgrade(head);
     const http11 = (head.flags & MF_VER_11) !== 0;
@@ -171,14 +170,14 @@ class Connection implements H1Connection, ResponseOwner, BodySource {
     const down = new SocketDownstream(this, body, head.method, http11, keepAlive);
     this.#down = down;
     this.#state = body !== null ? BODY : WAIT;
+    // Without a body, what follows the head is the next request (or a tunnel's first bytes): it waits in the buffer.
+    this.#buf = body !== null ? null : rest;
     this.#setTimer(T_NONE);
     const exchange = new Exchange(exchangeHeadOf(head, body !== null, upgrade, this.socket), down, this.#options.context(), this.#options.requestId());
     const refused = refusalOf(head);
     if (refused !== null) exchange.reject(refused);
     else exchange.start();
-    if (rest === null) return;
-    if (this.#state === BODY && this.#body === body) this.#feedBody(rest, 0, rest.length);
-    else if (this.#state !== CLOSED && this.#state !== TUNNEL) this.#append(rest);
+    if (rest !== null && body !== null && this.#state === BODY && this.#body === body) this.#feedBody(rest, 0, rest.length);
   }
 
   #feedBody(buf: Buffer, start: number, end: number): void {

@@ -6,6 +6,8 @@ import { Readable } from 'node:stream';
 import { LengthBody, type BodyError, type BodyScanner } from '../body-scanner.js';
 import { ChunkedBody, type ChunkedLimits, type PayloadSink } from '../chunked.js';
 
+function ignore(): void {}
+
 /** The connection side of a body: told when the consumer wants more bytes. */
 export interface BodySource {
   resumeBody(): void;
@@ -24,6 +26,8 @@ export class RequestBody extends Readable implements PayloadSink {
 
   constructor(source: BodySource, contentLength: number, chunked: boolean, limits: ChunkedLimits) {
     super();
+    // A body cut short is destroyed with an error; a consumer that already left must not crash the process.
+    this.on('error', ignore);
     this.#source = source;
     this.#length = chunked ? null : new LengthBody(contentLength);
     this.#scanner = this.#length ?? new ChunkedBody(limits, this);

@@ -31,7 +31,6 @@ export function joinTunnel(
   upstream.on('data', (chunk: Buffer) => (toClient += chunk.length));
   client.on('data', (chunk: Buffer) => (fromClient += chunk.length));
   client.write(head, 'latin1');
-  if (early !== null && early.length > 0) upstream.write(early);
   // Idle tunnels obey timeouts.client on either side.
   for (const socket of [client, upstream]) {
     socket.setTimeout(idleMs, close);
@@ -40,5 +39,6 @@ export function joinTunnel(
   }
   upstream.pipe(client);
   client.pipe(upstream);
+  if (early !== null && early.length > 0) upstream.write(early);
   client.resume();
 }
