@@ -182,6 +182,7 @@ export class FrontendSet {
       tlsError: () => events.tlsHandshakeError(name),
       http2Abuse: (reason) => events.http2Abuse(name, reason),
       clientError: () => events.requestError(name),
+      h1Front: { exchange: front.exchange, requestId },
     };
   }
 

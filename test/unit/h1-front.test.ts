@@ -40,6 +40,7 @@ describe('h1 front: requests and responses', () => {
     expect(text).toContain('GET /one ');
     expect(text).toContain('GET /two ');
     expect(text).not.toMatch(/connection: close/i);
+    expect(text).toMatch(/Connection: keep-alive\r\nKeep-Alive: timeout=2\r\n/);
     expect(c.closed).toBe(false);
     expect(rig.records.map((r) => r.termination)).toEqual(['normal', 'normal']);
   });
@@ -175,7 +176,7 @@ describe('h1 front: requests and responses', () => {
     c.send(`HEAD /head HTTP/1.1\r\nHost: a\r\n\r\n${GET('/nc')}${GET('/nc')}`);
     const text = await c.responses(3);
     expect(text).toBe(
-      'HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n' + 'HTTP/1.1 204 No Content\r\n\r\n' + 'HTTP/1.1 204 No Content\r\n\r\n',
+      'HTTP/1.1 200 OK\r\ncontent-length: 5\r\nConnection: keep-alive\r\nKeep-Alive: timeout=2\r\n\r\n' + 'HTTP/1.1 204 No Content\r\nConnection: keep-alive\r\nKeep-Alive: timeout=2\r\n\r\n' + 'HTTP/1.1 204 No Content\r\nConnection: keep-alive\r\nKeep-Alive: timeout=2\r\n\r\n',
     );
   });
 

@@ -14,7 +14,7 @@ import { DEFAULT_HEAD_LIMITS, MF_EXPECT_CONTINUE, MF_VER_11, wantsKeepAlive, typ
 import { parseRequestHead, type RequestHead } from '../request-head.js';
 import { RequestBody, type BodySource } from './request-body.js';
 import { exchangeHeadOf, refusalOf, tunnelledUpgrade } from './request-head-of.js';
-import { CONTINUE_100 } from './response-writer.js';
+import { CONTINUE_100, keepAliveFields } from './response-writer.js';
 import { SocketDownstream, type ResponseOwner } from './socket-downstream.js';
 import { joinTunnel } from './tunnel.js';
 
@@ -68,6 +68,7 @@ export function serveH1Connection(socket: Socket, options: H1FrontOptions): H1Co
 
 class Connection implements H1Connection, ResponseOwner, BodySource {
   readonly socket: Socket;
+  readonly keepAliveText: string;
   readonly #options: H1FrontOptions;
   readonly #headLimits: HeadLimits;
   #state = HEAD;
@@ -90,6 +91,7 @@ class Connection implements H1Connection, ResponseOwner, BodySource {
     this.socket = socket;
     this.#options = options;
     this.#headLimits = options.headLimits ?? DEFAULT_HEAD_LIMITS;
+    this.keepAliveText = keepAliveFields(options.clientTimeoutMs);
     // A client that half-closes after its request still gets its answer.
     socket.allowHalfOpen = true;
     this.#timer = setTimeout(fire, options.clientTimeoutMs, this);
@@ -167,7 +169,7 @@ class Connection implements H1Connection, ResponseOwner, BodySource {
     const body = kind === 'length' || kind === 'chunked' ? new RequestBody(this, head.contentLength, kind === 'chunked', this.#options.chunkedLimits ?? DEFAULT_CHUNKED_LIMITS) : null;
     this.#body = body;
     this.#expectContinue = body !== null && http11 && (head.flags & MF_EXPECT_CONTINUE) !== 0;
-    const down = new SocketDownstream(this, body, head.method, http11, keepAlive);
+    const down = new SocketDownstream(this, body, head.method, http11, keepAlive, upgrade !== null);
     this.#down = down;
     this.#state = body !== null ? BODY : WAIT;
     // Without a body, what follows the head is the next request (or a tunnel's first bytes): it waits in the buffer.
@@ -285,6 +287,10 @@ class Connection implements H1Connection, ResponseOwner, BodySource {
       case BODY:
         // The body was cut short: the exchange learns the client is gone.
         this.socket.destroy();
+        return;
+      case WAIT:
+        // A half-closed request is still answered; a half-closed upgrade is a client gone.
+        if (this.#down?.upgrade === true) this.socket.destroy();
         return;
       default:
         return;

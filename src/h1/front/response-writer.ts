@@ -17,12 +17,27 @@ export interface ResponseHead {
 /** A value or name byte HTTP/1.1 cannot carry (a response splitting attempt), found by one regex pass. */
 const UNSAFE = /[\r\n\0]/;
 
+/** The fields of a kept-alive response, as node:http writes them: clients bound their reuse by the timeout. */
+export function keepAliveFields(clientTimeoutMs: number): string {
+  const seconds = Math.floor(clientTimeoutMs / 1000);
+  return seconds >= 1 ? `Connection: keep-alive\r\nKeep-Alive: timeout=${seconds}\r\n` : 'Connection: keep-alive\r\n';
+}
+
 /**
  * Builds the head for `status` with `headers` (raw pairs, hop-by-hop already removed).
  * `http11`: the client spoke HTTP/1.1; `keepAlive`: it may be kept (its wish, no close
- * asked by the exchange). Throws on a header that cannot be expressed.
+ * asked by the exchange); `keepAliveText`: the fields then added (keepAliveFields).
+ * Throws on a header that cannot be expressed.
  */
-export function buildResponseHead(status: number, statusText: string, headers: readonly string[], requestMethod: string, http11: boolean, keepAlive: boolean): ResponseHead {
+export function buildResponseHead(
+  status: number,
+  statusText: string,
+  headers: readonly string[],
+  requestMethod: string,
+  http11: boolean,
+  keepAlive: boolean,
+  keepAliveText: string,
+): ResponseHead {
   const bodyless = requestMethod === 'HEAD' || status < 200 || status === 204 || status === 304;
   let text = `HTTP/1.1 ${status} ${statusText || STATUS_CODES[status] || ''}\r\n`;
   let hasLength = false;
@@ -45,8 +60,7 @@ export function buildResponseHead(status: number, statusText: string, headers: r
     framing = 'raw';
     close = true;
   }
-  if (close) text += 'Connection: close\r\n';
-  else if (!http11) text += 'Connection: keep-alive\r\n';
+  text += close ? 'Connection: close\r\n' : keepAliveText;
   return { text: `${text}\r\n`, framing, close };
 }
 

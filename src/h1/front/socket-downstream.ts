@@ -10,6 +10,8 @@ import { buildResponseHead, lastChunk, type ResponseFraming } from './response-w
 /** What a request's Downstream asks of its connection. */
 export interface ResponseOwner {
   readonly socket: Socket;
+  /** The Connection and Keep-Alive fields of a kept-alive response. */
+  readonly keepAliveText: string;
   /** The exchange wants the request body: 100 Continue if asked for, and the client's idle limit on the body. */
   bodyWanted(): void;
   /** The response ended; `close`: the connection ends after it. */
@@ -33,6 +35,8 @@ export class SocketDownstream implements Downstream {
   readonly #http11: boolean;
   /** The client wants the connection kept (its version and Connection header). */
   readonly #keepAlive: boolean;
+  /** The request asked for a tunnel. */
+  readonly upgrade: boolean;
   #framing: ResponseFraming = 'none';
   #close = false;
   #corked = false;
@@ -44,7 +48,8 @@ export class SocketDownstream implements Downstream {
   /** Called by the connection's one 'drain' handler. */
   drainListener: (() => void) | null = null;
 
-  constructor(owner: ResponseOwner, body: Readable | null, method: string, http11: boolean, keepAlive: boolean) {
+  constructor(owner: ResponseOwner, body: Readable | null, method: string, http11: boolean, keepAlive: boolean, upgrade: boolean) {
+    this.upgrade = upgrade;
     this.#owner = owner;
     this.body = body;
     this.#method = method;
@@ -71,7 +76,7 @@ export class SocketDownstream implements Downstream {
 
   respond(status: number, statusText: string, headers: readonly string[], close: boolean): void {
     if (this.finished || this.started) return;
-    const head = buildResponseHead(status, statusText, headers, this.#method, this.#http11, this.#keepAlive && !close);
+    const head = buildResponseHead(status, statusText, headers, this.#method, this.#http11, this.#keepAlive && !close, this.#owner.keepAliveText);
     this.started = true;
     this.#framing = head.framing;
     this.#close = head.close;
