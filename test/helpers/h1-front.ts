@@ -40,6 +40,7 @@ export function echo(options: { chunked?: boolean } = {}): Script {
 
 export interface FrontRig {
   readonly port: number;
+  readonly backend: Backend;
   readonly attempts: UpstreamRequest[];
   readonly records: AccessRecord[];
   readonly connections: Set<H1Connection>;
@@ -50,7 +51,7 @@ export interface FrontRig {
 const timeouts: TimeoutsConfig = { clientMs: 1000, serverMs: 1000, connectMs: 1000, queueMs: 5000, shutdownMs: 1000, graceMs: 0 };
 
 /** Starts a front whose one server answers every attempt with `script`. */
-export async function startFront(script: Script, clientTimeoutMs = 2000): Promise<FrontRig> {
+export async function startFront(script: Script, clientTimeoutMs = 2000, maxconn = 0): Promise<FrontRig> {
   const attempts: UpstreamRequest[] = [];
   const upstream: Upstream = {
     dispatch(request, handler) {
@@ -69,7 +70,7 @@ export async function startFront(script: Script, clientTimeoutMs = 2000): Promis
     redispatch: false,
     forwardFor: { except: null, trusted: [] },
     check: null,
-    servers: [{ name: 's1', address: { host: '127.0.0.1', port: 9 }, tls: null, maxconn: 0, weight: 1, cookie: 's1' } as ServerConfig],
+    servers: [{ name: 's1', address: { host: '127.0.0.1', port: 9 }, tls: null, maxconn, weight: 1, cookie: 's1' } as ServerConfig],
   } as unknown as BackendConfig;
   const server = new UpstreamServer('web', config.servers[0]!, 0, timeouts, () => upstream);
   const backend = new Backend(config, [server], timeouts);
@@ -99,6 +100,7 @@ export async function startFront(script: Script, clientTimeoutMs = 2000): Promis
   const port = (listener.address() as net.AddressInfo).port;
   return {
     port,
+    backend,
     attempts,
     records,
     connections,

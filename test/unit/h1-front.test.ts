@@ -15,8 +15,8 @@ afterEach(async () => {
   for (const r of rigs.splice(0)) await r.close();
 });
 
-async function front(script: Script, clientTimeoutMs?: number): Promise<FrontRig> {
-  const rig = await startFront(script, clientTimeoutMs);
+async function front(script: Script, clientTimeoutMs?: number, maxconn?: number): Promise<FrontRig> {
+  const rig = await startFront(script, clientTimeoutMs, maxconn);
   rigs.push(rig);
   return rig;
 }
@@ -127,6 +127,19 @@ describe('h1 front: requests and responses', () => {
     expect(text).toContain('GET /q ');
   });
 
+  it('closes after an answer sent before the request body ended', async () => {
+    const rig = await front((_req, h) => {
+      h.onConnect(() => {});
+      h.onResponse(413, 'Payload Too Large', ['content-length', '0'], () => {});
+      h.onComplete([]);
+    });
+    const c = await client(rig);
+    c.send('POST /big HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\npart');
+    const text = await c.closedByServer();
+    expect(text).toMatch(/^HTTP\/1\.1 413 /);
+    expect(text).toMatch(/Connection: close/);
+  });
+
   it('sends 100 Continue only once the exchange wants the body', async () => {
     let connect: (() => void) | undefined;
     const rig = await front((req, h) => {
@@ -207,6 +220,27 @@ describe('h1 front: requests and responses', () => {
     const text = await c.closedByServer();
     expect(text).toMatch(/^HTTP\/1\.1 200 /);
     expect(text).toContain('GET /half ');
+  });
+
+  it('drops a queued request whose client half-closes: it never reached a server', async () => {
+    let release: (() => void) | undefined;
+    const rig = await front((req, h) => {
+      if (req.path === '/held') release = () => echo()(req, h);
+      else echo()(req, h);
+    }, undefined, 1);
+    const holder = await client(rig);
+    holder.send(GET('/held'));
+    await waitFor(() => release !== undefined);
+    const leaver = await client(rig);
+    leaver.send(GET('/gone'));
+    await waitFor(() => rig.backend.queued === 1);
+    leaver.socket.end();
+    await waitFor(() => rig.backend.queued === 0, undefined, 'left the queue');
+    await leaver.closedByServer();
+    release!();
+    await holder.responses(1);
+    expect(rig.attempts.map((a) => a.path)).toEqual(['/held']);
+    expect(rig.records.map((r) => r.termination).sort()).toEqual(['client-aborted', 'normal']);
   });
 
   it('serves Upgrade: h2c as an ordinary request', async () => {

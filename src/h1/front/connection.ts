@@ -76,6 +76,7 @@ class Connection implements H1Connection, ResponseOwner, BodySource {
   #buf: Buffer | null = null;
   #body: RequestBody | null = null;
   #down: SocketDownstream | null = null;
+  #exchange: Exchange | null = null;
   #expectContinue = false;
   #timerMode = T_HEAD;
   readonly #timer: NodeJS.Timeout;
@@ -176,6 +177,7 @@ class Connection implements H1Connection, ResponseOwner, BodySource {
     this.#buf = body !== null ? null : rest;
     this.#setTimer(T_NONE);
     const exchange = new Exchange(exchangeHeadOf(head, body !== null, upgrade, this.socket), down, this.#options.context(), this.#options.requestId());
+    this.#exchange = exchange;
     const refused = refusalOf(head);
     if (refused !== null) exchange.reject(refused);
     else exchange.start();
@@ -217,6 +219,10 @@ class Connection implements H1Connection, ResponseOwner, BodySource {
 
   // ---- the exchange's calls (ResponseOwner) -----------------------------------
 
+  bodyPending(): boolean {
+    return this.#body !== null && !this.#body.complete;
+  }
+
   bodyWanted(): void {
     const body = this.#body;
     if (body === null || this.#state !== BODY) return;
@@ -234,6 +240,7 @@ class Connection implements H1Connection, ResponseOwner, BodySource {
     const bodyRead = body === null || body.complete;
     this.#body = null;
     this.#down = null;
+    this.#exchange = null;
     if (!bodyRead) body!.destroy();
     if (close || !bodyRead || this.#closeAfter || (this.#clientEnded && this.#buf === null)) {
       this.#closeGracefully();
@@ -268,6 +275,7 @@ class Connection implements H1Connection, ResponseOwner, BodySource {
     const early = this.#buf;
     this.#buf = null;
     this.#down = null;
+    this.#exchange = null;
     joinTunnel(socket, head, early, upstream, this.#options.clientTimeoutMs, done);
   }
 
@@ -289,8 +297,9 @@ class Connection implements H1Connection, ResponseOwner, BodySource {
         this.socket.destroy();
         return;
       case WAIT:
-        // A half-closed request is still answered; a half-closed upgrade is a client gone.
-        if (this.#down?.upgrade === true) this.socket.destroy();
+        // A half-closed request is still answered once it reached a server; one still
+        // queued, or an upgrade, is a client gone (HAProxy's abortonclose, for the queue).
+        if (this.#down?.upgrade === true || this.#exchange?.queued === true) this.socket.destroy();
         return;
       default:
         return;
@@ -309,6 +318,7 @@ class Connection implements H1Connection, ResponseOwner, BodySource {
     this.#body = null;
     const down = this.#down;
     this.#down = null;
+    this.#exchange = null;
     down?.clientGone();
   };
 

@@ -12,6 +12,8 @@ export interface ResponseOwner {
   readonly socket: Socket;
   /** The Connection and Keep-Alive fields of a kept-alive response. */
   readonly keepAliveText: string;
+  /** True while request body bytes are still to come: an answer sent now closes the connection (its end is unknown). */
+  bodyPending(): boolean;
   /** The exchange wants the request body: 100 Continue if asked for, and the client's idle limit on the body. */
   bodyWanted(): void;
   /** The response ended; `close`: the connection ends after it. */
@@ -76,7 +78,7 @@ export class SocketDownstream implements Downstream {
 
   respond(status: number, statusText: string, headers: readonly string[], close: boolean): void {
     if (this.finished || this.started) return;
-    const head = buildResponseHead(status, statusText, headers, this.#method, this.#http11, this.#keepAlive && !close, this.#owner.keepAliveText);
+    const head = buildResponseHead(status, statusText, headers, this.#method, this.#http11, this.#keepAlive && !close && !this.#owner.bodyPending(), this.#owner.keepAliveText);
     this.started = true;
     this.#framing = head.framing;
     this.#close = head.close;
