@@ -5,12 +5,13 @@
 // and a tunnel after a 101. The exchange decides everything else.
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { ExchangeContext } from '../../exchange/exchange.js';
 import { Exchange } from '../../exchange/exchange.js';
 import { rawErrorResponse } from '../../http1/responses.js';
 import { bodyKind } from '../body-kind.js';
-import { DEFAULT_CHUNKED_LIMITS, type ChunkedLimits } from '../chunked.js';
+import { DEFAULT_CHUNKED_LIMITS } from '../chunked.js';
 import { DEFAULT_HEAD_LIMITS, MF_EXPECT_CONTINUE, MF_VER_11, wantsKeepAlive, type HeadLimits } from '../head.js';
+import { ClientTimer, T_BODY, T_HEAD, T_IDLE, T_NONE, type TimerTarget } from './client-timer.js';
+import type { H1Connection, H1FrontOptions } from './options.js';
 import { parseRequestHead, type RequestHead } from '../request-head.js';
 import { RequestBody, type BodySource } from './request-body.js';
 import { exchangeHeadOf, refusalOf, tunnelledUpgrade } from './request-head-of.js';
@@ -18,27 +19,7 @@ import { CONTINUE_100, keepAliveFields } from './response-writer.js';
 import { SocketDownstream, type ResponseOwner } from './socket-downstream.js';
 import { joinTunnel } from './tunnel.js';
 
-/** The settings of one frontend's HTTP/1.1 connections. */
-export interface H1FrontOptions {
-  /** The exchange context in force (a reload may replace it between two requests). */
-  readonly context: () => ExchangeContext;
-  readonly requestId: () => string;
-  /** timeouts.client: the head deadline, keep-alive idleness, request body and tunnel idleness. */
-  readonly clientTimeoutMs: number;
-  readonly headLimits?: HeadLimits;
-  readonly chunkedLimits?: ChunkedLimits;
-  /** A request could not be read (malformed head or body, too slow): `status` was answered, or the connection cut. */
-  readonly clientError?: (status: number, code: string) => void;
-}
-
-/** A served connection, as the listener sees it for drain. */
-export interface H1Connection {
-  readonly socket: Socket;
-  /** Closes the connection if it waits for a request; otherwise it closes after the response in flight. */
-  closeIdle(): void;
-  /** Closes the connection now. */
-  close(): void;
-}
+export type { H1Connection, H1FrontOptions } from './options.js';
 
 // Where the connection is in its current request.
 const HEAD = 0; // reading a head (or idle between requests)
@@ -46,16 +27,6 @@ const BODY = 1; // reading the request body
 const WAIT = 2; // request read, response in progress
 const TUNNEL = 3;
 const CLOSED = 4;
-
-// What the one timer means when it fires.
-const T_NONE = 0;
-const T_IDLE = 1; // keep-alive idle: close silently
-const T_HEAD = 2; // head not complete in time: 408
-const T_BODY = 3; // body idle check
-
-function fire(conn: Connection): void {
-  conn.onTimer();
-}
 
 function next(conn: Connection): void {
   conn.continueWithBuffered();
@@ -66,7 +37,7 @@ export function serveH1Connection(socket: Socket, options: H1FrontOptions): H1Co
   return new Connection(socket, options);
 }
 
-class Connection implements H1Connection, ResponseOwner, BodySource {
+class Connection implements H1Connection, ResponseOwner, BodySource, TimerTarget {
   readonly socket: Socket;
   readonly keepAliveText: string;
   readonly #options: H1FrontOptions;
@@ -78,8 +49,7 @@ class Connection implements H1Connection, ResponseOwner, BodySource {
   #down: SocketDownstream | null = null;
   #exchange: Exchange | null = null;
   #expectContinue = false;
-  #timerMode = T_HEAD;
-  readonly #timer: NodeJS.Timeout;
+  readonly #timer: ClientTimer;
   /** Body bytes at the last body timer check. */
   #seen = 0;
   #clientEnded = false;
@@ -95,8 +65,8 @@ class Connection implements H1Connection, ResponseOwner, BodySource {
     this.keepAliveText = keepAliveFields(options.clientTimeoutMs);
     // A client that half-closes after its request still gets its answer.
     socket.allowHalfOpen = true;
-    this.#timer = setTimeout(fire, options.clientTimeoutMs, this);
-    this.#timer.unref();
+    // A new connection owes its first head within the limit.
+    this.#timer = new ClientTimer(this, options.clientTimeoutMs, T_HEAD);
     socket.on('data', this.#onData);
     socket.on('end', this.#onEnd);
     socket.on('drain', this.#onDrain);
@@ -146,7 +116,7 @@ class Connection implements H1Connection, ResponseOwner, BodySource {
     const buf = this.#buf;
     if (buf === null) return;
     // The head deadline runs from its first byte.
-    if (this.#timerMode !== T_HEAD) this.#setTimer(T_HEAD);
+    if (this.#timer.mode !== T_HEAD) this.#timer.set(T_HEAD);
     const result = parseRequestHead(buf, 0, this.#headLimits);
     if (result.kind === 'partial') {
       if (this.#clientEnded) this.socket.destroy();
@@ -175,7 +145,7 @@ class Connection implements H1Connection, ResponseOwner, BodySource {
     this.#state = body !== null ? BODY : WAIT;
     // Without a body, what follows the head is the next request (or a tunnel's first bytes): it waits in the buffer.
     this.#buf = body !== null ? null : rest;
-    this.#setTimer(T_NONE);
+    this.#timer.set(T_NONE);
     const exchange = new Exchange(exchangeHeadOf(head, body !== null, upgrade, this.socket), down, this.#options.context(), this.#options.requestId());
     this.#exchange = exchange;
     const refused = refusalOf(head);
@@ -196,7 +166,7 @@ class Connection implements H1Connection, ResponseOwner, BodySource {
       return;
     }
     this.#state = WAIT;
-    this.#setTimer(T_NONE);
+    this.#timer.set(T_NONE);
     this.socket.resume();
     if (start + taken < end) this.#append(buf.subarray(start + taken, end));
   }
@@ -231,7 +201,7 @@ class Connection implements H1Connection, ResponseOwner, BodySource {
       if (body.received === 0 && !this.#down!.started) this.socket.write(CONTINUE_100, 'latin1');
     }
     this.#seen = body.received;
-    this.#setTimer(T_BODY);
+    this.#timer.set(T_BODY);
   }
 
   responseEnded(close: boolean): void {
@@ -247,7 +217,7 @@ class Connection implements H1Connection, ResponseOwner, BodySource {
       return;
     }
     this.#state = HEAD;
-    this.#setTimer(T_IDLE);
+    this.#timer.set(T_IDLE);
     // The next request starts after this exchange has finished its bookkeeping.
     process.nextTick(next, this);
   }
@@ -265,8 +235,7 @@ class Connection implements H1Connection, ResponseOwner, BodySource {
   tunnel(head: string, upstream: Duplex, done: (fromClient: number, toClient: number) => void): void {
     const socket = this.socket;
     this.#state = TUNNEL;
-    this.#setTimer(T_NONE);
-    clearTimeout(this.#timer);
+    this.#timer.stop();
     socket.off('data', this.#onData);
     socket.off('end', this.#onEnd);
     socket.off('drain', this.#onDrain);
@@ -312,7 +281,7 @@ class Connection implements H1Connection, ResponseOwner, BodySource {
 
   readonly #onClose = (): void => {
     this.#state = CLOSED;
-    clearTimeout(this.#timer);
+    this.#timer.stop();
     const body = this.#body;
     if (body !== null && !body.complete) body.destroy(new Error('client closed during the request body'));
     this.#body = null;
@@ -322,8 +291,8 @@ class Connection implements H1Connection, ResponseOwner, BodySource {
     down?.clientGone();
   };
 
-  onTimer(): void {
-    switch (this.#timerMode) {
+  onTimer(mode: number): void {
+    switch (mode) {
       case T_IDLE:
         this.#closeGracefully();
         return;
@@ -337,7 +306,7 @@ class Connection implements H1Connection, ResponseOwner, BodySource {
         // Paused by backpressure from the server: not the client's fault.
         if (body.full || body.received !== this.#seen) {
           this.#seen = body.received;
-          this.#timer.refresh();
+          this.#timer.again();
           return;
         }
         this.socket.destroy();
@@ -348,15 +317,10 @@ class Connection implements H1Connection, ResponseOwner, BodySource {
     }
   }
 
-  #setTimer(mode: number): void {
-    this.#timerMode = mode;
-    if (mode !== T_NONE) this.#timer.refresh();
-  }
-
   /** Writes a last answer and closes once it is out. */
   #finalWrite(text: string): void {
     this.#state = CLOSED;
-    this.#setTimer(T_NONE);
+    this.#timer.set(T_NONE);
     this.socket.off('data', this.#onData);
     if (this.socket.destroyed) return;
     this.socket.write(text, 'latin1');
@@ -365,7 +329,7 @@ class Connection implements H1Connection, ResponseOwner, BodySource {
 
   #closeGracefully(): void {
     this.#state = CLOSED;
-    this.#setTimer(T_NONE);
+    this.#timer.set(T_NONE);
     this.socket.off('data', this.#onData);
     if (!this.socket.destroyed) this.socket.destroySoon();
   }
