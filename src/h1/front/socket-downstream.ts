@@ -112,7 +112,7 @@ export class SocketDownstream implements Downstream {
       }
     }
     this.uncork();
-    return ok || socket.writableLength === 0;
+    return ok;
   }
 
   onDrain(listener: () => void): void {
