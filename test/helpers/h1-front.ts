@@ -3,6 +3,7 @@
 // whose servers run a scripted Upstream (the UpstreamServer factory seam), and a raw
 // client that records every byte it receives.
 import net from 'node:net';
+import tls from 'node:tls';
 import pino from 'pino';
 import { Backend } from '../../src/backend/backend.js';
 import { UpstreamServer } from '../../src/backend/server.js';
@@ -51,7 +52,7 @@ export interface FrontRig {
 const timeouts: TimeoutsConfig = { clientMs: 1000, serverMs: 1000, connectMs: 1000, queueMs: 5000, shutdownMs: 1000, graceMs: 0 };
 
 /** Starts a front whose one server answers every attempt with `script`. */
-export async function startFront(script: Script, clientTimeoutMs = 2000, maxconn = 0): Promise<FrontRig> {
+export async function startFront(script: Script, clientTimeoutMs = 2000, maxconn = 0, tlsOptions?: tls.TlsOptions): Promise<FrontRig> {
   const attempts: UpstreamRequest[] = [];
   const upstream: Upstream = {
     dispatch(request, handler) {
@@ -85,7 +86,7 @@ export async function startFront(script: Script, clientTimeoutMs = 2000, maxconn
   const connections = new Set<H1Connection>();
   const clientErrors: number[] = [];
   let ids = 0;
-  const listener = net.createServer((socket) => {
+  const serve = (socket: net.Socket) => {
     const conn = serveH1Connection(socket, {
       context: () => ctx,
       requestId: () => `r${++ids}`,
@@ -95,7 +96,8 @@ export async function startFront(script: Script, clientTimeoutMs = 2000, maxconn
     });
     connections.add(conn);
     socket.once('close', () => connections.delete(conn));
-  });
+  };
+  const listener = tlsOptions ? tls.createServer(tlsOptions, serve) : net.createServer(serve);
   await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
   const port = (listener.address() as net.AddressInfo).port;
   return {

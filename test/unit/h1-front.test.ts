@@ -2,11 +2,15 @@
 // against a scripted upstream: framing both ways, keep-alive and pipelining order,
 // refusals of every class, smuggling shapes, 100-continue, timeouts, backpressure,
 // upgrades and half-close.
+import https from 'node:https';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LbError, type UpstreamError } from '../../src/errors.js';
 import { echo, RawClient, startFront, type FrontRig, type Script } from '../helpers/h1-front.js';
+import { testPki } from '../helpers/pki.js';
 import { waitFor } from '../helpers/wait.js';
+
+const pki = testPki();
 
 const rigs: FrontRig[] = [];
 const clients: RawClient[] = [];
@@ -387,6 +391,43 @@ describe('h1 front: timeouts, aborts, backpressure, tunnels', () => {
     } finally {
       wsServer.close();
     }
+  });
+
+  it('still delivers a last answer over TLS when every connection is closed right after it (shutdown)', async () => {
+    const rig = await startFront(
+      (_req, h) => {
+        h.onConnect(() => {});
+        setTimeout(() => {
+          h.onResponse(200, 'OK', ['content-type', 'text/plain'], () => {});
+          h.onData(Buffer.from('slow but done\n'));
+          h.onComplete([]);
+        }, 20);
+      },
+      2000,
+      0,
+      pki.front,
+    );
+    rigs.push(rig);
+    // As a shutdown does: the moment the last request is recorded, close everything.
+    const push = rig.records.push.bind(rig.records);
+    rig.records.push = (...records) => {
+      queueMicrotask(() => {
+        for (const conn of rig.connections) conn.close();
+      });
+      return push(...records);
+    };
+    const body = await new Promise<string>((resolve, reject) => {
+      const req = https.request({ host: '127.0.0.1', port: rig.port, path: '/slow', agent: false, ca: pki.ca.cert, servername: 'localhost' }, (res) => {
+        let text = '';
+        res.setEncoding('latin1');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolve(text));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(body).toBe('slow but done\n');
   });
 
   it('closes idle connections on closeIdle and keeps busy ones to their response', async () => {

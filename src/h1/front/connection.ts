@@ -28,6 +28,10 @@ const WAIT = 2; // request read, response in progress
 const TUNNEL = 3;
 const CLOSED = 4;
 
+function destroyLate(socket: Socket): void {
+  socket.destroy();
+}
+
 function next(conn: Connection): void {
   conn.continueWithBuffered();
 }
@@ -80,7 +84,10 @@ class Connection implements H1Connection, ResponseOwner, BodySource, TimerTarget
   }
 
   close(): void {
-    this.socket.destroy();
+    // A connection closing after its last answer is still flushing it (a TLS socket's
+    // bytes may not have reached the kernel yet): give it a moment, then cut.
+    if (this.#state === CLOSED && !this.socket.destroyed) setTimeout(destroyLate, 1000, this.socket).unref();
+    else this.socket.destroy();
   }
 
   // ---- reading ----------------------------------------------------------------

@@ -23,6 +23,6 @@ export interface H1Connection {
   readonly socket: Socket;
   /** Closes the connection if it waits for a request; otherwise it closes after the response in flight. */
   closeIdle(): void;
-  /** Closes the connection now. */
+  /** Closes the connection now; one already closing after its last answer gets a second to flush it. */
   close(): void;
 }
