@@ -14,6 +14,21 @@ export interface ResponseHead {
   readonly close: boolean;
 }
 
+// The Date value, made once a second (node:http does the same).
+let dateSecond = -1;
+let dateText = '';
+
+/** The current time as an HTTP-date. */
+function httpDate(): string {
+  const now = Date.now();
+  const second = Math.floor(now / 1000);
+  if (second !== dateSecond) {
+    dateSecond = second;
+    dateText = new Date(now).toUTCString();
+  }
+  return dateText;
+}
+
 /** A value or name byte HTTP/1.1 cannot carry (a response splitting attempt), found by one regex pass. */
 const UNSAFE = /[\r\n\0]/;
 
@@ -41,13 +56,17 @@ export function buildResponseHead(
   const bodyless = requestMethod === 'HEAD' || status < 200 || status === 204 || status === 304;
   let text = `HTTP/1.1 ${status} ${statusText || STATUS_CODES[status] || ''}\r\n`;
   let hasLength = false;
+  let hasDate = false;
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i]!;
     const value = headers[i + 1]!;
     if (UNSAFE.test(value) || UNSAFE.test(name) || name.length === 0) throw new Error(`header ${JSON.stringify(name)} cannot be sent over HTTP/1.1`);
     if (name.length === 14 && name.toLowerCase() === 'content-length') hasLength = true;
+    else if (name.length === 4 && name.toLowerCase() === 'date') hasDate = true;
     text += `${name}: ${value}\r\n`;
   }
+  // The server's Date is relayed; Doorman's own answers carry one as node:http's did (RFC 9110 §6.6.1).
+  if (!hasDate) text += `Date: ${httpDate()}\r\n`;
   let framing: ResponseFraming;
   let close = !keepAlive;
   if (bodyless) framing = 'none';
