@@ -145,6 +145,11 @@ export class Exchange implements UpstreamHandler {
     }
   }
 
+  /** True while the request waits in a queue for a server: nothing was sent anywhere yet. */
+  get queued(): boolean {
+    return this.#cancelWait !== undefined;
+  }
+
   /** The front refused the head (malformed): answered from the error table, recorded, never forwarded. */
   reject(err: LbError): void {
     this.#fail(err);

@@ -191,6 +191,7 @@ export class FrontendSet {
       tlsError: () => events.forEach((e) => e.tlsHandshakeError?.(name)),
       http2Abuse: (reason) => events.forEach((e) => e.http2Abuse?.(name, reason)),
       clientError: () => events.forEach((e) => e.requestError?.(name)),
+      h1Front: { exchange, requestId },
     };
   }
 

@@ -14,6 +14,18 @@ import { SessionGuard, type AbuseReason } from '../h2/session-guard.js';
 import type { ConnectionGate } from './connection-gate.js';
 import { rawErrorResponse } from '../http1/responses.js';
 import type { FrontendTls } from '../tls/frontend.js';
+import type { ExchangeContext } from '../exchange/exchange.js';
+import { serveH1Connection, type H1Connection } from '../h1/front/connection.js';
+import { H1_ERRORS, type H1ErrorCode } from '../h1/errors.js';
+
+/**
+ * HTTP/1.1 connections (plain, and TLS without h2) go to Doorman's own engine
+ * (src/h1/front/) when true, to node:http when false.
+ */
+const OWN_H1_FRONT = true;
+
+/** Head limits of the own engine: node:http's 16 KiB default, so both fronts answer 431 alike. */
+const H1_HEAD_LIMITS = Object.freeze({ maxHeadBytes: 16384, maxHeaders: 100 });
 
 /** Status for a request the parser rejected, by Node's error code. */
 function statusForClientError(code: string | undefined): number {
@@ -63,6 +75,8 @@ export interface ListenerHandlers {
   rawError?(status: number): string;
   /** A request could not be parsed; `status` is what the client was answered. */
   clientError?(err: Error, status: number): void;
+  /** What Doorman's own HTTP/1.1 engine needs: the exchange context in force and request ids. */
+  h1Front?: { readonly exchange: ExchangeContext; readonly requestId: () => string };
 }
 
 /** A frontend: its listening socket and the servers its connections are handed to. */
@@ -165,9 +179,32 @@ export function createListener(
     current.handlers.stream(stream, headers, flags, rawHeaders);
   });
   // SNI goes through `current`, so a reload's certificates answer the next handshake.
+  // Connections served by the own HTTP/1.1 engine, for drain.
+  const h1Connections = new Set<H1Connection>();
+  const ownFront = OWN_H1_FRONT && current.handlers.h1Front !== undefined;
+  /** Hands an HTTP/1.1 connection to the own engine, with the settings in force now. */
+  function serveOwn(socket: Socket): void {
+    const { handlers, timeouts: now, config: frontendConfig } = current;
+    const front = handlers.h1Front!;
+    const conn = serveH1Connection(socket, {
+      context: () => (current.handlers.h1Front ?? front).exchange,
+      requestId: front.requestId,
+      clientTimeoutMs: now.clientMs,
+      headLimits: H1_HEAD_LIMITS,
+      rawError: (status) => current.handlers.rawError?.(status) ?? rawErrorResponse(status),
+      clientError: (status, code) => {
+        const message = code in H1_ERRORS ? H1_ERRORS[code as H1ErrorCode].message : code;
+        current.handlers.clientError?.(Object.assign(new Error(message), { code }), status);
+        logger.info({ frontend: frontendConfig.name, status, err: code }, 'bad request');
+      },
+    });
+    h1Connections.add(conn);
+    socket.once('close', () => h1Connections.delete(conn));
+  }
   const tlsServer = tls
     ? tlsModule.createServer({ ...tls.serverOptions, ALPNCallback: ({ protocols }) => chooseProtocol(current.config.alpn, protocols), SNICallback: (name, cb) => cb(null, current.tls!.contextFor(name)) }, (socket: TLSSocket) => {
         if (socket.alpnProtocol === 'h2') h2.emit('connection', socket);
+        else if (ownFront) serveOwn(socket);
         else server.emit('connection', socket);
       })
     : null;
@@ -191,7 +228,8 @@ export function createListener(
       // TLS reads through its own wrap; a plain socket must be let out of pauseOnConnect.
       if (tlsServer) tlsServer.emit('connection', socket);
       else {
-        server.emit('connection', socket);
+        if (ownFront) serveOwn(socket);
+        else server.emit('connection', socket);
         socket.resume();
       }
     });
@@ -221,10 +259,12 @@ export function createListener(
     },
     closeIdle() {
       server.closeIdleConnections();
+      for (const conn of h1Connections) conn.closeIdle();
       for (const session of sessions.keys()) session.close();
     },
     closeAll() {
       server.closeAllConnections();
+      for (const conn of h1Connections) conn.close();
       for (const socket of upgraded) socket.destroy();
       for (const session of sessions.keys()) session.destroy();
     },

@@ -46,9 +46,18 @@ const FAILED = 19;
 const FORBIDDEN_TRAILERS = ['content-length', 'transfer-encoding', 'host', 'connection', 'upgrade'].map(asciiBytes);
 const ALL_FORBIDDEN = (1 << FORBIDDEN_TRAILERS.length) - 1;
 
-/** Scans one chunked body; make one per message. */
+/**
+ * Receives the payload of a chunked body as it is scanned: slices of the buffer fed, never
+ * copied (a front hands them on as the decoded body; the bytes must not be rewritten).
+ */
+export interface PayloadSink {
+  payload(buf: Buffer, start: number, end: number): void;
+}
+
+/** Scans one chunked body; make one per message. With a sink it also decodes: the sink gets each run of chunk data. */
 export class ChunkedBody implements BodyScanner {
   readonly #limits: ChunkedLimits;
+  readonly #sink: PayloadSink | null;
   #state = SIZE_FIRST;
   #size = 0;
   #digits = 0;
@@ -59,8 +68,9 @@ export class ChunkedBody implements BodyScanner {
   #candidates = 0;
   #error: BodyError | null = null;
 
-  constructor(limits: ChunkedLimits = DEFAULT_CHUNKED_LIMITS) {
+  constructor(limits: ChunkedLimits = DEFAULT_CHUNKED_LIMITS, sink: PayloadSink | null = null) {
     this.#limits = limits;
+    this.#sink = sink;
   }
 
   get done(): boolean {
@@ -108,6 +118,7 @@ export class ChunkedBody implements BodyScanner {
       if (state === DATA) {
         if (framingOnly) break;
         const take = Math.min(this.#size, end - pos);
+        if (this.#sink !== null && take > 0) this.#sink.payload(buf, pos, pos + take);
         pos += take;
         this.#size -= take;
         if (this.#size === 0) state = DATA_CR;

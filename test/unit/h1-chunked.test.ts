@@ -165,3 +165,21 @@ describe('LengthBody and UntilCloseBody', () => {
     expect([body.done, body.error]).toEqual([false, null]);
   });
 });
+
+describe('ChunkedBody decoding into a sink', () => {
+  it('hands over exactly the payload, as slices of the buffers fed, at any split', () => {
+    const wire = Buffer.from('5;a=b\r\nhello\r\n1\r\n \r\n5\r\nworld\r\n0\r\nX-T: 1\r\n\r\nNEXT');
+    for (let split = 0; split <= wire.length; split++) {
+      const parts: Buffer[] = [];
+      const body = new ChunkedBody(undefined, { payload: (buf, start, end) => parts.push(buf.subarray(start, end)) });
+      const first = wire.subarray(0, split);
+      const second = wire.subarray(split);
+      const taken = body.feed(first, 0, first.length);
+      const rest = body.done ? 0 : body.feed(second, 0, second.length);
+      expect(taken + rest).toBe(wire.length - 4);
+      expect(body.done).toBe(true);
+      expect(Buffer.concat(parts).toString()).toBe('hello world');
+      for (const part of parts) expect(part.buffer === first.buffer || part.buffer === second.buffer).toBe(true);
+    }
+  });
+});

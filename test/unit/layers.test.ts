@@ -16,7 +16,8 @@ const LAYERS: readonly (readonly string[])[] = [
   ['backend'],
   ['health'],
   ['exchange'],
-  ['http1', 'h2'],
+  // Doorman's own HTTP/1.1 front sits on the h1 parsers and drives the exchange.
+  ['http1', 'h2', 'h1/front'],
   ['frontend'],
   ['access-log'],
   ['admin'],
@@ -27,6 +28,7 @@ const LAYERS: readonly (readonly string[])[] = [
 
 function unitOf(file: string): string {
   const rel = relative(SRC, file);
+  if (rel.startsWith('h1/front/')) return 'h1/front';
   const first = rel.split('/')[0]!;
   return first.replace(/\.(ts|js)$/, '');
 }
