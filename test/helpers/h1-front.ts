@@ -13,6 +13,10 @@ import type { ExchangeContext } from '../../src/exchange/exchange.js';
 import { serveH1Connection, type H1Connection } from '../../src/h1/front/connection.js';
 import type { Upstream, UpstreamHandler, UpstreamRequest } from '../../src/upstream/upstream.js';
 import { waitFor } from './wait.js';
+import { FrontendRouting } from '../../src/exchange/routing.js';
+
+const NO_OPS = { set: [], add: [], remove: [] };
+const NO_RULES = { request: NO_OPS, response: NO_OPS };
 
 /** What the fake server does with one attempt. */
 export type Script = (request: UpstreamRequest, handler: UpstreamHandler) => void;
@@ -70,6 +74,8 @@ export async function startFront(script: Script, clientTimeoutMs = 2000, maxconn
     retries: 0,
     redispatch: false,
     forwardFor: { except: null, trusted: [] },
+    headers: NO_RULES,
+    errorPages: {},
     check: null,
     servers: [{ name: 's1', address: { host: '127.0.0.1', port: 9 }, tls: null, maxconn, weight: 1, cookie: 's1' } as ServerConfig],
   } as unknown as BackendConfig;
@@ -77,8 +83,8 @@ export async function startFront(script: Script, clientTimeoutMs = 2000, maxconn
   const backend = new Backend(config, [server], timeouts);
   const records: AccessRecord[] = [];
   const ctx: ExchangeContext = {
-    frontend: { name: 'http', proto: 'http', port: '80' },
-    route: { kind: 'backend', backend },
+    frontend: { name: 'http', proto: 'http', port: '80', headers: NO_RULES, hsts: null },
+    routing: new FrontendRouting([], new Map([['web', backend]]), { kind: 'backend', backend }),
     observer: { attemptDone: () => {}, requestDone: (r) => records.push(r) },
     draining: () => false,
     logger: pino({ level: 'silent' }),
