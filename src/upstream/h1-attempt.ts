@@ -71,6 +71,13 @@ export class H1Attempt implements PoolUser {
     this.#paused = false;
     const socket = this.#conn!.socket;
     socket.setTimeout(this.#serverMs);
+    // What arrived while paused goes on in one piece (read() emits it as 'data'), not
+    // record by record: one downstream write, one backpressure round, instead of one per
+    // 16 KiB TLS record.
+    if (socket.readableLength > 0) {
+      socket.read();
+      if (this.#paused || this.#conn === null || this.#conn.socket !== socket) return;
+    }
     socket.resume();
   };
 

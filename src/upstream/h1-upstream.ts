@@ -10,6 +10,13 @@ import { H1Pool } from './h1-pool.js';
 import { buildRequestHead } from './h1-request-head.js';
 import type { Upstream, UpstreamHandler, UpstreamRequest } from './upstream.js';
 
+/**
+ * How much a server socket buffers while its request is paused (the client is slower):
+ * 64 KiB rather than Node's 16 KiB, so a paused response keeps arriving (no read stop
+ * after one TLS record) and goes on as one piece on resume.
+ */
+const READ_HIGH_WATER_MARK = 64 * 1024;
+
 class H1Upstream implements Upstream {
   readonly #config: ServerConfig;
   readonly #timeouts: TimeoutsConfig;
@@ -30,7 +37,7 @@ class H1Upstream implements Upstream {
     const { host, port } = this.#config.address;
     const options = this.#tls;
     return new H1Pool({
-      connect: options === null ? () => net.connect({ host, port }) : () => this.#connectTls(options, host, port),
+      connect: options === null ? () => net.connect({ host, port, highWaterMark: READ_HIGH_WATER_MARK } as net.NetConnectOpts) : () => this.#connectTls(options, host, port),
       secure: options !== null,
       connectMs: this.#timeouts.connectMs,
       maxConnections: this.#config.maxconn,
@@ -43,7 +50,7 @@ class H1Upstream implements Upstream {
    * pins: `secureConnect`) is kept, since Node skips the identity check on a resumed one.
    */
   #connectTls(options: ConnectionOptions, host: string, port: number): tls.TLSSocket {
-    const socket = tls.connect({ ...options, host, port, session: this.#session });
+    const socket = tls.connect({ ...options, host, port, session: this.#session, highWaterMark: READ_HIGH_WATER_MARK } as ConnectionOptions) // highWaterMark: Node >= 15.9, not in the types;
     let verified = false;
     let pending: Buffer | undefined;
     socket.on('session', (session: Buffer) => {

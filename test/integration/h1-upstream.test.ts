@@ -36,7 +36,11 @@ interface Call {
 }
 
 /** Dispatches `request` and records every handler call; `slowReader` pauses after each chunk and resumes a turn later. */
-function call(upstream: Upstream, request: Partial<UpstreamRequest>, options: { slowReader?: boolean; onData?: (o: Outcome) => void } = {}): Call {
+function call(
+  upstream: Upstream,
+  request: Partial<UpstreamRequest>,
+  options: { slowReader?: boolean; onData?: (o: Outcome) => void; resumeFirstAfter?: Promise<unknown>; chunkSizes?: number[] } = {},
+): Call {
   const outcome: Outcome = { events: [], status: 0, reason: '', headers: [], body: Buffer.alloc(0), trailers: [], error: null, socket: null, bodySent: 0 };
   const chunks: Buffer[] = [];
   let abort: (err?: Error) => void = () => {};
@@ -62,7 +66,12 @@ function call(upstream: Upstream, request: Partial<UpstreamRequest>, options: { 
     onData(chunk) {
       chunks.push(Buffer.from(chunk));
       outcome.body = Buffer.concat(chunks);
+      options.chunkSizes?.push(chunk.length);
       options.onData?.(outcome);
+      if (options.resumeFirstAfter !== undefined && chunks.length === 1) {
+        void options.resumeFirstAfter.then(() => resume());
+        return false;
+      }
       if (options.slowReader) {
         setImmediate(resume);
         return false;
@@ -291,6 +300,29 @@ describe('H1 upstream: requests and responses', () => {
     })());
     const o = await call(upstream, { method: 'PUT', body }, { slowReader: true }).done;
     expect([o.status, o.bodySent, received, o.body.length, o.body.equals(payload)]).toEqual([200, size, size, size, true]);
+  });
+});
+
+describe('H1 upstream: backpressure', () => {
+  it('passes what arrived while paused on in one piece on resume', async () => {
+    const piece = Buffer.alloc(16 * 1024, 'b');
+    let allSent!: () => void;
+    const sent4 = new Promise<void>((resolve) => (allSent = resolve));
+    const server = await rawServer((socket) => {
+      socket.write(`HTTP/1.1 200 OK\r\ncontent-length: ${1 + 4 * piece.length}\r\n\r\na`);
+      // The rest in four writes the reader, paused after its first chunk, does not take yet.
+      let sent = 0;
+      const timer = setInterval(() => {
+        if (++sent < 4) socket.write(piece);
+        else {
+          clearInterval(timer);
+          socket.write(piece, () => setTimeout(allSent, 50)); // then read into the paused socket
+        }
+      }, 15);
+    });
+    const chunkSizes: number[] = [];
+    const o = await call(upstreamTo(server.port), {}, { resumeFirstAfter: sent4, chunkSizes }).done;
+    expect([o.status, o.body.length, chunkSizes]).toEqual([200, 1 + 4 * piece.length, [1, 4 * piece.length]]);
   });
 });
 
