@@ -1,6 +1,7 @@
 // What keeps the admin listener from being used by a web page in an operator's
 // browser, or from where it should not be reached: the client address (admin.allow),
-// the Host (DNS rebinding: a page on evil.example resolving to 127.0.0.1), and for
+// the Host (DNS rebinding: a page on evil.example resolving to 127.0.0.1; a name must be
+// loopback, the bind address or allowed, an IP address always passes), and for
 // state-changing requests the Origin and a JSON body (a cross-site form or fetch cannot
 // send `application/json` without a CORS preflight, which is never granted).
 import type http from 'node:http';
@@ -39,7 +40,8 @@ export class AdminGuard {
     const host = hostOf(req.headers.host ?? '');
     const bind = this.#config.bind.host.toLowerCase();
     const boundTo = bind !== '0.0.0.0' && bind !== '::' && host === bind;
-    if (!isLoopbackHost(host) && !boundTo && !this.#config.allowedHosts.includes(host)) return 'host not allowed';
+    // An address is never a rebinding: a page can only name it if it was served from it.
+    if (!isLoopbackHost(host) && isIP(host) === 0 && !boundTo && !this.#config.allowedHosts.includes(host)) return 'host not allowed';
     const method = req.method ?? 'GET';
     if (method === 'GET' || method === 'HEAD' || method === 'OPTIONS') return null;
     // A browser names the page that sent the request; it must be the admin's own.
