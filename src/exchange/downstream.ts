@@ -1,6 +1,6 @@
-// The client side of an exchange: how it answers, whatever the protocol. The node:http
-// front (src/http1/) implements it today; HTTP/2 streams and Doorman's own HTTP/1.1
-// engine implement it next, and the exchange does not change.
+// The client side of an exchange: how it answers, whatever the protocol. Doorman's own
+// HTTP/1.1 engine (src/h1/front/) and the HTTP/2 streams (src/h2/) implement it; the
+// exchange does not know which.
 import type { Duplex, Readable } from 'node:stream';
 
 export interface Downstream {

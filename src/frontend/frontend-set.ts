@@ -5,9 +5,7 @@ import type { Logger } from 'pino';
 import type { FrontendConfig, HstsConfig, TimeoutsConfig } from '../config/types.js';
 import type { ExchangeContext } from '../exchange/exchange.js';
 import type { FrontendFacts } from '../exchange/request-head.js';
-import { createRequestFront } from '../http1/request-front.js';
-import { rawErrorResponse } from '../http1/responses.js';
-import { createUpgradeFront } from '../http1/upgrade-front.js';
+import { rawErrorResponse } from '../h1/front/raw-response.js';
 import type { AbuseReason } from '../h2/session-guard.js';
 import { createStreamFront } from '../h2/stream-front.js';
 import { createFrontendTls, type FrontendTls } from '../tls/frontend.js';
@@ -184,8 +182,6 @@ export class FrontendSet {
     const name = frontend.name;
     return {
       rawError: (status) => rawErrorResponse(status, exchange.errorPages?.response(status, name, null), running.facts.hsts),
-      request: createRequestFront(front),
-      upgrade: createUpgradeFront(front),
       stream: createStreamFront({ ...front, streamOpened: () => events.forEach((e) => e.http2Stream?.(name)) }),
       connections: (delta) => events.forEach((e) => e.connection?.(name, delta)),
       tlsError: () => events.forEach((e) => e.tlsHandshakeError?.(name)),

@@ -17,7 +17,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['health'],
   ['exchange'],
   // Doorman's own HTTP/1.1 front sits on the h1 parsers and drives the exchange.
-  ['http1', 'h2', 'h1/front'],
+  ['h2', 'h1/front'],
   ['frontend'],
   ['access-log'],
   ['admin'],

@@ -6,7 +6,7 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Exchange } from '../../exchange/exchange.js';
-import { rawErrorResponse } from '../../http1/responses.js';
+import { rawErrorResponse } from './raw-response.js';
 import { bodyKind } from '../body-kind.js';
 import { DEFAULT_CHUNKED_LIMITS } from '../chunked.js';
 import { DEFAULT_HEAD_LIMITS, MF_EXPECT_CONTINUE, MF_VER_11, wantsKeepAlive, type HeadLimits } from '../head.js';

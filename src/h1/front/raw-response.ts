@@ -1,7 +1,7 @@
 // HTTP/1.1 bytes for answers written straight to a socket: parse errors (no request
 // object exists) and the answers on an upgrade connection.
 import { STATUS_CODES } from 'node:http';
-import { errorResponse, type LocalResponse } from '../exchange/local-response.js';
+import { errorResponse, type LocalResponse } from '../../exchange/local-response.js';
 
 /** A response head as raw bytes; `extra` is appended verbatim (already CRLF-terminated lines). */
 export function rawResponseHead(status: number, statusText: string, headers: readonly string[], extra: string): string {
