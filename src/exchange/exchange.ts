@@ -193,10 +193,13 @@ export class Exchange implements UpstreamHandler {
     );
     this.#reqId = requestId;
     // Frontend, then route, then backend rules (HAProxy's order of http-request rules).
-    const vars = this.#variables('');
-    applyHeaderOps(headers, frontend.headers.request, vars);
-    if (this.#routeHeaders) applyHeaderOps(headers, this.#routeHeaders.request, vars);
-    applyHeaderOps(headers, backend.config.headers.request, vars);
+    const route = this.#routeHeaders?.request;
+    if (!isEmpty(frontend.headers.request) || (route && !isEmpty(route)) || !isEmpty(backend.config.headers.request)) {
+      const vars = this.#variables('');
+      applyHeaderOps(headers, frontend.headers.request, vars);
+      if (route) applyHeaderOps(headers, route, vars);
+      applyHeaderOps(headers, backend.config.headers.request, vars);
+    }
     this.#upstreamHeaders = headers;
     this.#acquire(backend);
   }

@@ -26,10 +26,21 @@ export function isEmpty(ops: HeaderOps): boolean {
   return ops.set.length === 0 && ops.add.length === 0 && ops.remove.length === 0;
 }
 
+/** The names an ops' remove and set take out, built once per config object. */
+const DROPPED = new WeakMap<HeaderOps, ReadonlySet<string> | null>();
+function droppedNames(ops: HeaderOps): ReadonlySet<string> | null {
+  let names = DROPPED.get(ops);
+  if (names === undefined) {
+    names = ops.remove.length > 0 || ops.set.length > 0 ? new Set([...ops.remove, ...ops.set.map(([name]) => name)]) : null;
+    DROPPED.set(ops, names);
+  }
+  return names;
+}
+
 /** Applies `ops` to raw pairs in place. */
 export function applyHeaderOps(headers: string[], ops: HeaderOps, vars: HeaderVariables): void {
   if (isEmpty(ops)) return;
-  const drop = ops.remove.length > 0 || ops.set.length > 0 ? new Set([...ops.remove, ...ops.set.map(([name]) => name)]) : null;
+  const drop = droppedNames(ops);
   if (drop) {
     let write = 0;
     for (let read = 0; read < headers.length; read += 2) {
