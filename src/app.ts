@@ -40,9 +40,7 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
 
   const gate = new ConnectionGate(config.maxconn);
   const frontendStats = new FrontendStats(served(config));
-  const accessLogger = options.accessLogger ?? logger;
-  const writeLine = options.accessLine ?? ((line: string) => accessLogger.info(line));
-  const access = new AccessObserver(config, { accessLogger, writeLine, gate, stats: frontendStats, backends });
+  const access = new AccessObserver(config, { accessLogger: options.accessLogger, writeLine: options.accessLine, gate, stats: frontendStats, backends });
   const observer = new RequestObservers([health, metrics, ...(options.observers ?? [])], [access, frontendStats, metrics, ...(options.observers ?? [])]);
 
   /** The routing of each frontend under the config in force (its hit counts show in /api/state). */

@@ -51,10 +51,10 @@ export interface LoadBalancer {
 
 export interface LoadBalancerOptions {
   readonly logger: Logger;
-  /** Where access lines go (default: `logger`). */
-  readonly accessLogger?: Logger;
-  /** Writes one raw access line (HAProxy httplog) to the access destination (default: the `msg` of a JSON line). */
-  readonly accessLine?: (line: string) => void;
+  /** Its level decides whether access lines are written. */
+  readonly accessLogger: Logger;
+  /** Writes one access line (JSON or HAProxy's httplog) to the log's destination, after the lines before it. */
+  readonly accessLine: (line: string) => void;
   readonly observers?: readonly ExchangeObserver[];
   /** prom-client's process metrics (default true; tests running several balancers turn them off). */
   readonly processMetrics?: boolean;

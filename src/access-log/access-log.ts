@@ -1,15 +1,16 @@
-// The access line of each finished request: a pino JSON line (`log.format: json`) or
+// The access line of each finished request: a JSON line shaped like pino's (`log.format: json`) or
 // HAProxy's httplog text line (`log.format: haproxy`), formatted only when written.
 import type { Logger } from 'pino';
 import type { LogFormat } from '../config/types.js';
 import type { AccessRecord } from '../exchange/access-record.js';
 import { createHttplogFormatter, type HttplogContext } from './httplog.js';
+import { jsonAccessLine } from './json-line.js';
 
 export interface AccessLogOptions {
   readonly format: LogFormat;
-  /** Where JSON lines go. */
+  /** Decides whether access lines are written at all (its level). */
   readonly accessLogger: Logger;
-  /** Writes one raw text line to the same destination as the JSON lines (haproxy format). */
+  /** Writes one line, JSON or text, to the log's destination. */
   readonly writeLine: (line: string) => void;
   /** HAProxy's transport flag and connection counts, read when the line is written. */
   readonly context: (record: AccessRecord) => Omit<HttplogContext, 'startedAtMs'>;
@@ -21,8 +22,9 @@ export function createAccessLog(options: AccessLogOptions): (record: AccessRecor
   if (!options.accessLogger.isLevelEnabled('info')) return () => {};
   switch (options.format) {
     case 'json': {
-      const { accessLogger } = options;
-      return (record) => accessLogger.info(record, 'access');
+      const { writeLine } = options;
+      const pid = process.pid;
+      return (record) => writeLine(jsonAccessLine(record, pid, Date.now()));
     }
     case 'haproxy': {
       const { writeLine, context } = options;

@@ -210,6 +210,7 @@ export async function startPrimary(options: PrimaryOptions): Promise<Primary> {
   const lb = createLoadBalancer(options.config, {
     logger,
     accessLogger: log.accessLogger,
+    accessLine: log.writeLine,
     role: PRIMARY,
     reload: options.reload,
     stateView,

@@ -9,10 +9,9 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Logger } from 'pino';
 import { createLoadBalancer, type LoadBalancer } from '../app.js';
 import { loadConfig } from '../config/load.js';
-import { createLogger } from '../log.js';
+import { createLogger, type LogOutput } from '../log.js';
 import { handleStopSignals } from '../process-signals.js';
 import { spkiPin } from '../tls/pin.js';
 import { formatCertsReport, makeCerts, pairFiles, DEFAULT_CERT_DIR, type MakeCertsResult } from './make-certs.js';
@@ -41,7 +40,7 @@ export interface DemoOptions {
   /** 0: every listener on an ephemeral port (tests); default DEMO_PORTS. */
   readonly ports?: 0 | DemoPorts;
   /** Default: JSON lines on stdout at level info. */
-  readonly logger?: Logger;
+  readonly log?: LogOutput;
 }
 
 /** A running demo: the servers, the balancer, and what to try. */
@@ -67,7 +66,8 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   const certDir = path.resolve(options.certDir ?? DEFAULT_CERT_DIR);
   const varDir = path.resolve(options.varDir ?? DEFAULT_VAR_DIR);
   const ports = options.ports ?? DEMO_PORTS;
-  const logger = options.logger ?? createLogger({ level: 'info' }).logger;
+  const log = options.log ?? createLogger({ level: 'info' });
+  const { logger } = log;
 
   const certs = await makeCerts({ dir: certDir });
   const servers: Server[] = [];
@@ -89,7 +89,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     await writeFile(configFile, demoConfig({ varDir, certDir, ports, serverPorts, pins }));
 
     const config = await loadConfig(configFile);
-    const lb = createLoadBalancer(config, { logger });
+    const lb = createLoadBalancer(config, { logger, accessLogger: log.accessLogger, accessLine: log.writeLine });
     try {
       await lb.listen();
     } catch (err) {
@@ -319,8 +319,9 @@ function answers(port: number): Promise<boolean> {
 // ---- command line ------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
-  const { logger, flush } = createLogger({ level: 'info' });
-  const demo = await startDemo({ logger });
+  const log = createLogger({ level: 'info' });
+  const { logger, flush } = log;
+  const demo = await startDemo({ log });
   const adminUp = await answers(DEMO_PORTS.admin);
   await flush();
   const wrote = Object.values(demo.certs.pairs).some((pair) => pair.action !== 'kept');

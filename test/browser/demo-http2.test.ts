@@ -17,7 +17,7 @@ describe.skipIf(!hasChromium)('the demo in Chromium', () => {
   it('negotiates h2 and shows a demo server, with the persistence cookie set', async () => {
     const root = tempDir();
     const quiet = new Writable({ write: (_c, _e, done) => done() });
-    demo = await startDemo({ certDir: join(root, 'certs'), varDir: join(root, 'var'), ports: 0, logger: createLogger({ level: 'warn' }, quiet).logger });
+    demo = await startDemo({ certDir: join(root, 'certs'), varDir: join(root, 'var'), ports: 0, log: createLogger({ level: 'warn' }, quiet) });
     const browser = await launchChromium();
     try {
       // The demo CA is per run and not in Chromium's store: trust is checked by the other tests.

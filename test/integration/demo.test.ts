@@ -138,7 +138,7 @@ describe('startDemo', () => {
         done();
       },
     });
-    const demo = await startDemo({ certDir, varDir, ports: 0, logger: createLogger({ level: 'info' }, sink).logger });
+    const demo = await startDemo({ certDir, varDir, ports: 0, log: createLogger({ level: 'info' }, sink) });
     cleanups.push(() => demo.shutdown()); // idempotent: a test may have shut it down already
     return { demo, certDir, varDir, logs };
   }
@@ -228,8 +228,7 @@ describe('startDemo', () => {
     const certDir = join(root, 'certs');
     await makeCerts({ dir: certDir });
     const front = readFileSync(join(certDir, 'lb.crt'), 'utf8');
-    const { logger } = createLogger({ level: 'silent' });
-    const demo = await startDemo({ certDir, varDir: join(root, 'var'), ports: 0, logger });
+    const demo = await startDemo({ certDir, varDir: join(root, 'var'), ports: 0, log: createLogger({ level: 'silent' }) });
     cleanups.push(() => demo.shutdown());
     expect(Object.values(demo.certs.pairs).map((p) => p.action)).toEqual(['kept', 'kept', 'kept', 'kept']);
     expect(readFileSync(join(certDir, 'lb.crt'), 'utf8')).toBe(front);

@@ -1,5 +1,6 @@
-// The Downstream of one request on a connection Doorman parses itself: the head written
-// as one string and corked with the first body chunk, the body framed as the head said
+// The Downstream of one request on a connection Doorman parses itself: the head held
+// back and sent in one buffer with the first body chunk (one TLS record, one write, no
+// writev), or alone a tick later; the body framed as the head said
 // (raw, chunk-encoded, or dropped), backpressure straight from the socket, and the end
 // handed back to the connection, which then reads the next request or closes.
 import type { Socket } from 'node:net';
@@ -24,9 +25,20 @@ export interface ResponseOwner {
 
 const CRLF = '\r\n';
 
-/** Uncorks a head whose body did not follow within the tick (a static function: no closure per response). */
-function uncorkLate(down: SocketDownstream): void {
-  down.uncork();
+/** Sends a head whose body did not follow within the tick (a static function: no closure per response). */
+function sendHeadLate(down: SocketDownstream): void {
+  down.flushHead();
+}
+
+/** `head` (latin1 text), then `chunk`, framed, as one buffer. */
+function headWithChunk(head: string, chunk: Buffer, chunked: boolean): Buffer {
+  const size = chunked ? `${chunk.length.toString(16)}\r\n` : '';
+  const out = Buffer.allocUnsafe(head.length + size.length + chunk.length + (chunked ? 2 : 0));
+  let at = out.write(head, 0, 'latin1');
+  if (chunked) at += out.write(size, at, 'latin1');
+  at += chunk.copy(out, at);
+  if (chunked) out.write(CRLF, at, 'latin1');
+  return out;
 }
 
 /** One request's way back to its client over an HTTP/1.1 connection. */
@@ -41,7 +53,8 @@ export class SocketDownstream implements Downstream {
   readonly upgrade: boolean;
   #framing: ResponseFraming = 'none';
   #close = false;
-  #corked = false;
+  /** The head, until it leaves with the first body chunk or alone. */
+  #pendingHead: string | null = null;
   /** The head went out. */
   started = false;
   /** The response ended, was cut, or the client left. */
@@ -82,36 +95,39 @@ export class SocketDownstream implements Downstream {
     this.started = true;
     this.#framing = head.framing;
     this.#close = head.close;
-    const socket = this.#owner.socket;
-    if (socket.destroyed) return;
-    socket.cork();
-    this.#corked = true;
-    socket.write(head.text, 'latin1');
-    process.nextTick(uncorkLate, this);
+    if (this.#owner.socket.destroyed) return;
+    this.#pendingHead = head.text;
+    process.nextTick(sendHeadLate, this);
   }
 
-  /** Lets the corked head out (after the first chunk, or a tick later). */
-  uncork(): void {
-    if (!this.#corked) return;
-    this.#corked = false;
-    this.#owner.socket.uncork();
+  /** Sends the held head on its own (no body chunk came within the tick, or the response ends without one). */
+  flushHead(): void {
+    const head = this.#pendingHead;
+    if (head === null) return;
+    this.#pendingHead = null;
+    const socket = this.#owner.socket;
+    if (!socket.destroyed) socket.write(head, 'latin1');
   }
 
   write(chunk: Buffer): boolean {
     const socket = this.#owner.socket;
     if (this.finished || socket.destroyed) return true;
-    let ok = true;
-    if (chunk.length > 0) {
-      if (this.#framing === 'raw') ok = socket.write(chunk);
-      else if (this.#framing === 'chunked') {
-        if (!this.#corked) socket.cork();
-        socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
-        socket.write(chunk);
-        ok = socket.write(CRLF, 'latin1');
-        if (!this.#corked) socket.uncork();
-      }
+    if (chunk.length === 0 || this.#framing === 'none') {
+      this.flushHead();
+      return true;
     }
-    this.uncork();
+    const chunked = this.#framing === 'chunked';
+    const head = this.#pendingHead;
+    if (head !== null) {
+      this.#pendingHead = null;
+      return socket.write(headWithChunk(head, chunk, chunked));
+    }
+    if (!chunked) return socket.write(chunk);
+    socket.cork();
+    socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+    socket.write(chunk);
+    const ok = socket.write(CRLF, 'latin1');
+    socket.uncork();
     return ok;
   }
 
@@ -125,9 +141,12 @@ export class SocketDownstream implements Downstream {
     if (!socket.destroyed) {
       if (last !== undefined && last.length > 0) this.write(Buffer.from(last));
       // Trailers only exist in a chunked body; elsewhere they are dropped.
-      if (this.#framing === 'chunked') socket.write(lastChunk(trailers), 'latin1');
+      if (this.#framing === 'chunked') {
+        const head = this.#pendingHead ?? '';
+        this.#pendingHead = null;
+        socket.write(head + lastChunk(trailers), 'latin1');
+      } else this.flushHead();
     }
-    this.uncork();
     this.finished = true;
     this.#onClose = null;
     this.drainListener = null;
