@@ -4,14 +4,13 @@
 // one change event.
 import type { ServerConfig, TimeoutsConfig } from '../config/types.js';
 import type { ConnectionOptions } from 'node:tls';
-import { createUpstreamConnector, readCa, upstreamTlsOptions, type Connector } from '../tls/upstream.js';
+import { createDialer, readCa, upstreamTlsOptions, type Dialer } from '../tls/upstream.js';
 import { createH2Upstream } from '../upstream/h2-upstream.js';
 import { createH1Upstream } from '../upstream/h1-upstream.js';
 import type { Upstream } from '../upstream/upstream.js';
 
-/** How a server is reached: undici's connector (HTTP/1.1, checks) and the raw TLS options (HTTP/2). */
+/** How a server is reached: its TLS options (pinned, fail-closed), null for plain TCP. */
 export interface UpstreamEndpoint {
-  readonly connector: Connector;
   readonly tls: ConnectionOptions | null;
 }
 
@@ -70,7 +69,7 @@ export class UpstreamServer {
   #config: ServerConfig;
   #timeouts: TimeoutsConfig;
   #ca: Buffer | null;
-  #connector: Connector;
+  #dial: Dialer;
   #upstream: Upstream;
   #endpointGeneration = 0;
   #retired = false;
@@ -96,9 +95,10 @@ export class UpstreamServer {
     this.#weight = config.weight;
     this.#timeouts = timeouts;
     this.#ca = readCa(config);
-    this.#connector = createUpstreamConnector(config, timeouts.connectMs, this.#ca);
+    const tlsOptions = upstreamTlsOptions(config, this.#ca);
+    this.#dial = createDialer(config, tlsOptions);
     this.#createUpstream = createUpstreamOf;
-    this.#upstream = createUpstreamOf(config, timeouts, { connector: this.#connector, tls: upstreamTlsOptions(config, this.#ca) });
+    this.#upstream = createUpstreamOf(config, timeouts, { tls: tlsOptions });
   }
 
   // ---- what others read ------------------------------------------------------
@@ -111,8 +111,9 @@ export class UpstreamServer {
     return this.#config;
   }
   /** How health checks reach the server (the same TLS as traffic). */
-  get connector(): Connector {
-    return this.#connector;
+  /** Opens a fresh connection to the server (health checks). */
+  get dial(): Dialer {
+    return this.#dial;
   }
   /** How requests reach the server. */
   get upstream(): Upstream {
@@ -292,7 +293,7 @@ export class UpstreamServer {
 
   /**
    * Applies a reloaded config to a server that still exists: a changed address, TLS,
-   * CA content, maxconn or timeout gets a fresh connector and pool (the old pool
+   * CA content, maxconn or timeout gets a fresh dialer and pool (the old pool
    * finishes its requests, then closes); operator state and counters stay, and so does
    * health unless the server now lives somewhere else.
    */
@@ -318,9 +319,10 @@ export class UpstreamServer {
     }
     if (sameConnection) return;
     this.#ca = ca;
-    this.#connector = createUpstreamConnector(config, timeouts.connectMs, ca);
+    const tlsOptions = upstreamTlsOptions(config, ca);
+    this.#dial = createDialer(config, tlsOptions);
     const old = this.#upstream;
-    this.#upstream = this.#createUpstream(config, timeouts, { connector: this.#connector, tls: upstreamTlsOptions(config, ca) });
+    this.#upstream = this.#createUpstream(config, timeouts, { tls: tlsOptions });
     old.close().catch(() => {});
   }
 

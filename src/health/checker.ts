@@ -3,7 +3,7 @@
 // UP/DOWN transition goes to one reporter, which logs, updates metrics and the backend.
 import type { CheckConfig, ServerConfig } from '../config/types.js';
 import { classifyUpstreamError } from '../upstream/classify.js';
-import type { Connector } from '../tls/upstream.js';
+import type { Dialer } from '../tls/upstream.js';
 import { probeServer, type Probe, type ProbeResult } from './probe.js';
 import {
   forceDown,
@@ -21,7 +21,8 @@ export interface HealthTarget {
   readonly key: string;
   readonly server: ServerConfig;
   readonly check: CheckConfig;
-  readonly connector: Connector;
+  /** Opens the probe's connection. */
+  readonly dial: Dialer;
   /** Changes when the server is moved elsewhere (UpstreamServer.endpointGeneration): its health starts over. */
   readonly generation?: number;
 }
@@ -199,12 +200,12 @@ class Checker implements HealthChecker {
   }
 
   async #probeAndApply(entry: Entry): Promise<void> {
-    const { server, check, connector } = entry.target;
+    const { server, check, dial } = entry.target;
     // This probe is the early one a passive check asked for; one asked for while it runs stays set.
     entry.forceFastinter = false;
     let result: ProbeResult;
     try {
-      result = await this.#probe(server, check, connector);
+      result = await this.#probe(server, check, dial);
     } catch (err) {
       result = { ok: false, status: null, durationMs: 0, reason: classifyUpstreamError(err).message };
     }

@@ -1,10 +1,16 @@
 // One active health check: a fresh connection to the server (so a rotated certificate or a
-// changed pin is seen at once, as HAProxy does), one GET, the status compared, everything closed.
-import { isIP, Socket } from 'node:net';
-import { Client } from 'undici';
+// changed pin is seen at once, as HAProxy does), one GET, its status compared, everything
+// closed as soon as the status is known (only the status matters, as in HAProxy's
+// `option httpchk`). HTTP/1.1 is written and parsed by Doorman's own engine (src/h1/);
+// an `h2` server is offered h2 by ALPN and asked over node:http2.
+import http2 from 'node:http2';
+import { isIP, type Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { CheckConfig, ServerConfig } from '../config/types.js';
+import { LbError } from '../errors.js';
+import { parseResponseHead } from '../h1/response-head.js';
 import { classifyUpstreamError } from '../upstream/classify.js';
-import { expectedServerName, type Connector } from '../tls/upstream.js';
+import { expectedServerName, type Dialer } from '../tls/upstream.js';
 
 /** What one probe found: `reason` is `ok`, `http 503`, `timeout`, or an upstream failure such as `tls: pin mismatch`. */
 export interface ProbeResult {
@@ -16,87 +22,92 @@ export interface ProbeResult {
 }
 
 /** The signature of probeServer, so the checker can be given another probe at its own seam. */
-export type Probe = (server: ServerConfig, check: CheckConfig, connector: Connector) => Promise<ProbeResult>;
+export type Probe = (server: ServerConfig, check: CheckConfig, dial: Dialer) => Promise<ProbeResult>;
 
 const USER_AGENT = 'doorman-health-check';
-/** A check answer larger than this is cut off; only its status matters. */
-const BODY_LIMIT_BYTES = 64 * 1024;
-const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+
+type Outcome = { readonly status: number } | { readonly err: unknown } | 'timeout';
 
 function bracketed(host: string): string {
   return isIP(host) === 6 ? `[${host}]` : host;
 }
 
-type Outcome = { readonly status: number } | { readonly err: unknown; readonly status: number | null } | 'timeout';
-
-/**
- * Wraps the connector to remember every socket it opens, so a probe that gives up can
- * destroy one still in its TCP or TLS handshake (undici's destroy() does not wait for it).
- */
-function trackSockets(connector: Connector, sockets: Set<Socket>): Connector {
-  return (options, callback) => {
-    const returned: unknown = connector(options, (...args) => {
-      if (args[1]) sockets.add(args[1]);
-      callback(...args);
-    });
-    if (returned instanceof Socket) sockets.add(returned);
-  };
+/** Runs one check against `server`; never throws, and leaves no socket open behind it. */
+export async function probeServer(server: ServerConfig, check: CheckConfig, dial: Dialer): Promise<ProbeResult> {
+  const started = performance.now();
+  const outcome = await exchange(server, check, dial);
+  const durationMs = Math.round((performance.now() - started) * 10) / 10;
+  if (outcome === 'timeout') return { ok: false, status: null, durationMs, reason: 'timeout' };
+  if ('err' in outcome) return { ok: false, status: null, durationMs, reason: classifyUpstreamError(outcome.err).message };
+  const ok = outcome.status === check.expect;
+  return { ok, status: outcome.status, durationMs, reason: ok ? 'ok' : `http ${outcome.status}` };
 }
 
-/** Runs one check against `server`; never throws, and leaves no socket open behind it. */
-export async function probeServer(server: ServerConfig, check: CheckConfig, connector: Connector): Promise<ProbeResult> {
-  const started = performance.now();
-  const elapsed = () => Math.round((performance.now() - started) * 10) / 10;
-  const sockets = new Set<Socket>();
-  const controller = new AbortController();
-  const client = new Client(`http://${bracketed(server.address.host)}:${server.address.port}`, {
-    connect: trackSockets(connector, sockets),
-    headersTimeout: check.timeoutMs,
-    bodyTimeout: check.timeoutMs,
-    pipelining: 1,
-    allowH2: server.protocol === 'h2',
-  });
-
-  let status: number | null = null;
-  const exchange = (async (): Promise<Outcome> => {
-    try {
-      const response = await client.request({
-        method: 'GET',
-        path: check.path,
-        headers: {
-          host: bracketed(expectedServerName(server)),
-          'user-agent': USER_AGENT,
-          connection: 'close',
-        },
-        signal: controller.signal,
-      });
-      status = response.statusCode;
-      await response.body.dump({ limit: BODY_LIMIT_BYTES, signal: controller.signal });
-      return { status: response.statusCode };
-    } catch (err) {
-      return { err, status };
+/** Connects, asks, and settles once: a status, an error, or the check's timeout (connect and handshake included). */
+function exchange(server: ServerConfig, check: CheckConfig, dial: Dialer): Promise<Outcome> {
+  const h2 = server.protocol === 'h2' && server.tls !== null;
+  const socket = dial(h2 ? ['h2', 'http/1.1'] : undefined);
+  const host = bracketed(expectedServerName(server));
+  return new Promise<Outcome>((resolve) => {
+    let session: http2.ClientHttp2Session | null = null;
+    let settled = false;
+    const settle = (outcome: Outcome): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.removeAllListeners('data');
+      session?.destroy();
+      socket.destroy();
+      resolve(outcome);
+    };
+    const timer = setTimeout(() => settle('timeout'), check.timeoutMs);
+    socket.on('error', (err) => settle({ err }));
+    socket.on('close', () => settle({ err: new LbError('LB_ERR_UPSTREAM_CLOSED', 'closed: before the response') }));
+    if (!h2) {
+      askHttp1(socket, host, check.path, settle);
+      return;
     }
-  })();
-
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<'timeout'>((resolve) => {
-    timer = setTimeout(() => resolve('timeout'), check.timeoutMs);
+    // A server that picks http/1.1 over h2 is still checked, over HTTP/1.1.
+    socket.once('secureConnect', () => {
+      if ((socket as TLSSocket).alpnProtocol === 'h2') session = askHttp2(socket, host, check.path, settle);
+      else askHttp1(socket, host, check.path, settle);
+    });
   });
-  const outcome = await Promise.race([exchange, deadline]);
-  clearTimeout(timer);
-  const durationMs = elapsed();
+}
 
-  if (outcome !== 'timeout' && !('err' in outcome)) {
-    await client.close().catch(() => client.destroy().catch(() => undefined));
-    const ok = outcome.status === check.expect;
-    return { ok, status: outcome.status, durationMs, reason: ok ? 'ok' : `http ${outcome.status}` };
-  }
+/** GET over HTTP/1.1: the request in one write, the response head parsed as it arrives (1xx skipped). */
+function askHttp1(socket: Socket, host: string, path: string, settle: (outcome: Outcome) => void): void {
+  let received: Buffer = Buffer.alloc(0);
+  socket.on('data', (chunk: Buffer) => {
+    received = received.length === 0 ? chunk : Buffer.concat([received, chunk]);
+    let pos = 0;
+    for (;;) {
+      const result = parseResponseHead(received, pos);
+      if (result.kind === 'partial') {
+        received = received.subarray(pos);
+        return;
+      }
+      if (result.kind === 'error') {
+        settle({ err: new LbError('LB_ERR_BAD_RESPONSE', `protocol: ${result.code}`) });
+        return;
+      }
+      if (!result.head.informational) {
+        settle({ status: result.head.status });
+        return;
+      }
+      pos = result.head.end;
+    }
+  });
+  socket.write(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\nUser-Agent: ${USER_AGENT}\r\nConnection: close\r\n\r\n`, 'latin1');
+}
 
-  controller.abort();
-  await client.destroy().catch(() => undefined);
-  for (const socket of sockets) socket.destroy();
-  if (outcome === 'timeout') return { ok: false, status, durationMs, reason: 'timeout' };
-  const code = (outcome.err as { code?: unknown } | null)?.code;
-  const reason = typeof code === 'string' && TIMEOUT_CODES.has(code) ? 'timeout' : classifyUpstreamError(outcome.err).message;
-  return { ok: false, status: outcome.status, durationMs, reason };
+/** GET over HTTP/2 on the negotiated socket: the status from the response headers. */
+function askHttp2(socket: Socket, host: string, path: string, settle: (outcome: Outcome) => void): http2.ClientHttp2Session {
+  const session = http2.connect(`https://${host}`, { createConnection: () => socket });
+  session.on('error', (err) => settle({ err }));
+  const stream = session.request({ ':method': 'GET', ':path': path, ':authority': host, 'user-agent': USER_AGENT }, { endStream: true });
+  stream.on('response', (headers) => settle({ status: Number(headers[':status']) }));
+  stream.on('error', (err) => settle({ err }));
+  stream.on('close', () => settle({ err: new LbError('LB_ERR_UPSTREAM_CLOSED', 'closed: before the response') }));
+  return session;
 }

@@ -46,7 +46,7 @@ function targetsOf(backends: Iterable<Backend>): HealthTarget[] {
         key: serverKey(backend.name, server.name),
         server: server.config,
         check,
-        connector: server.connector,
+        dial: server.dial,
         generation: server.endpointGeneration,
       });
     }

@@ -1,9 +1,8 @@
-// The connector undici uses to reach one server: TLS that fails closed, with the
-// server's own trust anchor, name check and SPKI pins; or plain TCP.
+// How Doorman reaches one server: TLS that fails closed, with the server's own trust
+// anchor, name check and SPKI pins (and a client certificate for mutual TLS); or plain TCP.
 import { readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
-import { checkServerIdentity, createSecureContext, type ConnectionOptions, type PeerCertificate } from 'node:tls';
-import { buildConnector } from 'undici';
+import net, { isIP } from 'node:net';
+import tls, { checkServerIdentity, createSecureContext, type ConnectionOptions, type PeerCertificate } from 'node:tls';
 import type { ServerConfig } from '../config/types.js';
 import { matchesPins, PinMismatchError } from './pin.js';
 
@@ -32,9 +31,6 @@ export function readCa(server: ServerConfig): Buffer | null {
   return server.tls?.ca ? readFileSync(server.tls.ca) : null;
 }
 
-/** undici's connector signature, with `protocol` left to us. */
-export type Connector = buildConnector.connector;
-
 /** The TLS options that reach one server and fail closed: its trust anchor, name and pins; null for plain TCP. */
 export function upstreamTlsOptions(server: ServerConfig, ca: Buffer | null = readCa(server)): ConnectionOptions | null {
   const tls = server.tls;
@@ -52,18 +48,16 @@ export function upstreamTlsOptions(server: ServerConfig, ca: Buffer | null = rea
   };
 }
 
-/**
- * A connector for one server. Pools are created with an `http:` origin so undici
- * never derives SNI from the client's Host header; TLS is decided here, per server.
- */
-export function createUpstreamConnector(server: ServerConfig, connectTimeoutMs: number, ca: Buffer | null = readCa(server)): Connector {
-  const tlsOptions = upstreamTlsOptions(server, ca);
-  if (!tlsOptions) {
-    return buildConnector({ timeout: connectTimeoutMs, noDelay: true } as buildConnector.BuildOptions);
-  }
-  // An HTTP/2 server is offered h2 too, for the health checks (undici's allowH2).
-  const allowH2 = server.protocol === 'h2';
-  const tlsConnect = buildConnector({ timeout: connectTimeoutMs, noDelay: true, allowH2, ...tlsOptions } as buildConnector.BuildOptions);
-  const sni = tlsOptions.servername ?? '';
-  return (options, callback) => tlsConnect({ ...options, protocol: 'https:', servername: sni }, callback);
+/** Opens one fresh connection to a server (health checks); `alpn` is offered on TLS when given. */
+export type Dialer = (alpn?: readonly string[]) => net.Socket;
+
+/** A dialer for one server with its TLS options (upstreamTlsOptions; null for plain TCP). */
+export function createDialer(server: ServerConfig, tlsOptions: ConnectionOptions | null): Dialer {
+  const { host, port } = server.address;
+  if (tlsOptions === null) return () => net.connect({ host, port, noDelay: true });
+  return (alpn) => {
+    const socket = tls.connect({ ...tlsOptions, host, port, ...(alpn ? { ALPNProtocols: [...alpn] } : {}) });
+    socket.setNoDelay(true);
+    return socket;
+  };
 }

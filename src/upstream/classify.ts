@@ -1,4 +1,4 @@
-// Classifies any error met on the way to a server (undici, node:net, node:tls, our own
+// Classifies any error met on the way to a server (node:net, node:tls, node:http2, our own
 // pin check) into one upstream code of the error table, with a short reason for logs
 // and the health checker (`tls: pin mismatch`, `connect: ECONNREFUSED`).
 import { LbError, type LbErrorCode, type UpstreamError, type UpstreamErrorCode } from '../errors.js';
@@ -29,21 +29,16 @@ export function isUpstreamError(err: unknown): err is UpstreamError {
   return err instanceof LbError && UPSTREAM_CODES.has(err.code);
 }
 
-/** Maps any error from undici, the TCP or the TLS layer onto one upstream code. */
+/** Maps any error from the TCP, TLS or HTTP/2 layer onto one upstream code. */
 export function classifyUpstreamError(err: unknown): UpstreamError {
   if (isUpstreamError(err)) return err;
   const code = codeOf(err);
   const message = err instanceof Error ? err.message : String(err);
-  if (code === 'UND_ERR_CONNECT_TIMEOUT') return upstream('LB_ERR_CONNECT_TIMEOUT', 'connect: timeout', err);
-  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return upstream('LB_ERR_UPSTREAM_TIMEOUT', 'server: timeout', err);
   if (CONNECT_CODES.has(code)) return upstream('LB_ERR_CONNECT', `connect: ${code}`, err);
   if (code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_') || /CERT|SELF_SIGNED|UNABLE_TO|ISSUER/.test(code)) {
     return upstream('LB_ERR_UPSTREAM_TLS', `tls: ${code}`, err);
   }
-  if (code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' || code.startsWith('HPE_') || message === 'bad response' || message === 'bad upgrade') {
-    return upstream('LB_ERR_BAD_RESPONSE', `protocol: ${code || message}`, err);
-  }
-  if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_CLOSED' || HTTP2_CLOSED.has(code)) {
+  if (code === 'ECONNRESET' || code === 'EPIPE' || HTTP2_CLOSED.has(code)) {
     return upstream('LB_ERR_UPSTREAM_CLOSED', `closed: ${message}`, err);
   }
   return upstream('LB_ERR_BAD_RESPONSE', `error: ${code || message}`, err);

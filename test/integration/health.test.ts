@@ -5,6 +5,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { CheckConfig, ServerConfig, ServerTlsConfig } from '../../src/config/types.js';
@@ -13,7 +14,7 @@ import { createHealthChecker, type HealthReporter, type HealthTarget, type Trans
 import { probeServer, type Probe, type ProbeResult } from '../../src/health/probe.js';
 import type { HealthState } from '../../src/health/state.js';
 import { spkiPin } from '../../src/tls/pin.js';
-import { createUpstreamConnector } from '../../src/tls/upstream.js';
+import { createDialer, upstreamTlsOptions } from '../../src/tls/upstream.js';
 import { waitFor } from '../helpers/wait.js';
 
 // ---- certificates, made once per run -------------------------------------------------
@@ -57,19 +58,19 @@ afterEach(async () => {
   await Promise.all(cleanups.splice(0).map((cleanup) => cleanup()));
 });
 
-function track(server: HttpsServer | NetServer, sockets: Set<Socket>): void {
+function track(server: HttpsServer | NetServer | TlsServer, sockets: Set<Socket>): void {
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
 }
 
-async function listen(server: HttpsServer | NetServer): Promise<number> {
+async function listen(server: HttpsServer | NetServer | TlsServer): Promise<number> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return (server.address() as AddressInfo).port;
 }
 
-function closer(server: HttpsServer | NetServer, sockets: Set<Socket>): () => Promise<void> {
+function closer(server: HttpsServer | NetServer | TlsServer, sockets: Set<Socket>): () => Promise<void> {
   let closed: Promise<void> | null = null;
   return () => {
     closed ??= new Promise<void>((resolve) => {
@@ -103,6 +104,20 @@ async function startSilentTcp(): Promise<Upstream> {
   const sockets = new Set<Socket>();
   // Reads and drops the ClientHello, so the client's close is seen (a paused socket never sees 'end').
   const server = createNetServer((socket) => socket.resume());
+  track(server, sockets);
+  const port = await listen(server);
+  const close = closer(server, sockets);
+  cleanups.push(close);
+  return { port, sockets, requests: [], close };
+}
+
+/** A TLS server that answers each connection's first bytes with `answer` as they are (a raw HTTP/1.1 server). */
+async function startRawTls(answer: string, alpn: string[] = ['http/1.1']): Promise<Upstream> {
+  const sockets = new Set<Socket>();
+  const server = createTlsServer({ cert: good.cert, key: good.key, ALPNProtocols: alpn }, (socket) => {
+    socket.once('data', () => socket.end(answer, 'latin1'));
+    socket.on('error', () => {});
+  });
   track(server, sockets);
   const port = await listen(server);
   const close = closer(server, sockets);
@@ -148,7 +163,7 @@ function checkConfig(overrides: Partial<CheckConfig> = {}): CheckConfig {
 }
 
 function target(server: ServerConfig, check: CheckConfig, key = 'web/web1'): HealthTarget {
-  return { key, server, check, connector: createUpstreamConnector(server, 2000) };
+  return { key, server, check, dial: createDialer(server, upstreamTlsOptions(server)) };
 }
 
 interface Report {
@@ -245,14 +260,14 @@ describe('active checks against real servers', () => {
   it('the same server passes with its own pin', async () => {
     const upstream = await startHttps(respondWith(() => 200), otherKey);
     const server = serverConfig(upstream.port, { pins: [spkiPin(good.cert), spkiPin(otherKey.cert)] });
-    const result = await probeServer(server, checkConfig(), createUpstreamConnector(server, 2000));
+    const result = await probeServer(server, checkConfig(), createDialer(server, upstreamTlsOptions(server)));
     expect(result).toMatchObject({ ok: true, status: 200, reason: 'ok' });
   });
 
   it('a certificate from another CA fails with a tls reason', async () => {
     const upstream = await startHttps(respondWith(() => 200));
     const server = serverConfig(upstream.port, { ca: otherCaPath });
-    const result = await probeServer(server, checkConfig(), createUpstreamConnector(server, 2000));
+    const result = await probeServer(server, checkConfig(), createDialer(server, upstreamTlsOptions(server)));
     expect(result.ok).toBe(false);
     expect(result.status).toBeNull();
     expect(result.reason).toMatch(/^tls: /);
@@ -263,7 +278,7 @@ describe('active checks against real servers', () => {
     const upstream = await startHttps(respondWith(() => 200));
     await upstream.close();
     const server = serverConfig(upstream.port);
-    const result = await probeServer(server, checkConfig(), createUpstreamConnector(server, 2000));
+    const result = await probeServer(server, checkConfig(), createDialer(server, upstreamTlsOptions(server)));
     expect(result).toMatchObject({ ok: false, status: null, reason: 'connect: ECONNREFUSED' });
   });
 
@@ -271,7 +286,7 @@ describe('active checks against real servers', () => {
     const upstream = await startHttps(() => undefined);
     const server = serverConfig(upstream.port);
     const started = Date.now();
-    const result = await probeServer(server, checkConfig({ timeoutMs: 300 }), createUpstreamConnector(server, 2000));
+    const result = await probeServer(server, checkConfig({ timeoutMs: 300 }), createDialer(server, upstreamTlsOptions(server)));
     const elapsed = Date.now() - started;
     expect(result).toMatchObject({ ok: false, status: null, reason: 'timeout' });
     expect(elapsed).toBeGreaterThanOrEqual(250);
@@ -283,10 +298,44 @@ describe('active checks against real servers', () => {
   it('a TLS handshake that never completes gives timeout, and the half-open socket is closed', async () => {
     const upstream = await startSilentTcp();
     const server = serverConfig(upstream.port);
-    const result = await probeServer(server, checkConfig({ timeoutMs: 300 }), createUpstreamConnector(server, 10_000));
+    const result = await probeServer(server, checkConfig({ timeoutMs: 300 }), createDialer(server, upstreamTlsOptions(server)));
     expect(result).toMatchObject({ ok: false, status: null, reason: 'timeout' });
     expect(result.durationMs).toBeLessThan(1500);
     await waitFor(() => upstream.sockets.size === 0, 2000, 'the half-open connection to close');
+  });
+
+  it('skips interim responses: 103 then 200 is ok', async () => {
+    const upstream = await startRawTls('HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
+    const server = serverConfig(upstream.port);
+    expect(await probeServer(server, checkConfig(), createDialer(server, upstreamTlsOptions(server)))).toMatchObject({ ok: true, status: 200 });
+  });
+
+  it('a malformed status line fails with a protocol reason, not a status', async () => {
+    const upstream = await startRawTls('HTTP/1.1 2x0 OK\r\n\r\n');
+    const server = serverConfig(upstream.port);
+    const result = await probeServer(server, checkConfig(), createDialer(server, upstreamTlsOptions(server)));
+    expect(result).toMatchObject({ ok: false, status: null, reason: 'protocol: bad-status' });
+  });
+
+  it('a server that closes without answering fails as closed', async () => {
+    const upstream = await startRawTls('');
+    const server = serverConfig(upstream.port);
+    const result = await probeServer(server, checkConfig(), createDialer(server, upstreamTlsOptions(server)));
+    expect(result).toMatchObject({ ok: false, status: null, reason: 'closed: before the response' });
+  });
+
+  it('a head that never ends is cut at the head limit', async () => {
+    const upstream = await startRawTls(`HTTP/1.1 200 OK\r\nX-Fill: ${'a'.repeat(200_000)}\r\n\r\n`);
+    const server = serverConfig(upstream.port);
+    const result = await probeServer(server, checkConfig({ timeoutMs: 5000 }), createDialer(server, upstreamTlsOptions(server)));
+    expect(result).toMatchObject({ ok: false, status: null });
+    expect(result.reason).toMatch(/^protocol: /);
+  });
+
+  it('an h2 backend server that only speaks HTTP/1.1 is still checked, over HTTP/1.1', async () => {
+    const upstream = await startRawTls('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
+    const server = { ...serverConfig(upstream.port), protocol: 'h2' as const };
+    expect(await probeServer(server, checkConfig(), createDialer(server, upstreamTlsOptions(server)))).toMatchObject({ ok: true, status: 200 });
   });
 });
 
@@ -381,10 +430,10 @@ describe('start() and stop()', () => {
     const upstream = await startHttps(respondWith(() => 200));
     const rec = recorder();
     let inFlight = 0;
-    const counting: Probe = async (server, check, connector) => {
+    const counting: Probe = async (server, check, dial) => {
       inFlight += 1;
       try {
-        return await probeServer(server, check, connector);
+        return await probeServer(server, check, dial);
       } finally {
         inFlight -= 1;
       }

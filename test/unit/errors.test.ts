@@ -51,12 +51,11 @@ describe('the error table', () => {
 describe('classifyUpstreamError', () => {
   it.each([
     [Object.assign(new Error('x'), { code: 'ECONNREFUSED' }), 'LB_ERR_CONNECT', 'connect: ECONNREFUSED'],
-    [Object.assign(new Error('x'), { code: 'UND_ERR_CONNECT_TIMEOUT' }), 'LB_ERR_CONNECT_TIMEOUT', 'connect: timeout'],
-    [Object.assign(new Error('x'), { code: 'UND_ERR_HEADERS_TIMEOUT' }), 'LB_ERR_UPSTREAM_TIMEOUT', 'server: timeout'],
+    [new LbError('LB_ERR_CONNECT_TIMEOUT', 'connect: timeout'), 'LB_ERR_CONNECT_TIMEOUT', 'connect: timeout'],
     [Object.assign(new Error('x'), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' }), 'LB_ERR_UPSTREAM_TLS', 'tls: DEPTH_ZERO_SELF_SIGNED_CERT'],
     [new PinMismatchError('sha256/x'), 'LB_ERR_UPSTREAM_TLS', 'tls: pin mismatch'],
-    [Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' }), 'LB_ERR_UPSTREAM_CLOSED', 'closed: other side closed'],
-    [Object.assign(new Error('x'), { code: 'HPE_INVALID_CONSTANT' }), 'LB_ERR_BAD_RESPONSE', 'protocol: HPE_INVALID_CONSTANT'],
+    [Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }), 'LB_ERR_UPSTREAM_CLOSED', 'closed: read ECONNRESET'],
+    [Object.assign(new Error('stream closed'), { code: 'ERR_HTTP2_STREAM_ERROR' }), 'LB_ERR_UPSTREAM_CLOSED', 'closed: stream closed'],
     [new Error('something else'), 'LB_ERR_BAD_RESPONSE', 'error: something else'],
   ])('%s -> %s', (err, code, reason) => {
     const classified = classifyUpstreamError(err);
