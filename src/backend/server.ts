@@ -20,6 +20,7 @@ export type UpstreamFactory = (config: ServerConfig, timeouts: TimeoutsConfig, e
 /** HTTP/1.1 through Doorman's own pool, or HTTP/2 sessions, as the backend's `protocol` says. */
 export const createUpstream: UpstreamFactory = (config, timeouts, endpoint) =>
   config.protocol === 'h2' ? createH2Upstream(config, timeouts, endpoint.tls) : createH1Upstream(config, timeouts, endpoint.tls);
+import { monotonicClock, slowStartFraction, type MonotonicClock } from './slow-start.js';
 import { WaitQueue } from './wait-queue.js';
 
 /** What an operator sets: READY takes traffic, DRAIN keeps cookie holders only, MAINT takes none. */
@@ -57,6 +58,12 @@ export interface ServerStateUpdate {
   readonly weight: number;
   readonly healthDescription: string;
   readonly lastChangeAt: number;
+  /**
+   * How far into its slow-start ramp the server is, null when not ramping. Elapsed
+   * time, not a timestamp: each process has its own monotonic clock, and a worker
+   * places the ramp's start on its own (the message's delay, a millisecond, is the only skew).
+   */
+  readonly slowStartElapsedMs: number | null;
 }
 
 /** A server of a backend, as the balancer and the exchange see it. */
@@ -84,10 +91,25 @@ export class UpstreamServer {
   #healthCounter: number | null = null;
   #requests = 0;
   #errors = 0;
+  /**
+   * Monotonic time the server started serving again (UP and out of MAINT) while its
+   * slow start ramps; null when not ramping. A server serving at process start or
+   * added by a reload does not ramp, as in HAProxy: servers starting together have
+   * nobody to hand their traffic to, and a reload must not slow down the running ones.
+   */
+  #rampStartedAt: number | null = null;
+  readonly #clock: MonotonicClock;
   readonly #listeners: ServerChangeListener[] = [];
   readonly #createUpstream: UpstreamFactory;
 
-  constructor(backendName: string, config: ServerConfig, index: number, timeouts: TimeoutsConfig, createUpstreamOf: UpstreamFactory = createUpstream) {
+  constructor(
+    backendName: string,
+    config: ServerConfig,
+    index: number,
+    timeouts: TimeoutsConfig,
+    createUpstreamOf: UpstreamFactory = createUpstream,
+    clock: MonotonicClock = monotonicClock,
+  ) {
     this.name = config.name;
     this.backendName = backendName;
     this.#index = index;
@@ -98,6 +120,7 @@ export class UpstreamServer {
     const tlsOptions = upstreamTlsOptions(config, this.#ca);
     this.#dial = createDialer(config, tlsOptions);
     this.#createUpstream = createUpstreamOf;
+    this.#clock = clock;
     this.#upstream = createUpstreamOf(config, timeouts, { tls: tlsOptions });
   }
 
@@ -131,8 +154,18 @@ export class UpstreamServer {
   get active(): number {
     return this.#active;
   }
+  /** The operator's (or the config's) weight: what slow start ramps towards. */
   get weight(): number {
     return this.#weight;
+  }
+  /** The weight the balancer uses now: `weight`, times slow start's fraction while the server ramps. */
+  get effectiveWeight(): number {
+    return this.#rampStartedAt === null ? this.#weight : this.#weight * this.slowStartFraction();
+  }
+  /** Slow start's share of the weight now: 1 when not ramping, else growing from 5 % to 1. */
+  slowStartFraction(): number {
+    const elapsed = this.#rampElapsedMs();
+    return elapsed === null ? 1 : slowStartFraction(elapsed, this.#config.slowStartMs);
   }
   /** Set when an operator changed the weight: a reload then keeps it. */
   get weightOverridden(): boolean {
@@ -205,6 +238,7 @@ export class UpstreamServer {
       weight: this.#weight,
       healthDescription: this.#healthDescription,
       lastChangeAt: this.#lastChangeAt,
+      slowStartElapsedMs: this.#rampElapsedMs(),
     };
   }
 
@@ -248,8 +282,10 @@ export class UpstreamServer {
   markHealth(healthy: boolean, description: string = healthy ? 'UP' : 'DOWN'): void {
     this.#healthDescription = description;
     if (healthy === this.#healthy) return;
+    const wasServing = this.#serving();
     this.#healthy = healthy;
     this.#lastChangeAt = Date.now();
+    this.#followRamp(wasServing);
     if (!healthy) this.#upstream.recycle();
     this.#emit('health');
   }
@@ -259,7 +295,9 @@ export class UpstreamServer {
   /** READY, DRAIN or MAINT. MAINT takes the server out: idle keep-alive connections go now. */
   setAdminState(state: AdminState): void {
     if (state !== this.#adminState) this.#lastChangeAt = Date.now();
+    const wasServing = this.#serving();
     this.#adminState = state;
+    this.#followRamp(wasServing);
     if (state === 'MAINT') this.#upstream.recycle();
     this.#emit('admin');
   }
@@ -273,13 +311,15 @@ export class UpstreamServer {
 
   /** A worker applies what the primary decided, as if it had decided it itself. */
   applyUpdate(update: ServerStateUpdate): void {
-    const wasServing = this.#healthy && this.#adminState !== 'MAINT';
+    const wasServing = this.#serving();
     this.#healthy = update.healthy;
     this.#adminState = update.adminState;
     this.#weight = update.weight;
     this.#healthDescription = update.healthDescription;
     this.#lastChangeAt = update.lastChangeAt;
-    if (wasServing && !(this.#healthy && this.#adminState !== 'MAINT')) this.#upstream.recycle();
+    // The primary's ramp, not one of our own: every worker ramps in step with it.
+    this.#rampStartedAt = update.slowStartElapsedMs === null ? null : this.#clock() - update.slowStartElapsedMs;
+    if (wasServing && !this.#serving()) this.#upstream.recycle();
     this.#emit('remote');
   }
 
@@ -316,6 +356,8 @@ export class UpstreamServer {
       this.#healthCounter = null;
       this.#lastCheck = null;
       this.#lastChangeAt = Date.now();
+      // Somewhere else now: a new server, which does not ramp (as one added by a reload).
+      this.#rampStartedAt = null;
     }
     if (sameConnection) return;
     this.#ca = ca;
@@ -334,6 +376,32 @@ export class UpstreamServer {
   /** Destroys every connection, in flight or not. */
   destroy(): Promise<void> {
     return this.#upstream.destroy();
+  }
+
+  /** Time into the ramp, null when not ramping. An ended ramp is cleared here, so later reads skip the clock. */
+  #rampElapsedMs(): number | null {
+    const startedAt = this.#rampStartedAt;
+    if (startedAt === null) return null;
+    const elapsed = this.#clock() - startedAt;
+    if (elapsed < this.#config.slowStartMs) return elapsed;
+    this.#rampStartedAt = null;
+    return null;
+  }
+
+  /** UP and not in MAINT: serves someone (new clients when READY, cookie holders when DRAIN). */
+  #serving(): boolean {
+    return this.#healthy && this.#adminState !== 'MAINT';
+  }
+
+  /**
+   * Starts the ramp when the server starts serving again, and stops it when it stops
+   * (DOWN or MAINT mid-ramp): the next return ramps from the bottom again. DRAIN to
+   * READY is no return: the server kept serving its cookie holders, so it is warm.
+   */
+  #followRamp(wasServing: boolean): void {
+    const serving = this.#serving();
+    if (serving && !wasServing) this.#rampStartedAt = this.#config.slowStartMs > 0 ? this.#clock() : null;
+    else if (!serving) this.#rampStartedAt = null;
   }
 
   #emit(kind: ServerChangeKind): void {

@@ -5,8 +5,13 @@
 /** What a policy needs to know of a server. Read at pick time: weights and counts change at runtime. */
 export interface BalanceTarget {
   readonly name: string;
-  /** Current weight; 0 = takes no new clients. */
+  /** The operator's weight; 0 = takes no new clients. `source` builds its ring on it. */
   readonly weight: number;
+  /**
+   * The weight to share traffic by now: `weight`, or less while slow start ramps the
+   * server up (then > 0 whenever `weight` is). Read at every pick: it changes with time.
+   */
+  readonly effectiveWeight: number;
   /** Requests in flight now. */
   readonly active: number;
   /** True when the server may take a new client now (UP, READY, not full). */

@@ -1,6 +1,7 @@
 // `roundrobin`: smooth weighted round-robin (nginx's algorithm). Each pick adds every
-// eligible server's weight to its current weight, picks the largest current weight
-// and subtracts the total from it, which interleaves servers instead of bursting.
+// eligible server's effective weight to its current weight, picks the largest current
+// weight and subtracts the total from it, which interleaves servers instead of bursting.
+// Effective weights are read at every pick, so a slow-start ramp is followed as it grows.
 
 import { isEligible, type BalancePolicy, type BalanceTarget, type PickContext } from './policy.js';
 
@@ -27,8 +28,9 @@ class RoundRobinPolicy<T extends BalanceTarget> implements BalancePolicy<T> {
     for (let i = 0; i < servers.length; i++) {
       const server = servers[i]!;
       if (!isEligible(server, ctx)) continue;
-      current[i]! += server.weight;
-      total += server.weight;
+      const weight = server.effectiveWeight;
+      current[i]! += weight;
+      total += weight;
       if (bestIndex < 0 || current[i]! > current[bestIndex]!) bestIndex = i;
     }
     if (bestIndex < 0) return undefined;

@@ -3,6 +3,14 @@
 // proportion to weight; a pick takes the first point clockwise whose server is
 // eligible. So a server going away (unavailable, excluded, or removed from the list)
 // moves only its own clients, and they come back when it returns.
+//
+// Slow start: the ring follows the operator's weights only; rebuilding it as a ramp
+// grows would move points and shuffle the clients of every server. Instead a ramping
+// server keeps, of the clients that reach it on the ring, those whose ticket (a second
+// hash of the address, in [0, 1), unrelated to where the address falls on the ring) is
+// below its ramp fraction; the others walk on clockwise, to the server they had while it
+// was away. The fraction only grows, so a client comes back once and stays: its mapping
+// never flaps during the ramp.
 
 import { createHash } from 'node:crypto';
 import { isEligible, type BalancePolicy, type BalanceTarget, type PickContext } from './policy.js';
@@ -40,14 +48,21 @@ class SourceHashPolicy<T extends BalanceTarget> implements BalancePolicy<T> {
     const count = points.length;
     if (count === 0) return undefined;
     const pickId = this.#nextPickId();
-    let index = lowerBound(points, hashAddress(ctx.clientAddress));
+    const hash = hashAddress(ctx.clientAddress);
+    let index = lowerBound(points, hash);
     let rejected = 0;
+    let ticket = -1;
     for (let walked = 0; walked < count; walked++, index++) {
       if (index === count) index = 0;
       const owner = this.#owners[index]!;
       if (this.#rejected[owner] === pickId) continue;
       const server = this.#servers[owner]!;
-      if (isEligible(server, ctx)) return server;
+      if (isEligible(server, ctx)) {
+        const effective = server.effectiveWeight;
+        if (effective >= server.weight) return server;
+        if (ticket < 0) ticket = rampTicket(hash);
+        if (ticket < effective / server.weight) return server;
+      }
       this.#rejected[owner] = pickId;
       if (++rejected === this.#serversOnRing) return undefined;
     }
@@ -126,6 +141,17 @@ export function hashAddress(address: string): number {
   h = Math.imul(h, 0xc2b2ae35);
   h ^= h >>> 16;
   return h >>> 0;
+}
+
+/** A client's place in [0, 1) against slow start's fraction: murmur3's finalizer over its address hash, salted. */
+export function rampTicket(addressHash: number): number {
+  let h = (addressHash ^ 0x9e3779b9) >>> 0;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return (h >>> 0) / 0x1_0000_0000;
 }
 
 /** First index whose value is >= `value` (points.length when none). */

@@ -194,8 +194,10 @@ function toConfig(raw: RawConfig, file: string): Config {
               errorLimit: backend.check.errorLimit,
               onError: backend.check.onError,
             },
+      slowStartMs: backend.slowStart,
       servers: backend.servers.map((server) => ({
         protocol: backend.protocol,
+        slowStartMs: backend.slowStart,
         name: server.name,
         address: server.address,
         tls:

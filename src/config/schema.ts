@@ -322,6 +322,7 @@ const backendSchema = z.strictObject({
   errorPages,
   forwardFor: forwardForSchema.prefault({}),
   check: checkSchema.nullable().default(null),
+  slowStart: timerDurationOrZero.default(0),
   servers: z.array(serverSchema).min(1),
 });
 

@@ -209,6 +209,8 @@ export interface ServerConfig {
   readonly cookie: string;
   /** Its backend's `protocol`: how requests reach it. */
   readonly protocol: UpstreamProtocol;
+  /** Its backend's `slowStart`: how long its weight ramps up when it comes back; 0 = no ramp. */
+  readonly slowStartMs: number;
 }
 
 /** HTTP/1.1, or HTTP/2 (ALPN h2 over TLS, prior knowledge over plain TCP), e.g. for gRPC services. */
@@ -225,6 +227,8 @@ export interface BackendConfig {
   readonly errorPages: ErrorPagesConfig;
   readonly forwardFor: ForwardForConfig;
   readonly check: CheckConfig | null;
+  /** A server coming back (UP, or READY from MAINT) ramps its weight over this time; 0 = at once. */
+  readonly slowStartMs: number;
   readonly servers: readonly ServerConfig[];
 }
 

@@ -5,12 +5,19 @@ import type { BalancePolicy, BalanceTarget, PickContext } from '../../src/balanc
 
 /** A server double: weight, in-flight count and availability are set by the test. */
 class FakeServer implements BalanceTarget {
+  /** Slow start's share of the weight (test/unit/slow-start.test.ts ramps real servers). */
+  ramp = 1;
+
   constructor(
     readonly name: string,
     public weight = 1,
     public active = 0,
     public available = true,
   ) {}
+
+  get effectiveWeight(): number {
+    return this.weight * this.ramp;
+  }
 
   isAvailable(): boolean {
     return this.available;
@@ -84,9 +91,14 @@ describe('leastconn', () => {
       order: 'ccc',
     },
     {
-      name: 'equal ratios with different weights tie',
+      name: 'equal ratios tie, and ties share by weight (smooth round-robin)',
       servers: [{ name: 'a', weight: 2, active: 2 }, { name: 'b', weight: 1, active: 1 }],
-      order: 'abab',
+      order: 'abaaba',
+    },
+    {
+      name: 'idle servers share by weight',
+      servers: [{ name: 'a', weight: 5 }, { name: 'b' }, { name: 'c' }],
+      order: 'aabacaaaabacaa',
     },
     {
       name: 'weight 0 is never picked, even idle',

@@ -137,9 +137,11 @@ describe('parseConfig defaults', () => {
           errorPages: {},
           forwardFor: { except: null, trusted: [] },
           check: null,
+          slowStartMs: 0,
           servers: [
             {
               protocol: 'http1',
+              slowStartMs: 0,
               name: 'web1',
               address: { host: '127.0.0.1', port: 9441 },
               tls: null,
@@ -245,8 +247,10 @@ describe('the SPEC.md example', () => {
     const backend = config.backends[0]!;
     expect(backend.cookie?.name).toBe('WEBSERVERID');
     expect(backend.check?.intervalMs).toBe(2000);
+    expect(backend.slowStartMs).toBe(0);
     expect(backend.servers[0]).toEqual({
       protocol: 'http1',
+      slowStartMs: 0,
       name: 'web1',
       address: { host: '127.0.0.1', port: 9441 },
       tls: { ca: '/etc/doorman/certs/web1.crt', pins: [], servername: 'web1', cert: null, key: null },
@@ -347,6 +351,9 @@ describe('parseConfig problems', () => {
     ['http2 streams 0', withEdit((d) => (d.frontends[0].http2 = { maxConcurrentStreams: 0 })), 'frontends.0.http2.maxConcurrentStreams: must be >= 1'],
     ['h2 to a plain server', withEdit((d) => (d.backends[0].protocol = 'h2')), 'backends.0.servers.0.tls: protocol h2 needs tls (plain-text h2c to servers is not offered)'],
     ['unknown protocol', withEdit((d) => (d.backends[0].protocol = 'h3')), 'backends.0.protocol: expected one of "http1", "h2", got "h3"'],
+    ['negative slowStart', withEdit((d) => (d.backends[0].slowStart = '-5s')), 'backends.0.slowStart: invalid duration "-5s"'],
+    ['slowStart of a wrong type', withEdit((d) => (d.backends[0].slowStart = true)), 'backends.0.slowStart: expected a duration such as 5s or integer milliseconds'],
+    ['slowStart too long', withEdit((d) => (d.backends[0].slowStart = '30d')), 'backends.0.slowStart: must be at most 2147483647ms (about 24.8 days)'],
     ['route to an unknown backend', withEdit((d) => (d.frontends[0].routes = [{ match: { path: '/a' }, backend: 'nope' }])), 'frontends.0.routes.0.backend: unknown backend "nope"'],
     ['route with two actions', withEdit((d) => (d.frontends[0].routes = [{ backend: 'web', respond: { status: 200 } }])), 'frontends.0.routes.0: set exactly one of backend, redirect or respond'],
     ['redirect without to', withEdit((d) => (d.frontends[0].routes = [{ redirect: { status: 301 } }])), 'frontends.0.routes.0.redirect.to: required'],
@@ -514,6 +521,12 @@ describe('durations', () => {
 
   it('formats milliseconds back to the shortest unit', () => {
     expect([0, 1500, 2000, 120_000, 3_600_000, 86_400_000].map(formatDuration)).toEqual(['0ms', '1500ms', '2s', '2m', '1h', '1d']);
+  });
+
+  it('gives a backend\'s slowStart to the backend and each of its servers', () => {
+    const config = parse(withEdit((d) => (d.backends[0].slowStart = '30s')));
+    expect(config.backends[0]!.slowStartMs).toBe(30_000);
+    expect(config.backends[0]!.servers.map((s) => s.slowStartMs)).toEqual([30_000]);
   });
 
   it('accepts integer milliseconds in the config', () => {

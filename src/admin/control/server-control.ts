@@ -21,6 +21,8 @@ export interface ServerView {
   readonly active: number;
   readonly queued: number;
   readonly weight: number;
+  /** The weight balancing uses now: below `weight` while slow start ramps the server up (2 decimals). */
+  readonly effectiveWeight: number;
   readonly maxconn: number;
   readonly lastCheck: { status: 'ok' | 'failed'; code: number | null; durationMs: number; reason: string; at: string } | null;
   readonly lastChange: string;
@@ -50,6 +52,7 @@ export function viewServer(server: UpstreamServer): ServerView {
     active: server.active,
     queued: server.queue.size,
     weight: server.weight,
+    effectiveWeight: Math.round(server.effectiveWeight * 100) / 100,
     maxconn: server.config.maxconn,
     lastCheck: check
       ? { status: check.ok ? 'ok' : 'failed', code: check.code, durationMs: check.durationMs, reason: check.reason, at: new Date(check.at).toISOString() }

@@ -139,9 +139,9 @@ export class HaproxyMetrics {
     });
     serverGauge('haproxy_server_current_sessions', 'Number of current sessions on the frontend, backend or server', 'sum', (s) => s.active);
     serverGauge('haproxy_server_current_queue', 'Number of current queued connections', 'sum', (s) => s.queue.size);
-    // HAProxy drains a server by setting its effective weight to 0.
+    // HAProxy drains a server by setting its effective weight to 0; slow start lowers it while it ramps.
     serverGauge('haproxy_server_weight', "Server's effective weight, or sum of active servers' effective weights for a backend", 'max', (s) =>
-      s.adminState === 'DRAIN' ? 0 : s.weight,
+      s.adminState === 'DRAIN' ? 0 : s.effectiveWeight,
     );
     serverGauge('haproxy_server_uweight', "Server's user weight, or sum of active servers' user weights for a backend", 'max', (s) => s.weight);
     serverGauge('haproxy_server_check_last_change_seconds', 'How long ago the last server state changed, in seconds', 'min', (s) =>
@@ -202,7 +202,7 @@ export class HaproxyMetrics {
       b.servers.filter((s) => s.takesNewClients()).length,
     );
     backendGauge('haproxy_backend_weight', "Server's effective weight, or sum of active servers' effective weights for a backend", 'max', (b) =>
-      b.servers.reduce((n, s) => n + (s.takesNewClients() ? s.weight : 0), 0),
+      b.servers.reduce((n, s) => n + (s.takesNewClients() ? s.effectiveWeight : 0), 0),
     );
     this.#backend = {
       requests: counter('haproxy_backend_http_requests_total', 'Total number of HTTP requests processed by this object since the worker process started', p),

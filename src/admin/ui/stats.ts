@@ -27,6 +27,8 @@
     readonly active: number;
     readonly queued: number;
     readonly weight: number;
+    /** Below `weight` while slow start ramps the server up. */
+    readonly effectiveWeight: number;
     readonly maxconn: number;
     readonly lastCheck: { status: 'ok' | 'failed'; code: number | null; durationMs: number; reason: string; at: string } | null;
     readonly lastChange: string;
@@ -565,7 +567,10 @@
       ]);
       setAttr(cells.check, 'title', `checked at ${new Date(check.at).toLocaleTimeString()}`);
     }
-    setText(cells.weight, String(s.weight));
+    // Slow start: the weight in use now, then the one it ramps to.
+    const ramping = s.effectiveWeight < s.weight;
+    setText(cells.weight, ramping ? `${s.effectiveWeight.toFixed(2)} → ${s.weight}` : String(s.weight));
+    setAttr(cells.weight, 'title', ramping ? `slow start: ${Math.round((s.effectiveWeight / s.weight) * 100)} % of weight ${s.weight}` : null);
     setText(cells.since, formatAge(now - Date.parse(s.lastChange)));
     setAttr(cells.since, 'title', `since ${new Date(s.lastChange).toLocaleString()}`);
     // Weight 0 takes no new clients: worth a colour.
