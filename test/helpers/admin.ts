@@ -56,6 +56,7 @@ export interface StateServer {
   active: number;
   queued: number;
   weight: number;
+  effectiveWeight: number;
   lastCheck: { status: string; code: number | null; durationMs: number; reason: string; at: string } | null;
   lastChange: string;
   requests: number;

@@ -32,7 +32,7 @@ interface Cluster {
   servingPids(): Set<number>;
 }
 
-async function startCluster(extra: Record<string, unknown> = {}): Promise<Cluster> {
+async function startCluster(extra: Record<string, unknown> = {}, backendExtra: Record<string, unknown> = {}): Promise<Cluster> {
   const dir = tempDir('doorman-workers-');
   const front = writePair(dir, 'front', pki.front);
   const web: TestBackend[] = [];
@@ -56,6 +56,7 @@ async function startCluster(extra: Record<string, unknown> = {}): Promise<Cluste
         // Lenient enough that a busy CI machine does not flap web1.
         check: { path: '/health', interval: '500ms', timeout: '500ms', rise: 1, fall: 2 },
         servers: web.map((b) => ({ name: b.name, address: b.address, tls: { ca: `${b.name}.crt`, servername: b.name }, maxconn: 10 })),
+        ...backendExtra,
       },
     ],
     ...extra,
@@ -166,6 +167,29 @@ describe('workers: 2', () => {
     for (let i = 0; i < 6; i++) expect((await request({ port: c.https, ca: pki.ca.cert })).status).toBe(503);
     await fetch(`${c.admin}/api/backends/web/servers/web1/state`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ state: 'READY' }) });
     for (let i = 0; i < 6; i++) expect((await request({ port: c.https, ca: pki.ca.cert })).status).toBe(200);
+  });
+
+  it('ramps a server back from MAINT in every worker (slowStart), as the primary does', async () => {
+    const c = await startCluster({}, { slowStart: '60s' });
+    const put = (state: string) =>
+      fetch(`${c.admin}/api/backends/web/servers/web2/state`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ state }) });
+    expect((await put('MAINT')).status).toBe(200);
+    expect((await put('READY')).status).toBe(200);
+    // A connection per request: the primary hands them to both workers in turn.
+    const total = 100;
+    const served = { web1: 0, web2: 0 };
+    for (let i = 0; i < total; i++) {
+      const reply = await request({ port: c.https, ca: pki.ca.cert });
+      expect(reply.status).toBe(200);
+      served[reply.headers['x-backend'] as 'web1' | 'web2']++;
+    }
+    // Every worker ramps (50 % otherwise) and takes it back at once (0 had it missed READY).
+    expect(served.web2).toBeGreaterThanOrEqual(1);
+    expect(served.web2).toBeLessThan(total / 3);
+    expect(c.servingPids().size).toBe(2);
+    const state = await getJson<{ backends: Array<{ servers: Array<{ name: string; weight: number; effectiveWeight: number }> }> }>(`${c.admin}/api/state`);
+    const web2 = state.backends[0]!.servers.find((s) => s.name === 'web2')!;
+    expect(web2.effectiveWeight).toBeLessThan(web2.weight);
   });
 
   it('reloads every worker, and drains all of them on SIGTERM before exiting 0', async () => {
