@@ -93,7 +93,9 @@ describe('--check', () => {
 
   it('reads lb.yaml from the working folder by default, and takes -c', async () => {
     const dir = tempDir('doorman-cli-');
-    writeConfig(validConfig(dir, '127.0.0.1:9443'), dir);
+    const config = validConfig(dir, '127.0.0.1:9443') as { backends: Array<Record<string, unknown>> };
+    config.backends[0]!.slowStart = '30s';
+    writeConfig(config, dir);
     const byDefault = await runCli(['--check'], dir);
     expect([byDefault.code, byDefault.stdout]).toEqual([0, 'config OK\n']);
     writeFileSync(join(dir, 'other.yaml'), stringify(validConfig(dir, '127.0.0.1:9443')));
@@ -109,7 +111,7 @@ describe('--check', () => {
         colour: 'blue',
         timeouts: { client: 'banana' },
         frontends: [{ name: 'https', bind: 'nowhere', backend: 'nope' }],
-        backends: [{ name: 'web', balance: 'random', servers: [{ name: 'web1' }] }],
+        backends: [{ name: 'web', balance: 'random', slowStart: 'soon', servers: [{ name: 'web1' }] }],
       },
       dir,
     );
@@ -125,6 +127,7 @@ describe('--check', () => {
       'frontends.0.bind',
       'frontends.0.backend',
       'backends.0.balance',
+      'backends.0.slowStart',
       'backends.0.servers.0.address',
     ]) {
       expect(paths).toContain(path);
