@@ -160,10 +160,10 @@ export class UpstreamServer {
   }
   /** The weight the balancer uses now: `weight`, times slow start's fraction while the server ramps. */
   get effectiveWeight(): number {
-    return this.#rampStartedAt === null ? this.#weight : this.#weight * this.slowStartFraction();
+    return this.#rampStartedAt === null ? this.#weight : this.#weight * this.rampFraction();
   }
   /** Slow start's share of the weight now: 1 when not ramping, else growing from 5 % to 1. */
-  slowStartFraction(): number {
+  rampFraction(): number {
     const elapsed = this.#rampElapsedMs();
     return elapsed === null ? 1 : slowStartFraction(elapsed, this.#config.slowStartMs);
   }

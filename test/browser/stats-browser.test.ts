@@ -3,7 +3,7 @@
 // buttons and token form must work with the mouse and the keyboard.
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { adminUrl, apiState, type StateServer } from '../helpers/admin.js';
+import { admin, adminUrl, apiState, type StateServer } from '../helpers/admin.js';
 import { startBackend, type TestBackend } from '../helpers/backend.js';
 import { hasChromium, launchChromium, pageErrors } from '../helpers/browser.js';
 import { request, waitFor } from '../helpers/client.js';
@@ -33,7 +33,9 @@ interface Setup {
 }
 
 /** Doorman with web1 and web2 checked every CHECK_INTERVAL_MS (fall 1 unless told), and a page on /stats. */
-async function setup(options: { token?: string; fall?: number; context?: Parameters<Browser['newContext']>[0]; open?: boolean; frontend?: Record<string, unknown> } = {}): Promise<Setup> {
+async function setup(
+  options: { token?: string; fall?: number; context?: Parameters<Browser['newContext']>[0]; open?: boolean; frontend?: Record<string, unknown>; backend?: Record<string, unknown> } = {},
+): Promise<Setup> {
   const web1 = await startBackend({ name: 'web1', tls: certs.web1 });
   cleanups.push(web1.close);
   const web2 = await startBackend({ name: 'web2', tls: certs.web2 });
@@ -45,7 +47,7 @@ async function setup(options: { token?: string; fall?: number; context?: Paramet
       { name: 'web2', address: web2.address, trust: certs.web2 },
     ],
     {
-      backend: { check: { path: '/health', interval: CHECK_INTERVAL_MS, timeout: 400, rise: 1, fall: options.fall ?? 1 } },
+      backend: { check: { path: '/health', interval: CHECK_INTERVAL_MS, timeout: 400, rise: 1, fall: options.fall ?? 1 }, ...options.backend },
       top: { admin: { bind: '127.0.0.1:0', ...(options.token ? { token: options.token } : {}) } },
       ...(options.frontend ? { frontend: options.frontend } : {}),
     },
@@ -151,6 +153,19 @@ describe.skipIf(!hasChromium)('/stats in headless Chromium', () => {
     await row(page, 'web2').locator('.badge', { hasText: 'MAINT' }).waitFor({ timeout: REFRESH_MS + SLACK_MS });
     await page.waitForFunction(() => document.querySelector('#announcer')?.textContent?.includes('web/web2 is MAINT'), null, { timeout: REFRESH_MS + SLACK_MS });
     expect(await maint.evaluate((button) => button === document.activeElement)).toBe(true);
+    expect(errors).toEqual([]);
+  });
+
+  it('shows the effective weight of a server in slow start, then the weight it ramps to', async () => {
+    const { page, running, errors } = await setup({ backend: { slowStart: '60s' } });
+    const weight = row(page, 'web2').locator('td[data-label="Weight"]');
+    await weight.filter({ hasText: /^1$/ }).waitFor({ timeout: LOADED_MS });
+    for (const state of ['MAINT', 'READY']) {
+      expect((await admin(running, '/api/backends/web/servers/web2/state', { method: 'PUT', body: { state } })).status).toBe(200);
+    }
+    await weight.filter({ hasText: /^0\.\d\d → 1$/ }).waitFor({ timeout: REFRESH_MS + SLACK_MS });
+    expect(await weight.getAttribute('title')).toMatch(/^slow start: \d+ % of weight 1$/);
+    expect(await row(page, 'web1').locator('td[data-label="Weight"]').textContent()).toBe('1');
     expect(errors).toEqual([]);
   });
 

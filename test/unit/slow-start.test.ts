@@ -69,7 +69,7 @@ describe('a server’s ramp', () => {
     const clock = fakeClock();
     const server = makeServer('a', clock.now, { weight: 4 });
     expect(server.effectiveWeight).toBe(4);
-    expect(server.slowStartFraction()).toBe(1);
+    expect(server.rampFraction()).toBe(1);
     expect(server.stateUpdate().slowStartElapsedMs).toBeNull();
   });
 
@@ -99,17 +99,17 @@ describe('a server’s ramp', () => {
     server.setAdminState('MAINT');
     server.setAdminState('READY');
     clock.advance(8_000);
-    expect(server.slowStartFraction()).toBeCloseTo(0.8);
+    expect(server.rampFraction()).toBeCloseTo(0.8);
     server.markHealth(false);
     expect(server.stateUpdate().slowStartElapsedMs).toBeNull();
     clock.advance(500);
     server.markHealth(true);
-    expect(server.slowStartFraction()).toBe(SLOW_START_MIN_FRACTION);
+    expect(server.rampFraction()).toBe(SLOW_START_MIN_FRACTION);
     clock.advance(3_000);
     server.setAdminState('MAINT');
     clock.advance(100);
     server.setAdminState('READY');
-    expect(server.slowStartFraction()).toBe(SLOW_START_MIN_FRACTION);
+    expect(server.rampFraction()).toBe(SLOW_START_MIN_FRACTION);
   });
 
   it('applies an operator weight change mid-ramp to the target', () => {
@@ -130,12 +130,12 @@ describe('a server’s ramp', () => {
     const draining = makeServer('a', clock.now);
     draining.setAdminState('DRAIN');
     draining.setAdminState('READY');
-    expect(draining.slowStartFraction()).toBe(1);
+    expect(draining.rampFraction()).toBe(1);
 
     const instant = makeServer('b', clock.now, { slowStartMs: 0 });
     instant.markHealth(false);
     instant.markHealth(true);
-    expect(instant.slowStartFraction()).toBe(1);
+    expect(instant.rampFraction()).toBe(1);
   });
 
   it('follows a reloaded slowStart mid-ramp, and drops the ramp of a server that moved elsewhere', () => {
@@ -145,9 +145,9 @@ describe('a server’s ramp', () => {
     server.markHealth(true);
     clock.advance(5_000);
     server.reconfigure(serverConfig('a', { slowStartMs: 20_000 }), 0, timeouts);
-    expect(server.slowStartFraction()).toBeCloseTo(0.25);
+    expect(server.rampFraction()).toBeCloseTo(0.25);
     server.reconfigure(serverConfig('a', { slowStartMs: 20_000, address: { host: '127.0.0.1', port: 10 } }), 0, timeouts);
-    expect(server.slowStartFraction()).toBe(1);
+    expect(server.rampFraction()).toBe(1);
   });
 
   it('keeps the effective weight monotonic in time and within the weight between state changes (property)', () => {
@@ -187,7 +187,7 @@ describe('a server’s ramp', () => {
     primaryClock.advance(4_000);
     worker.applyUpdate(primary.stateUpdate());
     expect(worker.state).toBe('UP');
-    expect(worker.slowStartFraction()).toBeCloseTo(0.4);
+    expect(worker.rampFraction()).toBeCloseTo(0.4);
     for (const step of [1_000, 2_500, 3_000]) {
       primaryClock.advance(step);
       workerClock.advance(step);
@@ -195,7 +195,7 @@ describe('a server’s ramp', () => {
     }
     primaryClock.advance(1_000);
     workerClock.advance(1_000);
-    expect(worker.slowStartFraction()).toBe(1);
+    expect(worker.rampFraction()).toBe(1);
     // An update after the ramp carries none.
     worker.applyUpdate(primary.stateUpdate());
     expect(worker.stateUpdate().slowStartElapsedMs).toBeNull();
@@ -316,6 +316,6 @@ describe('cookie holders during the ramp', () => {
       expect(placed.kind === 'server' && placed.server).toBe(cold);
       backend.release(cold);
     }
-    expect(cold.slowStartFraction()).toBe(SLOW_START_MIN_FRACTION);
+    expect(cold.rampFraction()).toBe(SLOW_START_MIN_FRACTION);
   });
 });
