@@ -10,7 +10,8 @@
 // hash of the address, in [0, 1), unrelated to where the address falls on the ring) is
 // below its ramp fraction; the others walk on clockwise, to the server they had while it
 // was away. The fraction only grows, so a client comes back once and stays: its mapping
-// never flaps during the ramp.
+// never flaps during the ramp. When no other server can take the client, the ramping
+// server does: a ramp shares traffic, it never refuses it.
 
 import { createHash } from 'node:crypto';
 import { isEligible, type BalancePolicy, type BalanceTarget, type PickContext } from './policy.js';
@@ -52,6 +53,8 @@ class SourceHashPolicy<T extends BalanceTarget> implements BalancePolicy<T> {
     let index = lowerBound(points, hash);
     let rejected = 0;
     let ticket = -1;
+    /** The first server whose ramp did not admit this client: its pick if nobody else can. */
+    let deferred: T | undefined;
     for (let walked = 0; walked < count; walked++, index++) {
       if (index === count) index = 0;
       const owner = this.#owners[index]!;
@@ -62,11 +65,12 @@ class SourceHashPolicy<T extends BalanceTarget> implements BalancePolicy<T> {
         if (effective >= server.weight) return server;
         if (ticket < 0) ticket = rampTicket(hash);
         if (ticket < effective / server.weight) return server;
+        deferred ??= server;
       }
       this.#rejected[owner] = pickId;
-      if (++rejected === this.#serversOnRing) return undefined;
+      if (++rejected === this.#serversOnRing) return deferred;
     }
-    return undefined;
+    return deferred;
   }
 
   weightsChanged(): void {

@@ -279,6 +279,19 @@ describe('source along the ramp', () => {
     expect(admittedBefore.size).toBe(own.length);
   });
 
+  it('sends every client to a ramping server when no other can take it', () => {
+    const clock = fakeClock();
+    const [s1, s2] = ['s1', 's2'].map((name) => makeServer(name, clock.now)) as [UpstreamServer, UpstreamServer];
+    const policy = createPolicy('source', [s1, s2]);
+    s1.setAdminState('MAINT');
+    s2.setAdminState('MAINT');
+    s2.setAdminState('READY');
+    expect(s2.rampFraction()).toBe(SLOW_START_MIN_FRACTION);
+    for (const clientAddress of addresses.slice(0, 2_000)) expect(policy.pick({ clientAddress })).toBe(s2);
+    // Excluded (a retry), it is not taken for that request.
+    expect(policy.pick({ clientAddress: addresses[0]!, exclude: new Set([s2]) })).toBeUndefined();
+  });
+
   it('decides with a ticket unrelated to the ring position', () => {
     // Tickets spread evenly over [0, 1) even for neighbouring addresses.
     const tickets = addresses.map((a) => rampTicket(hashAddress(a)));
