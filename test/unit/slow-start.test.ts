@@ -316,13 +316,13 @@ describe('cookie holders during the ramp', () => {
       retries: 3,
       redispatch: true,
       protocol: 'http1',
-      headers: { request: { set: {}, add: {}, remove: [] }, response: { set: {}, add: {}, remove: [] } },
+      headers: { request: { set: [], add: [], remove: [] }, response: { set: [], add: [], remove: [] } },
       errorPages: {},
       forwardFor: { except: null, trusted: [] },
       check: null,
       slowStartMs: SLOW_START_MS,
       servers: [steady.config, cold.config],
-    } as unknown as BackendConfig;
+    };
     const backend = new Backend(config, [steady, cold], timeouts);
     for (let i = 0; i < 50; i++) {
       const placed = backend.place({ clientAddress: '192.0.2.1', preferred: cold });
