@@ -11,6 +11,12 @@ export interface Downstream {
   /** The request body starts flowing upstream: the front enforces its idle limit from now on. */
   bodyFlowing(): void;
   /**
+   * Sends an interim (1xx) response head before the final one, when the client's
+   * protocol carries it (not HTTP/1.0); dropped once the final head went out. Throws
+   * like respond.
+   */
+  interim(status: number, statusText: string, headers: readonly string[]): void;
+  /**
    * Sends the final response head (raw pairs, hop-by-hop headers already removed);
    * `close` ends the client connection after this response. Throws when the front
    * cannot express a header: the response then counts as malformed.

@@ -41,6 +41,15 @@ function toHeaderObject(pairs: readonly string[], into: Record<string, string | 
   return into;
 }
 
+/** Throws on a response field HTTP/2 cannot carry: checked before sending, so a malformed response is the exchange's 502, not a reset later. */
+function checkResponseFields(headers: readonly string[]): void {
+  for (let i = 0; i < headers.length; i += 2) {
+    validateHeaderName(headers[i]!);
+    validateHeaderValue(headers[i]!, headers[i + 1]!);
+    if (CONNECTION_SPECIFIC.has(headers[i]!.toLowerCase())) throw new Error(`connection-specific header ${headers[i]}`);
+  }
+}
+
 /** A Downstream over one server-side HTTP/2 stream. */
 class StreamDownstream implements Downstream {
   readonly #stream: ServerHttp2Stream;
@@ -72,14 +81,17 @@ class StreamDownstream implements Downstream {
     stream.once('end', () => stream.setTimeout(0));
   }
 
+  /** A 1xx before the final head: its own HEADERS frame. */
+  interim(status: number, _statusText: string, headers: readonly string[]): void {
+    const stream = this.#stream;
+    if (this.#head !== null || stream.headersSent || stream.destroyed) return;
+    checkResponseFields(headers);
+    stream.additionalHeaders(toHeaderObject(headers, { ':status': String(status) }));
+  }
+
   respond(status: number, _statusText: string, headers: readonly string[]): void {
     // HTTP/2 has no reason phrase and no Connection header: closing is the session's business (GOAWAY).
-    // Checked now, so a malformed response is the exchange's 502, not a reset later.
-    for (let i = 0; i < headers.length; i += 2) {
-      validateHeaderName(headers[i]!);
-      validateHeaderValue(headers[i]!, headers[i + 1]!);
-      if (CONNECTION_SPECIFIC.has(headers[i]!.toLowerCase())) throw new Error(`connection-specific header ${headers[i]}`);
-    }
+    checkResponseFields(headers);
     this.#head = toHeaderObject(headers, { ':status': String(status) });
     // Sent with the first body byte or the end, or on the next turn: a response that ends
     // at once with no body and no trailers then goes out as one HEADERS frame (gRPC's

@@ -1,6 +1,6 @@
 // One request on HTTP/1.1 connections of a pool: the head and body written (chunked or
 // as announced, with backpressure), the response head parsed as it arrives (1xx
-// skipped), the body decoded to payload for the handler, the connection handed back the
+// relayed), the body decoded to payload for the handler, the connection handed back the
 // moment the response's last byte arrived. A reused connection that dies before any
 // answer, with nothing of the body sent, is replaced once by a fresh one.
 import type { Readable } from 'node:stream';
@@ -295,7 +295,8 @@ export class H1Attempt implements PoolUser {
       const head = result.head;
       pos = head.end;
       if (head.informational) {
-        if (pos === buf.length) return;
+        this.#handler.onInterim(head.status, head.reason, fieldPairs(head));
+        if (this.#state !== HEAD || pos === buf.length) return;
         continue;
       }
       this.#onFinalHead(head, buf);

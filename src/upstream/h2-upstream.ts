@@ -5,8 +5,8 @@
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import tls, { type ConnectionOptions } from 'node:tls';
 import type { ServerConfig, TimeoutsConfig } from '../config/types.js';
-import { LbError } from '../errors.js';
-import { classifyUpstreamError } from './classify.js';
+import { LbError, type UpstreamError } from '../errors.js';
+import { classifyUpstreamError, isUpstreamError } from './classify.js';
 import type { Upstream, UpstreamHandler, UpstreamRequest } from './upstream.js';
 
 const { NGHTTP2_CANCEL } = http2.constants;
@@ -120,6 +120,10 @@ class Attempt {
   #trailers: string[] = [];
   #done = false;
   #timedOut = false;
+  /** Why the exchange cancelled the stream (a response it will not relay is reported as such, not as a reset). */
+  #abortError: UpstreamError | undefined;
+  /** The exchange cancelled: frames still arriving before the reset are not passed on. */
+  #cancelled = false;
 
   constructor(stream: ClientHttp2Stream, session: ClientHttp2Session, request: UpstreamRequest, handler: UpstreamHandler, serverMs: number, sessionError: () => unknown) {
     this.#stream = stream;
@@ -133,7 +137,9 @@ class Attempt {
   start(): void {
     const stream = this.#stream;
     const handler = this.#handler;
-    const abort = () => {
+    const abort = (err?: Error) => {
+      this.#cancelled = true;
+      if (isUpstreamError(err)) this.#abortError ??= err;
       if (!stream.destroyed) stream.close(NGHTTP2_CANCEL);
     };
     // Connected: from here on the server may have seen the request.
@@ -148,15 +154,22 @@ class Attempt {
       this.#timedOut = true;
       stream.close(NGHTTP2_CANCEL);
     });
+    stream.on('headers', (headers) => {
+      if (this.#cancelled) return;
+      const status = Number(headers[':status']);
+      if (status >= 100 && status < 200) handler.onInterim(status, '', pairsOf(headers));
+    });
     stream.on('response', (headers) => {
+      if (this.#cancelled) return;
       const goOn = handler.onResponse(Number(headers[':status']), '', pairsOf(headers), () => stream.resume());
       if (!goOn) stream.pause();
     });
     stream.on('data', (chunk: Buffer) => {
+      if (this.#cancelled) return;
       if (!handler.onData(chunk)) stream.pause();
     });
     stream.on('trailers', (trailers) => (this.#trailers = pairsOf(trailers)));
-    stream.on('end', () => this.#settle(null));
+    stream.on('end', () => this.#settle(this.#cancelled ? new LbError('LB_ERR_UPSTREAM_CLOSED', 'closed: cancelled') : null));
     stream.on('error', (err) => this.#settle(err));
     stream.on('close', () => this.#settle(new LbError('LB_ERR_UPSTREAM_CLOSED', `closed: stream reset (${stream.rstCode})`)));
   }
@@ -170,7 +183,7 @@ class Attempt {
       return;
     }
     if (this.#timedOut) this.#handler.onError(new LbError('LB_ERR_UPSTREAM_TIMEOUT', 'server: timeout'));
-    else this.#handler.onError(classifyUpstreamError(this.#sessionError() ?? err));
+    else this.#handler.onError(classifyUpstreamError(this.#abortError ?? this.#sessionError() ?? err));
   }
 }
 

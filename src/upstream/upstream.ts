@@ -19,8 +19,8 @@ export interface UpstreamRequest {
 }
 
 /**
- * Receives one request's progress, in this order: onConnect, onBodySent*, then either
- * onResponse, onData*, onComplete or onUpgrade; onError may end it at any point.
+ * Receives one request's progress, in this order: onConnect, onBodySent*, onInterim*,
+ * then either onResponse, onData*, onComplete or onUpgrade; onError may end it at any point.
  */
 export interface UpstreamHandler {
   /** A connection took the request; `abort` cancels it from now on. */
@@ -28,7 +28,12 @@ export interface UpstreamHandler {
   /** Request body bytes written to the server. */
   onBodySent(bytes: number): void;
   /**
-   * The final response head (1xx are not passed on). Header names and values are raw
+   * An interim (1xx) response head before the final one, 101 excepted (onUpgrade).
+   * Every one comes, 100 Continue too: the exchange decides what reaches the client.
+   */
+  onInterim(status: number, statusText: string, headers: readonly (Buffer | string)[]): void;
+  /**
+   * The final response head. Header names and values are raw
    * pairs, as Buffers or strings. Return false to pause the body until `resume()`.
    */
   onResponse(status: number, statusText: string, headers: readonly (Buffer | string)[], resume: () => void): boolean;

@@ -96,5 +96,17 @@ export function lastChunk(trailers: readonly string[] | undefined): string {
   return `${text}\r\n`;
 }
 
+/** An interim (1xx) head: the fields as they are (no Date, no framing, no Connection). Throws on a header that cannot be expressed. */
+export function buildInterimHead(status: number, statusText: string, headers: readonly string[]): string {
+  let text = `HTTP/1.1 ${status} ${statusText || STATUS_CODES[status] || ''}\r\n`;
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i]!;
+    const value = headers[i + 1]!;
+    if (UNSAFE.test(value) || UNSAFE.test(name) || name.length === 0) throw new Error(`header ${JSON.stringify(name)} cannot be sent over HTTP/1.1`);
+    text += `${name}: ${value}\r\n`;
+  }
+  return `${text}\r\n`;
+}
+
 /** The 100 Continue interim response. */
 export const CONTINUE_100 = 'HTTP/1.1 100 Continue\r\n\r\n';
