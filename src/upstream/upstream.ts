@@ -5,6 +5,11 @@
 import type { Duplex, Readable } from 'node:stream';
 import type { LbError, UpstreamError } from '../errors.js';
 
+/** A request body as a front hands it on: the payload, and once it ended its trailer fields (raw pairs, checked by the front). */
+export interface RequestBodyStream extends Readable {
+  readonly trailers?: readonly string[];
+}
+
 /** A request as it leaves for a server: the head already rewritten, the body streamed. */
 export interface UpstreamRequest {
   readonly method: string;
@@ -12,8 +17,8 @@ export interface UpstreamRequest {
   readonly path: string;
   /** Raw pairs: name, value, name, value. Hop-by-hop headers already removed. */
   readonly headers: readonly string[];
-  /** The request body, null when there is none. */
-  readonly body: Readable | null;
+  /** The request body, null when there is none. Its trailers follow it when the framing to the server can carry them. */
+  readonly body: RequestBodyStream | null;
   /** The protocol asked for in `Upgrade` (`websocket`), null for an ordinary request. */
   readonly upgrade: string | null;
 }
