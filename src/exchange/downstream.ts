@@ -1,15 +1,22 @@
 // The client side of an exchange: how it answers, whatever the protocol. Doorman's own
 // HTTP/1.1 engine (src/h1/front/) and the HTTP/2 streams (src/h2/) implement it; the
 // exchange does not know which.
-import type { Duplex, Readable } from 'node:stream';
+import type { Duplex } from 'node:stream';
+import type { RequestBodyStream } from '../upstream/upstream.js';
 
 export interface Downstream {
-  /** The request body, null when the request has none. */
-  readonly body: Readable | null;
+  /** The request body, null when the request has none; with its trailers when the client sent some. */
+  readonly body: RequestBodyStream | null;
   /** Calls `listener` once if the client goes away before the response has ended. */
   onClose(listener: () => void): void;
   /** The request body starts flowing upstream: the front enforces its idle limit from now on. */
   bodyFlowing(): void;
+  /**
+   * Sends an interim (1xx) response head before the final one, when the client's
+   * protocol carries it (not HTTP/1.0); dropped once the final head went out. Throws
+   * like respond.
+   */
+  interim(status: number, statusText: string, headers: readonly string[]): void;
   /**
    * Sends the final response head (raw pairs, hop-by-hop headers already removed);
    * `close` ends the client connection after this response. Throws when the front

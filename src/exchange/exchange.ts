@@ -43,6 +43,9 @@ export interface ExchangeContext {
   readonly errorPages?: ErrorPages;
 }
 
+/** Interim (1xx) responses a server may send before its final one; one more is a malformed response. */
+const MAX_INTERIM_RESPONSES = 10;
+
 /** Statuses after which the client connection is closed: its next bytes cannot be trusted. */
 function closesConnection(status: number): boolean {
   return status === 400 || status === 500;
@@ -76,6 +79,8 @@ export class Exchange implements UpstreamHandler {
   #abortUpstream: ((err?: Error) => void) | null = null;
   #phase: AttemptPhase = 'connect';
   #responseStarted = false;
+  /** Interim responses of the current attempt. */
+  #interims = 0;
   #tunneled = false;
   #finished = false;
   #clientGone = false;
@@ -253,6 +258,7 @@ export class Exchange implements UpstreamHandler {
     this.#lastServer = server;
     this.#phase = 'connect';
     this.#abortUpstream = null;
+    this.#interims = 0;
     this.#attemptStartedAt = performance.now();
     const head = this.#head;
     server.upstream.dispatch(
@@ -289,6 +295,23 @@ export class Exchange implements UpstreamHandler {
     this.#bytesIn += bytes;
   }
 
+  onInterim(status: number, statusText: string, rawHeaders: readonly (Buffer | string)[]): void {
+    // A server that keeps the final answer back behind 1xx after 1xx misbehaves.
+    if (++this.#interims > MAX_INTERIM_RESPONSES) {
+      this.#malformedResponse('protocol: too many interim responses', undefined);
+      return;
+    }
+    // 100 Continue is between Doorman and the server: the front answers a client's Expect itself.
+    if (status === 100 || this.#clientGone) return;
+    const { headers } = downstreamResponseHeaders(rawHeaders);
+    this.#responseRules(headers, this.#server!.name);
+    try {
+      this.#down.interim(status, statusText, headers);
+    } catch (err) {
+      this.#malformedResponse(`protocol: ${(err as Error).message}`, err);
+    }
+  }
+
   onResponse(status: number, statusText: string, rawHeaders: readonly (Buffer | string)[], resume: () => void): boolean {
     this.#responseMs = performance.now() - this.#attemptStartedAt;
     this.#status = status;
@@ -299,16 +322,20 @@ export class Exchange implements UpstreamHandler {
     try {
       this.#down.respond(status, statusText, headers, this.#ctx.draining());
     } catch (err) {
-      // A header the front refuses to send: a malformed response, answered 502 in onError.
-      const reason = `protocol: ${(err as Error).message}`;
-      this.#error = reason;
-      this.#abortUpstream?.(new LbError('LB_ERR_BAD_RESPONSE', reason, { cause: err }));
+      // A header the front refuses to send.
+      this.#malformedResponse(`protocol: ${(err as Error).message}`, err);
       return false;
     }
     this.#responseStarted = true;
     this.#ctx.observer.attemptDone(server, null, status);
     this.#down.onDrain(resume);
     return true;
+  }
+
+  /** Ends the attempt on a response Doorman will not relay: answered 502 in onError. */
+  #malformedResponse(reason: string, cause: unknown): void {
+    this.#error = reason;
+    this.#abortUpstream?.(new LbError('LB_ERR_BAD_RESPONSE', reason, { cause }));
   }
 
   onData(chunk: Buffer): boolean {

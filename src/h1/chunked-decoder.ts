@@ -3,10 +3,7 @@
 // trailer fields. Validation is ChunkedBody's, in its decoding mode.
 import { ChunkedBody, DEFAULT_CHUNKED_LIMITS, type ChunkedLimits } from './chunked.js';
 import type { BodyError } from './body-scanner.js';
-
-const COLON = 58;
-const SP = 32;
-const HTAB = 9;
+import { parseTrailerSection } from './trailer-fields.js';
 
 /** One chunked body, decoded as it streams; make one per message. */
 export class ChunkedDecoder {
@@ -58,27 +55,7 @@ export class ChunkedDecoder {
       if (n === 0) break;
     }
     this.pos = pos;
-    if (body.done && this.#trailers === null) this.#trailers = parseTrailers(this.#trailerParts);
+    if (body.done && this.#trailers === null) this.#trailers = parseTrailerSection(this.#trailerParts);
     return null;
   }
-}
-
-/** The field lines of a validated trailer section (its final CRLF included) as raw pairs. */
-function parseTrailers(parts: Buffer[] | null): string[] {
-  const pairs: string[] = [];
-  if (parts === null) return pairs;
-  const buf = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-  let line = 0;
-  while (line < buf.length) {
-    const lineEnd = buf.indexOf(13, line);
-    if (lineEnd <= line) break;
-    const colon = buf.indexOf(COLON, line);
-    let valueStart = colon + 1;
-    let valueEnd = lineEnd;
-    while (valueStart < valueEnd && (buf[valueStart] === SP || buf[valueStart] === HTAB)) valueStart++;
-    while (valueEnd > valueStart && (buf[valueEnd - 1] === SP || buf[valueEnd - 1] === HTAB)) valueEnd--;
-    pairs.push(buf.toString('latin1', line, colon), buf.toString('latin1', valueStart, valueEnd));
-    line = lineEnd + 2;
-  }
-  return pairs;
 }

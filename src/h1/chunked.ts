@@ -52,6 +52,8 @@ const ALL_FORBIDDEN = (1 << FORBIDDEN_TRAILERS.length) - 1;
  */
 export interface PayloadSink {
   payload(buf: Buffer, start: number, end: number): void;
+  /** The trailer section's bytes as they are scanned (its final CRLF included), when the sink wants them. */
+  trailerBytes?(buf: Buffer, start: number, end: number): void;
 }
 
 /** Scans one chunked body; make one per message. With a sink it also decodes: the sink gets each run of chunk data. */
@@ -114,6 +116,8 @@ export class ChunkedBody implements BodyScanner {
     let state = this.#state;
     if (state === FAILED) return -1;
     let pos = start;
+    /** Where this call's part of the trailer section starts, -1 outside it. */
+    let trailerFrom = state >= TRAILER_LINE && state <= FINAL_LF ? start : -1;
     while (pos < end && state !== DONE) {
       if (state === DATA) {
         if (framingOnly) break;
@@ -134,13 +138,17 @@ export class ChunkedBody implements BodyScanner {
       const next = this.#step(state, c);
       if (next === FAILED) return this.#fail(this.#stepError, pos);
       pos++;
-      if (framingOnly && state === SIZE_LF && next === TRAILER_LINE) {
-        state = next;
-        break;
+      if (state === SIZE_LF && next === TRAILER_LINE) {
+        if (framingOnly) {
+          state = next;
+          break;
+        }
+        trailerFrom = pos;
       }
       state = next;
     }
     this.#state = state;
+    if (trailerFrom >= 0 && !framingOnly) this.#sink?.trailerBytes?.(buf, trailerFrom, pos);
     return pos - start;
   }
 

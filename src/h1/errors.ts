@@ -36,7 +36,7 @@ export const H1_ERRORS = {
   'chunk-line-too-long': { status: 400, message: 'a chunk-size line longer than maxChunkLineBytes' },
   'bad-chunk-data-end': { status: 400, message: 'chunk data not followed by CRLF' },
   'trailers-too-large': { status: 400, message: 'a trailer section larger than maxTrailerBytes' },
-  'forbidden-trailer': { status: 400, message: 'a trailer field that frames or routes a message (Content-Length, Transfer-Encoding, Host, Connection, Upgrade)' },
+  'forbidden-trailer': { status: 400, message: 'a trailer field that frames, routes or belongs to the connection (Content-Length, Transfer-Encoding, Host, Connection, Upgrade, Keep-Alive, TE, Trailer)' },
 } as const satisfies Record<string, { readonly status: H1RequestStatus; readonly message: string }>;
 
 /** A stable code for each way a message can be malformed. */

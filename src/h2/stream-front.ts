@@ -5,14 +5,41 @@
 // the stream.
 import { validateHeaderName, validateHeaderValue } from 'node:http';
 import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
-import { PassThrough, type Duplex, type Readable } from 'node:stream';
+import { PassThrough, type Duplex } from 'node:stream';
 import { LbError } from '../errors.js';
 import type { Downstream } from '../exchange/downstream.js';
 import { Exchange, type ExchangeContext } from '../exchange/exchange.js';
 import { plainAddress } from '../exchange/headers.js';
+import { trailersProblem } from '../h1/trailer-fields.js';
 import type { RequestHead } from '../exchange/request-head.js';
 
-const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_CANCEL } = http2.constants;
+const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_CANCEL, NGHTTP2_PROTOCOL_ERROR } = http2.constants;
+
+const NO_TRAILERS: readonly string[] = [];
+
+function ignore(): void {}
+
+/** A client's request body as the upstream reads it, with the client's trailers once they came. */
+class StreamBody extends PassThrough {
+  trailers: readonly string[] = NO_TRAILERS;
+
+  constructor() {
+    super();
+    // Destroyed with an error when the trailers are refused; a consumer that left must not crash the process.
+    this.on('error', ignore);
+  }
+}
+
+/** Trailer fields as raw pairs, repeated ones flattened. */
+function trailerPairs(headers: IncomingHttpHeaders): string[] {
+  const pairs: string[] = [];
+  for (const name of Object.keys(headers)) {
+    const value = headers[name];
+    if (Array.isArray(value)) for (const v of value) pairs.push(name, v);
+    else if (value !== undefined) pairs.push(name, String(value));
+  }
+  return pairs;
+}
 
 /** Connection-specific fields (RFC 9113 §8.2.2): never in an HTTP/2 message, either way. */
 const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
@@ -41,11 +68,36 @@ function toHeaderObject(pairs: readonly string[], into: Record<string, string | 
   return into;
 }
 
+/** Throws on a response field HTTP/2 cannot carry: checked before sending, so a malformed response is the exchange's 502, not a reset later. */
+function checkResponseFields(headers: readonly string[]): void {
+  for (let i = 0; i < headers.length; i += 2) {
+    validateHeaderName(headers[i]!);
+    validateHeaderValue(headers[i]!, headers[i + 1]!);
+    if (CONNECTION_SPECIFIC.has(headers[i]!.toLowerCase())) throw new Error(`connection-specific header ${headers[i]}`);
+  }
+}
+
+/**
+ * Keeps the client's trailers for the upstream, which sends them after the body; a field
+ * no proxy may pass on makes the request malformed (RFC 9113 §8.1.1): the body fails
+ * before its end reaches the server and the stream is reset.
+ */
+function takeTrailers(stream: ServerHttp2Stream, body: StreamBody, trailers: IncomingHttpHeaders): void {
+  const pairs = trailerPairs(trailers);
+  const problem = trailersProblem(pairs);
+  if (problem === null) {
+    body.trailers = pairs;
+    return;
+  }
+  body.destroy(new Error(problem));
+  stream.close(NGHTTP2_PROTOCOL_ERROR);
+}
+
 /** A Downstream over one server-side HTTP/2 stream. */
 class StreamDownstream implements Downstream {
   readonly #stream: ServerHttp2Stream;
   readonly #clientTimeoutMs: number;
-  readonly body: Readable | null;
+  readonly body: StreamBody | null;
   #ended = false;
   /** The response head, until it is sent. */
   #head: Record<string, string | string[]> | null = null;
@@ -56,7 +108,11 @@ class StreamDownstream implements Downstream {
     this.#clientTimeoutMs = clientTimeoutMs;
     // The upstream client destroys a body stream it has read; the response still has to go
     // out on this stream, so it reads a pipe of the stream's readable side instead.
-    this.body = hasBody ? stream.pipe(new PassThrough()) : null;
+    if (hasBody) {
+      const body = stream.pipe(new StreamBody());
+      stream.once('trailers', (trailers: IncomingHttpHeaders) => takeTrailers(stream, body, trailers));
+      this.body = body;
+    } else this.body = null;
   }
 
   onClose(listener: () => void): void {
@@ -72,14 +128,17 @@ class StreamDownstream implements Downstream {
     stream.once('end', () => stream.setTimeout(0));
   }
 
+  /** A 1xx before the final head: its own HEADERS frame. */
+  interim(status: number, _statusText: string, headers: readonly string[]): void {
+    const stream = this.#stream;
+    if (this.#head !== null || stream.headersSent || stream.destroyed) return;
+    checkResponseFields(headers);
+    stream.additionalHeaders(toHeaderObject(headers, { ':status': String(status) }));
+  }
+
   respond(status: number, _statusText: string, headers: readonly string[]): void {
     // HTTP/2 has no reason phrase and no Connection header: closing is the session's business (GOAWAY).
-    // Checked now, so a malformed response is the exchange's 502, not a reset later.
-    for (let i = 0; i < headers.length; i += 2) {
-      validateHeaderName(headers[i]!);
-      validateHeaderValue(headers[i]!, headers[i + 1]!);
-      if (CONNECTION_SPECIFIC.has(headers[i]!.toLowerCase())) throw new Error(`connection-specific header ${headers[i]}`);
-    }
+    checkResponseFields(headers);
     this.#head = toHeaderObject(headers, { ':status': String(status) });
     // Sent with the first body byte or the end, or on the next turn: a response that ends
     // at once with no body and no trailers then goes out as one HEADERS frame (gRPC's

@@ -1,14 +1,16 @@
 // One request on HTTP/1.1 connections of a pool: the head and body written (chunked or
 // as announced, with backpressure), the response head parsed as it arrives (1xx
-// skipped), the body decoded to payload for the handler, the connection handed back the
+// relayed), the body decoded to payload for the handler, the connection handed back the
 // moment the response's last byte arrived. A reused connection that dies before any
 // answer, with nothing of the body sent, is replaced once by a fresh one.
+import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { LbError, type UpstreamError } from '../errors.js';
 import { bodyKind, type BodyKind } from '../h1/body-kind.js';
 import { ChunkedDecoder } from '../h1/chunked-decoder.js';
 import { wantsKeepAlive } from '../h1/head.js';
 import { parseResponseHead, type ResponseHead } from '../h1/response-head.js';
+import { lastChunkWith } from '../h1/trailer-fields.js';
 import { classifyUpstreamError } from './classify.js';
 import type { H1Connection } from './h1-connection.js';
 import { DEFAULT_IDLE_MS, KEEP_ALIVE_MARGIN_MS, type H1Pool, type PoolUser } from './h1-pool.js';
@@ -264,12 +266,19 @@ export class H1Attempt implements PoolUser {
   #endBody(): void {
     this.#detachBody();
     if (this.#state === ENDED || this.#state === PENDING || this.#conn === null) return;
-    if (this.#head.framing === 'chunked') this.#conn.socket.write(LAST_CHUNK);
+    if (this.#head.framing === 'chunked') this.#writeLastChunk(this.#conn.socket);
     else if (this.#bodySent < this.#head.contentLength) {
       this.#fail(new LbError('LB_ERR_BAD_REQUEST', 'request body shorter than its content-length'));
       return;
     }
     this.#requestWritten = true;
+  }
+
+  /** The last chunk, with the client's trailers when it sent some (only a chunked body carries them: with a Content-Length they are dropped, as HAProxy and nginx do). */
+  #writeLastChunk(socket: Socket): void {
+    const trailers = this.#request.body?.trailers;
+    if (trailers === undefined || trailers.length === 0) socket.write(LAST_CHUNK);
+    else socket.write(lastChunkWith(trailers), 'latin1');
   }
 
   // ---- the response -------------------------------------------------------------
@@ -295,7 +304,8 @@ export class H1Attempt implements PoolUser {
       const head = result.head;
       pos = head.end;
       if (head.informational) {
-        if (pos === buf.length) return;
+        this.#handler.onInterim(head.status, head.reason, fieldPairs(head));
+        if (this.#state !== HEAD || pos === buf.length) return;
         continue;
       }
       this.#onFinalHead(head, buf);

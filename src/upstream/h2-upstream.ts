@@ -5,11 +5,11 @@
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import tls, { type ConnectionOptions } from 'node:tls';
 import type { ServerConfig, TimeoutsConfig } from '../config/types.js';
-import { LbError } from '../errors.js';
-import { classifyUpstreamError } from './classify.js';
+import { LbError, type UpstreamError } from '../errors.js';
+import { classifyUpstreamError, isUpstreamError } from './classify.js';
 import type { Upstream, UpstreamHandler, UpstreamRequest } from './upstream.js';
 
-const { NGHTTP2_CANCEL } = http2.constants;
+const { NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR } = http2.constants;
 
 /** Fields an HTTP/2 request never carries (RFC 9113 §8.2.2), besides Host which becomes :authority. */
 const NOT_FORWARDED = new Set(['host', 'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
@@ -24,6 +24,23 @@ function pairsOf(headers: IncomingHttpHeaders): string[] {
     else if (value !== undefined) pairs.push(name, String(value));
   }
   return pairs;
+}
+
+/** Ends a request stream with the client's trailers (raw pairs), or with none. */
+function sendTrailers(stream: ClientHttp2Stream, trailers: readonly string[] | undefined): void {
+  const out: OutgoingHttpHeaders = {};
+  if (trailers !== undefined) {
+    for (let i = 0; i < trailers.length; i += 2) {
+      const name = trailers[i]!.toLowerCase();
+      const seen = out[name];
+      out[name] = seen === undefined ? trailers[i + 1]! : Array.isArray(seen) ? [...seen, trailers[i + 1]!] : [String(seen), trailers[i + 1]!];
+    }
+  }
+  try {
+    stream.sendTrailers(out);
+  } catch {
+    stream.close(NGHTTP2_INTERNAL_ERROR);
+  }
 }
 
 class H2Upstream implements Upstream {
@@ -83,7 +100,8 @@ class H2Upstream implements Upstream {
     }
     let stream: ClientHttp2Stream;
     try {
-      stream = session.request(headers, { endStream: request.body === null });
+      // With a body, the stream ends with the client's trailers (or an empty end) once the body ended.
+      stream = session.request(headers, { endStream: request.body === null, waitForTrailers: request.body !== null });
     } catch (err) {
       handler.onError(classifyUpstreamError(err));
       return;
@@ -120,6 +138,12 @@ class Attempt {
   #trailers: string[] = [];
   #done = false;
   #timedOut = false;
+  /** Why the exchange cancelled the stream (a response it will not relay is reported as such, not as a reset). */
+  #abortError: UpstreamError | undefined;
+  /** The request body failed (the client sent what cannot be forwarded): the client's fault, not the server's. */
+  #bodyError: LbError<'LB_ERR_BAD_REQUEST'> | undefined;
+  /** The exchange cancelled: frames still arriving before the reset are not passed on. */
+  #cancelled = false;
 
   constructor(stream: ClientHttp2Stream, session: ClientHttp2Session, request: UpstreamRequest, handler: UpstreamHandler, serverMs: number, sessionError: () => unknown) {
     this.#stream = stream;
@@ -133,7 +157,9 @@ class Attempt {
   start(): void {
     const stream = this.#stream;
     const handler = this.#handler;
-    const abort = () => {
+    const abort = (err?: Error) => {
+      this.#cancelled = true;
+      if (isUpstreamError(err)) this.#abortError ??= err;
       if (!stream.destroyed) stream.close(NGHTTP2_CANCEL);
     };
     // Connected: from here on the server may have seen the request.
@@ -142,21 +168,33 @@ class Attempt {
     const body = this.#request.body;
     if (body) {
       body.on('data', (chunk: Buffer) => handler.onBodySent(chunk.length));
+      body.on('error', (err: Error) => {
+        this.#bodyError ??= new LbError('LB_ERR_BAD_REQUEST', `request body: ${err.message}`);
+        if (!stream.destroyed) stream.close(NGHTTP2_CANCEL);
+      });
+      stream.once('wantTrailers', () => sendTrailers(stream, body.trailers));
       body.pipe(stream);
     }
     stream.setTimeout(this.#serverMs, () => {
       this.#timedOut = true;
       stream.close(NGHTTP2_CANCEL);
     });
+    stream.on('headers', (headers) => {
+      if (this.#cancelled) return;
+      const status = Number(headers[':status']);
+      if (status >= 100 && status < 200) handler.onInterim(status, '', pairsOf(headers));
+    });
     stream.on('response', (headers) => {
+      if (this.#cancelled) return;
       const goOn = handler.onResponse(Number(headers[':status']), '', pairsOf(headers), () => stream.resume());
       if (!goOn) stream.pause();
     });
     stream.on('data', (chunk: Buffer) => {
+      if (this.#cancelled) return;
       if (!handler.onData(chunk)) stream.pause();
     });
     stream.on('trailers', (trailers) => (this.#trailers = pairsOf(trailers)));
-    stream.on('end', () => this.#settle(null));
+    stream.on('end', () => this.#settle(this.#cancelled ? new LbError('LB_ERR_UPSTREAM_CLOSED', 'closed: cancelled') : null));
     stream.on('error', (err) => this.#settle(err));
     stream.on('close', () => this.#settle(new LbError('LB_ERR_UPSTREAM_CLOSED', `closed: stream reset (${stream.rstCode})`)));
   }
@@ -169,8 +207,9 @@ class Attempt {
       this.#handler.onComplete(this.#trailers);
       return;
     }
-    if (this.#timedOut) this.#handler.onError(new LbError('LB_ERR_UPSTREAM_TIMEOUT', 'server: timeout'));
-    else this.#handler.onError(classifyUpstreamError(this.#sessionError() ?? err));
+    if (this.#bodyError !== undefined) this.#handler.onError(this.#bodyError);
+    else if (this.#timedOut) this.#handler.onError(new LbError('LB_ERR_UPSTREAM_TIMEOUT', 'server: timeout'));
+    else this.#handler.onError(classifyUpstreamError(this.#abortError ?? this.#sessionError() ?? err));
   }
 }
 

@@ -5,6 +5,11 @@
 import type { Duplex, Readable } from 'node:stream';
 import type { LbError, UpstreamError } from '../errors.js';
 
+/** A request body as a front hands it on: the payload, and once it ended its trailer fields (raw pairs, checked by the front). */
+export interface RequestBodyStream extends Readable {
+  readonly trailers?: readonly string[];
+}
+
 /** A request as it leaves for a server: the head already rewritten, the body streamed. */
 export interface UpstreamRequest {
   readonly method: string;
@@ -12,15 +17,15 @@ export interface UpstreamRequest {
   readonly path: string;
   /** Raw pairs: name, value, name, value. Hop-by-hop headers already removed. */
   readonly headers: readonly string[];
-  /** The request body, null when there is none. */
-  readonly body: Readable | null;
+  /** The request body, null when there is none. Its trailers follow it when the framing to the server can carry them. */
+  readonly body: RequestBodyStream | null;
   /** The protocol asked for in `Upgrade` (`websocket`), null for an ordinary request. */
   readonly upgrade: string | null;
 }
 
 /**
- * Receives one request's progress, in this order: onConnect, onBodySent*, then either
- * onResponse, onData*, onComplete or onUpgrade; onError may end it at any point.
+ * Receives one request's progress, in this order: onConnect, onBodySent*, onInterim*,
+ * then either onResponse, onData*, onComplete or onUpgrade; onError may end it at any point.
  */
 export interface UpstreamHandler {
   /** A connection took the request; `abort` cancels it from now on. */
@@ -28,7 +33,12 @@ export interface UpstreamHandler {
   /** Request body bytes written to the server. */
   onBodySent(bytes: number): void;
   /**
-   * The final response head (1xx are not passed on). Header names and values are raw
+   * An interim (1xx) response head before the final one, 101 excepted (onUpgrade).
+   * Every one comes, 100 Continue too: the exchange decides what reaches the client.
+   */
+  onInterim(status: number, statusText: string, headers: readonly (Buffer | string)[]): void;
+  /**
+   * The final response head. Header names and values are raw
    * pairs, as Buffers or strings. Return false to pause the body until `resume()`.
    */
   onResponse(status: number, statusText: string, headers: readonly (Buffer | string)[], resume: () => void): boolean;

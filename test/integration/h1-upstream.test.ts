@@ -55,6 +55,9 @@ function call(
     onBodySent(bytes) {
       outcome.bodySent += bytes;
     },
+    onInterim(status, _reason, headers) {
+      outcome.events.push(`interim ${status} ${headers.map(String).join(' ')}`.trim());
+    },
     onResponse(status, reason, headers, r) {
       outcome.events.push('response');
       outcome.status = status;
@@ -255,13 +258,13 @@ describe('H1 upstream: requests and responses', () => {
     expect(server.connections.length).toBe(1);
   });
 
-  it('skips 1xx heads and passes on the final one', async () => {
+  it('passes 1xx heads on as interim responses, then the final one', async () => {
     const server = await rawServer((socket) => {
       socket.write('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n');
       socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
     });
     const o = await call(upstreamTo(server.port), {}).done;
-    expect([o.events, o.status, o.body.toString()]).toEqual([['connect', 'response', 'complete'], 200, 'ok']);
+    expect([o.events, o.status, o.body.toString()]).toEqual([['connect', 'interim 100', 'interim 103 Link </a.css>', 'response', 'complete'], 200, 'ok']);
   });
 
   it('parses a head that arrives a byte at a time', async () => {

@@ -54,6 +54,10 @@ class RecordingDownstream implements Downstream {
     this.#onClose = listener;
   }
   bodyFlowing(): void {}
+  interims: Array<[number, readonly string[]]> = [];
+  interim(status: number, _text: string, headers: readonly string[]): void {
+    this.interims.push([status, headers]);
+  }
   respond(status: number, _text: string, headers: readonly string[], close: boolean): void {
     this.status = status;
     this.headers = headers;
@@ -342,6 +346,29 @@ describe('Exchange', () => {
 });
 
 describe('Exchange endings without a backend', () => {
+  it('relays interim heads but 100 without hop-by-hop fields, and counts 100s toward the limit of 10', () => {
+    const interims = (statuses: number[]): Script => (_req, h) => {
+      let aborted: Error | undefined;
+      h.onConnect((err) => (aborted = err));
+      for (const status of statuses) {
+        h.onInterim(status, '', ['Link', '</a.css>', 'Connection', 'x-hop', 'X-Hop', '1']);
+        if (aborted) return h.onError(aborted as UpstreamError);
+      }
+      ok(_req, h);
+    };
+    const r = rig([[interims([100, 103, 102]), interims([100, ...Array<number>(10).fill(103)])]], { retries: 0 });
+    const down = r.run();
+    expect(down.interims).toEqual([
+      [103, ['Link', '</a.css>']],
+      [102, ['Link', '</a.css>']],
+    ]);
+    expect(down.status).toBe(200);
+    const flooded = r.run();
+    expect(flooded.interims).toHaveLength(9);
+    expect(flooded.status).toBe(502);
+    expect(r.records.at(-1)!.error).toBe('protocol: too many interim responses');
+  });
+
   it('rejects a malformed head with 400, closing the connection, and never forwards it', () => {
     const r = rig([[ok]]);
     const down = new RecordingDownstream();

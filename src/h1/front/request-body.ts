@@ -5,6 +5,10 @@
 import { Readable } from 'node:stream';
 import { LengthBody, type BodyError, type BodyScanner } from '../body-scanner.js';
 import { ChunkedBody, type ChunkedLimits, type PayloadSink } from '../chunked.js';
+import { parseTrailerSection, trailersProblem } from '../trailer-fields.js';
+
+/** The trailers of a body that had none (shared: never written into). */
+const NO_TRAILERS: readonly string[] = [];
 
 function ignore(): void {}
 
@@ -23,6 +27,12 @@ export class RequestBody extends Readable implements PayloadSink {
   #full = false;
   /** Payload bytes received so far: the client's progress, for its idle limit. */
   received = 0;
+  /** The trailer fields of a chunked body (raw pairs), once it ended: the upstream sends them after the last chunk. */
+  trailers: readonly string[] = NO_TRAILERS;
+  /** The trailer section's bytes as they came (slices of the connection's buffers). */
+  #trailerParts: Buffer[] | null = null;
+  /** A trailer field the scanner let through but a proxy must not pass on. */
+  #trailerError: BodyError | null = null;
 
   constructor(source: BodySource, contentLength: number, chunked: boolean, limits: ChunkedLimits) {
     super();
@@ -40,7 +50,7 @@ export class RequestBody extends Readable implements PayloadSink {
 
   /** The chunked framing error, after feed returned -1. */
   get framingError(): BodyError | null {
-    return this.#scanner.error;
+    return this.#scanner.error ?? this.#trailerError;
   }
 
   /** True while the consumer has not taken what was pushed: not the client's fault if it stalls. */
@@ -53,8 +63,29 @@ export class RequestBody extends Readable implements PayloadSink {
     const taken = this.#scanner.feed(buf, start, end);
     if (taken < 0) return -1;
     if (this.#length !== null && taken > 0) this.payload(buf, start, start + taken);
-    if (this.#scanner.done) this.push(null);
+    if (this.#scanner.done) {
+      if (this.#trailerParts !== null && !this.#takeTrailers()) return -1;
+      this.push(null);
+    }
     return taken;
+  }
+
+  trailerBytes(buf: Buffer, start: number, end: number): void {
+    // A section that is only its final CRLF (no trailers, the common case) is not kept.
+    if (this.#trailerParts === null && end - start === 2 && buf[start] === 13) return;
+    (this.#trailerParts ??= []).push(buf.subarray(start, end));
+  }
+
+  /** Reads the trailer section; false when a field must not be passed on. */
+  #takeTrailers(): boolean {
+    const pairs = parseTrailerSection(this.#trailerParts);
+    this.#trailerParts = null;
+    if (trailersProblem(pairs) !== null) {
+      this.#trailerError = { code: 'forbidden-trailer', pos: 0 };
+      return false;
+    }
+    this.trailers = pairs;
+    return true;
   }
 
   payload(buf: Buffer, start: number, end: number): void {

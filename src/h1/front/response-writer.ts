@@ -2,6 +2,7 @@
 // (RFC 9112 §6.3, §9.3): the server's Content-Length kept, else chunked for HTTP/1.1
 // clients and close-delimited for HTTP/1.0 ones; no body at all after HEAD, 1xx, 204, 304.
 import { STATUS_CODES } from 'node:http';
+import { lastChunkWith } from '../trailer-fields.js';
 
 /** How the response body is written: as it is, chunk-encoded, not at all. `raw` covers Content-Length and close-delimited. */
 export type ResponseFraming = 'raw' | 'chunked' | 'none';
@@ -84,13 +85,15 @@ export function buildResponseHead(
 }
 
 /** The trailer section ending a chunked body: the last-chunk and the fields (raw pairs); unsafe fields are dropped. */
-export function lastChunk(trailers: readonly string[] | undefined): string {
-  if (trailers === undefined || trailers.length === 0) return '0\r\n\r\n';
-  let text = '0\r\n';
-  for (let i = 0; i < trailers.length; i += 2) {
-    const name = trailers[i]!;
-    const value = trailers[i + 1]!;
-    if (name.length === 0 || UNSAFE.test(name) || UNSAFE.test(value)) continue;
+export const lastChunk = lastChunkWith;
+
+/** An interim (1xx) head: the fields as they are (no Date, no framing, no Connection). Throws on a header that cannot be expressed. */
+export function buildInterimHead(status: number, statusText: string, headers: readonly string[]): string {
+  let text = `HTTP/1.1 ${status} ${statusText || STATUS_CODES[status] || ''}\r\n`;
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i]!;
+    const value = headers[i + 1]!;
+    if (UNSAFE.test(value) || UNSAFE.test(name) || name.length === 0) throw new Error(`header ${JSON.stringify(name)} cannot be sent over HTTP/1.1`);
     text += `${name}: ${value}\r\n`;
   }
   return `${text}\r\n`;

@@ -6,7 +6,7 @@
 import type { Socket } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
 import type { Downstream } from '../../exchange/downstream.js';
-import { buildResponseHead, lastChunk, type ResponseFraming } from './response-writer.js';
+import { buildInterimHead, buildResponseHead, lastChunk, type ResponseFraming } from './response-writer.js';
 
 /** What a request's Downstream asks of its connection. */
 export interface ResponseOwner {
@@ -87,6 +87,14 @@ export class SocketDownstream implements Downstream {
 
   bodyFlowing(): void {
     if (!this.finished) this.#owner.bodyWanted();
+  }
+
+  /** A 1xx before the final head; an HTTP/1.0 client never gets one (RFC 9110 §15.2). */
+  interim(status: number, statusText: string, headers: readonly string[]): void {
+    if (!this.#http11 || this.started || this.finished) return;
+    const text = buildInterimHead(status, statusText, headers);
+    const socket = this.#owner.socket;
+    if (!socket.destroyed) socket.write(text, 'latin1');
   }
 
   respond(status: number, statusText: string, headers: readonly string[], close: boolean): void {
