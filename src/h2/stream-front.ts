@@ -9,7 +9,7 @@ import { PassThrough, type Duplex, type Readable } from 'node:stream';
 import { LbError } from '../errors.js';
 import type { Downstream } from '../exchange/downstream.js';
 import { Exchange, type ExchangeContext } from '../exchange/exchange.js';
-import { plainAddress } from '../exchange/headers.js';
+import { plainAddress } from '../client-address.js';
 import type { RequestHead } from '../exchange/request-head.js';
 
 const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_CANCEL } = http2.constants;

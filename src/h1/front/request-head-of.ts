@@ -3,7 +3,7 @@
 // parser's offsets are read here, once per request; nothing else is materialised.
 import type { Socket } from 'node:net';
 import { LbError } from '../../errors.js';
-import { plainAddress } from '../../exchange/headers.js';
+import { plainAddress } from '../../client-address.js';
 import type { RequestHead as ExchangeHead } from '../../exchange/request-head.js';
 import { MF_UPGRADE, MF_VER_11 } from '../head.js';
 import type { RequestHead as ParsedHead } from '../request-head.js';
