@@ -2,9 +2,8 @@
 // for one (`servers[].proxyProtocol`), like HAProxy's send-proxy / send-proxy-v2.
 import { isIP } from 'node:net';
 import { ipv6Groups, type ConnectionAddresses } from '../client-address.js';
+import type { ProxyProtocolVersion } from '../config/types.js';
 import { V2_FIXED_BYTES, V2_SIGNATURE } from './parse.js';
-
-export type ProxyProtocolVersion = 'v1' | 'v2';
 
 /**
  * The header announcing `addresses` (the client's connection: source, and destination

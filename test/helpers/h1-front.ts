@@ -10,6 +10,7 @@ import { UpstreamServer } from '../../src/backend/server.js';
 import type { BackendConfig, ServerConfig, TimeoutsConfig } from '../../src/config/types.js';
 import type { AccessRecord } from '../../src/exchange/access-record.js';
 import type { ExchangeContext } from '../../src/exchange/exchange.js';
+import { socketAddresses } from '../../src/client-address.js';
 import { serveH1Connection, type H1Connection } from '../../src/h1/front/connection.js';
 import type { Upstream, UpstreamHandler, UpstreamRequest } from '../../src/upstream/upstream.js';
 import { waitFor } from './wait.js';
@@ -94,6 +95,7 @@ export async function startFront(script: Script, clientTimeoutMs = 2000, maxconn
   let ids = 0;
   const serve = (socket: net.Socket) => {
     const conn = serveH1Connection(socket, {
+      addresses: socketAddresses(socket),
       context: () => ctx,
       requestId: () => `r${++ids}`,
       clientTimeoutMs,

@@ -10,7 +10,7 @@ const SRC = resolve(new URL('../../src', import.meta.url).pathname);
 /** Bottom first. Each entry is a folder or a file under src/ (without .ts). */
 const LAYERS: readonly (readonly string[])[] = [
   ['errors', 'config', 'log', 'line-batch', 'process-signals', 'h1', 'client-address', 'proxy-protocol'],
-  ['tls'],
+  ['tls', 'limits'],
   ['upstream'],
   ['balancer'],
   ['backend'],
