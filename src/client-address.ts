@@ -59,6 +59,11 @@ export function inBlockList(list: BlockList | null, address: string): boolean {
  */
 export function ipv6Groups(text: string): number[] | null {
   if (text.includes('%') || isIP(text) !== 6) return null;
+  return groupsOf(text);
+}
+
+/** ipv6Groups of a text already known to be an IPv6 address. */
+function groupsOf(text: string): number[] | null {
   let body = text;
   const tail: number[] = [];
   const lastColon = body.lastIndexOf(':');
@@ -123,11 +128,11 @@ export function addressOfGroups(groups: readonly number[]): string {
 /**
  * What per-client limits count by: an IPv4 address itself, an IPv6 address's /64 (one
  * subscriber or host usually owns a whole /64, and rotates addresses inside it).
- * `address` is already in its one spelling (plainAddress or canonicalAddress).
+ * `address` is already a valid address in its one spelling (plainAddress or canonicalAddress).
  */
 export function clientKey(address: string): string {
   if (!address.includes(':')) return address;
-  const groups = ipv6Groups(address);
+  const groups = groupsOf(address);
   if (groups === null) return address;
   return `${formatIPv6([...groups.slice(0, 4), 0, 0, 0, 0])}/64`;
 }

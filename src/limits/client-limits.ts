@@ -36,6 +36,7 @@ export const LOG_INTERVAL_MS = 10_000;
 const EVICTION_SAMPLE = 8;
 
 interface Entry {
+  readonly key: string;
   /** Open connections. */
   connections: number;
   /** Tokens at `stampMs`; +Infinity until a rate applies (clamped to the burst at the first refill). */
@@ -44,6 +45,63 @@ interface Entry {
   loggedMs: number;
   /** Rejections not yet in a log line. */
   unlogged: number;
+  /** Neighbours in the resting list (older, newer); null at its ends or when active. */
+  older: Entry | null;
+  newer: Entry | null;
+}
+
+function newEntry(key: string, tokens: number, now: number): Entry {
+  return { key, connections: 0, tokens, stampMs: now, loggedMs: Number.NEGATIVE_INFINITY, unlogged: 0, older: null, newer: null };
+}
+
+/**
+ * Resting entries by key, and in last-use order as a linked list (oldest first): a Map
+ * used as a queue (delete at the front, insert at the back) makes V8 skip every deleted
+ * slot on each walk from the front, so the order is kept by hand.
+ */
+class RestingTable {
+  readonly #byKey = new Map<string, Entry>();
+  #oldest: Entry | null = null;
+  #newest: Entry | null = null;
+
+  get size(): number {
+    return this.#byKey.size;
+  }
+
+  get oldest(): Entry | null {
+    return this.#oldest;
+  }
+
+  get(key: string): Entry | undefined {
+    return this.#byKey.get(key);
+  }
+
+  /** Adds `entry` as the newest. */
+  push(entry: Entry): void {
+    this.#byKey.set(entry.key, entry);
+    entry.older = this.#newest;
+    entry.newer = null;
+    if (this.#newest !== null) this.#newest.newer = entry;
+    else this.#oldest = entry;
+    this.#newest = entry;
+  }
+
+  delete(entry: Entry): void {
+    if (this.#byKey.get(entry.key) !== entry) return;
+    this.#byKey.delete(entry.key);
+    if (entry.older !== null) entry.older.newer = entry.newer;
+    else this.#oldest = entry.newer;
+    if (entry.newer !== null) entry.newer.older = entry.older;
+    else this.#newest = entry.older;
+    entry.older = null;
+    entry.newer = null;
+  }
+
+  clear(): void {
+    this.#byKey.clear();
+    this.#oldest = null;
+    this.#newest = null;
+  }
 }
 
 export class ClientLimits {
@@ -55,7 +113,7 @@ export class ClientLimits {
   /** Clients with a connection open: never evicted. */
   readonly #active = new Map<string, Entry>();
   /** Clients without one, least recently used first; only kept while a rate applies. */
-  readonly #resting = new Map<string, Entry>();
+  readonly #resting = new RestingTable();
 
   /** `now` is a monotonic clock in milliseconds (tests pass their own). */
   constructor(config: LimitsConfig, onReject: RejectionListener, now: () => number = () => performance.now()) {
@@ -94,12 +152,12 @@ export class ClientLimits {
     let entry = this.#active.get(key);
     const limit = this.#config.connections;
     if (entry !== undefined && limit !== null && entry.connections >= limit) {
-      this.#reject('connections', key, entry, now);
+      this.#reject('connections', entry, now);
       return null;
     }
     if (entry === undefined) {
-      entry = this.#resting.get(key) ?? { connections: 0, tokens: Number.POSITIVE_INFINITY, stampMs: now, loggedMs: Number.NEGATIVE_INFINITY, unlogged: 0 };
-      this.#resting.delete(key);
+      entry = this.#resting.get(key) ?? newEntry(key, Number.POSITIVE_INFINITY, now);
+      this.#resting.delete(entry);
       this.#active.set(key, entry);
     }
     entry.connections += 1;
@@ -111,7 +169,7 @@ export class ClientLimits {
       admitted.connections -= 1;
       if (admitted.connections === 0 && this.#active.get(key) === admitted) {
         this.#active.delete(key);
-        this.#rest(key, admitted, this.#now());
+        this.#rest(admitted, this.#now());
       }
     };
   }
@@ -128,18 +186,19 @@ export class ClientLimits {
     let entry = this.#active.get(key);
     if (entry === undefined) {
       // A client without an open connection here (accepted before a reload added limits).
-      entry = this.#resting.get(key) ?? { connections: 0, tokens: rate.burst, stampMs: now, loggedMs: Number.NEGATIVE_INFINITY, unlogged: 0 };
-      this.#resting.delete(key);
+      entry = this.#resting.get(key) ?? newEntry(key, rate.burst, now);
+      // The newest again.
+      this.#resting.delete(entry);
       this.#expire(now);
       this.#makeRoom(now);
-      this.#resting.set(key, entry);
+      this.#resting.push(entry);
     }
     this.#refill(entry, now);
     if (entry.tokens >= 1) {
       entry.tokens -= 1;
       return 0;
     }
-    this.#reject('rate', key, entry, now);
+    this.#reject('rate', entry, now);
     return Math.max(1, Math.ceil(((1 - entry.tokens) * rate.perMs) / rate.rate / 1000));
   }
 
@@ -150,26 +209,26 @@ export class ClientLimits {
     entry.stampMs = now;
   }
 
-  #reject(reason: LimitReason, key: string, entry: Entry, now: number): void {
+  #reject(reason: LimitReason, entry: Entry, now: number): void {
     entry.unlogged += 1;
     if (now - entry.loggedMs < LOG_INTERVAL_MS) {
-      this.#onReject(reason, key, null);
+      this.#onReject(reason, entry.key, null);
       return;
     }
     const summary = { rejected: entry.unlogged };
     entry.unlogged = 0;
     entry.loggedMs = now;
-    this.#onReject(reason, key, summary);
+    this.#onReject(reason, entry.key, summary);
   }
 
   /** A client's last connection closed: its bucket is remembered while it is worth anything. */
-  #rest(key: string, entry: Entry, now: number): void {
+  #rest(entry: Entry, now: number): void {
     if (this.#config.requestRate === null) return;
     this.#refill(entry, now);
     if (entry.tokens >= this.#config.requestRate.burst) return;
     this.#expire(now);
     this.#makeRoom(now);
-    this.#resting.set(key, entry);
+    this.#resting.push(entry);
   }
 
   /** Drops the resting entries whose bucket has refilled: the oldest ones, as all refill alike. */
@@ -177,10 +236,7 @@ export class ClientLimits {
     const rate = this.#config.requestRate;
     if (rate === null) return;
     const refillMs = (rate.burst * rate.perMs) / rate.rate;
-    for (const [key, entry] of this.#resting) {
-      if (now - entry.stampMs < refillMs) return;
-      this.#resting.delete(key);
-    }
+    for (let entry = this.#resting.oldest; entry !== null && now - entry.stampMs >= refillMs; entry = this.#resting.oldest) this.#resting.delete(entry);
   }
 
   #makeRoom(now: number): void {
@@ -190,14 +246,13 @@ export class ClientLimits {
   /** Evicts the fullest bucket among the oldest EVICTION_SAMPLE resting entries. */
   #evict(now: number): void {
     const rate = this.#config.requestRate;
-    let victim: string | undefined;
+    let victim: Entry | null = null;
     let most = Number.NEGATIVE_INFINITY;
-    let seen = 0;
-    for (const [key, entry] of this.#resting) {
+    let entry = this.#resting.oldest;
+    for (let seen = 0; entry !== null && seen < EVICTION_SAMPLE; seen++, entry = entry.newer) {
       const tokens = rate === null ? 0 : Math.min(rate.burst, entry.tokens + ((now - entry.stampMs) * rate.rate) / rate.perMs);
-      if (tokens > most) [victim, most] = [key, tokens];
-      if (++seen === EVICTION_SAMPLE) break;
+      if (tokens > most) [victim, most] = [entry, tokens];
     }
-    if (victim !== undefined) this.#resting.delete(victim);
+    if (victim !== null) this.#resting.delete(victim);
   }
 }
