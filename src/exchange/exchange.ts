@@ -272,7 +272,7 @@ export class Exchange implements UpstreamHandler {
     this.#attemptStartedAt = performance.now();
     const head = this.#head;
     server.upstream.dispatch(
-      { method: head.method, path: this.#target, headers: this.#upstreamHeaders, body: this.#down.body, upgrade: head.upgrade },
+      { method: head.method, path: this.#target, headers: this.#upstreamHeaders, body: this.#down.body, upgrade: head.upgrade, client: head },
       this,
     );
   }

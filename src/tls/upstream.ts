@@ -5,6 +5,7 @@ import { isIP } from 'node:net';
 import { checkServerIdentity, createSecureContext, type ConnectionOptions, type PeerCertificate } from 'node:tls';
 import { buildConnector } from 'undici';
 import type { ServerConfig } from '../config/types.js';
+import { encodeProxyHeader } from '../proxy-protocol/encode.js';
 import { matchesPins, PinMismatchError } from './pin.js';
 
 /** The name a server's certificate must carry: its `servername`, else its address host. */
@@ -55,15 +56,31 @@ export function upstreamTlsOptions(server: ServerConfig, ca: Buffer | null = rea
 /**
  * A connector for one server. Pools are created with an `http:` origin so undici
  * never derives SNI from the client's Host header; TLS is decided here, per server.
+ * A server that takes a PROXY header gets one naming no client first (v2 LOCAL, v1
+ * UNKNOWN: the connection is Doorman's own, e.g. a health check), before TLS.
  */
 export function createUpstreamConnector(server: ServerConfig, connectTimeoutMs: number, ca: Buffer | null = readCa(server)): Connector {
   const tlsOptions = upstreamTlsOptions(server, ca);
-  if (!tlsOptions) {
-    return buildConnector({ timeout: connectTimeoutMs, noDelay: true } as buildConnector.BuildOptions);
-  }
+  const tcpConnect = buildConnector({ timeout: connectTimeoutMs, noDelay: true } as buildConnector.BuildOptions);
+  const preface = server.proxyProtocol === null ? null : encodeProxyHeader(server.proxyProtocol, null);
+  const tcp: Connector =
+    preface === null
+      ? tcpConnect
+      : (options, callback) =>
+          tcpConnect({ ...options, protocol: 'http:' }, (...result) => {
+            result[1]?.write(preface);
+            callback(...result);
+          });
+  if (!tlsOptions) return tcp;
   // An HTTP/2 server is offered h2 too, for the health checks (undici's allowH2).
   const allowH2 = server.protocol === 'h2';
   const tlsConnect = buildConnector({ timeout: connectTimeoutMs, noDelay: true, allowH2, ...tlsOptions } as buildConnector.BuildOptions);
   const sni = tlsOptions.servername ?? '';
-  return (options, callback) => tlsConnect({ ...options, protocol: 'https:', servername: sni }, callback);
+  if (preface === null) return (options, callback) => tlsConnect({ ...options, protocol: 'https:', servername: sni }, callback);
+  // TCP first (with the header), then TLS over it: undici's `httpSocket`.
+  return (options, callback) =>
+    tcp(options, (...result) => {
+      if (result[0] !== null) callback(...result);
+      else tlsConnect({ ...options, protocol: 'https:', servername: sni, httpSocket: result[1] }, callback);
+    });
 }

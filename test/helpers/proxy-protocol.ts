@@ -62,17 +62,28 @@ export async function requestOver(socket: net.Socket, ca: string, path = '/'): P
   });
 }
 
-/** An HTTP/2 request (ALPN h2) over a socket that already sent its PROXY header. */
-export async function h2RequestOver(socket: net.Socket, ca: string, path = '/'): Promise<{ status: number; body: string }> {
+/** An HTTP/2 session (ALPN h2) over a socket that already sent its PROXY header. */
+export function h2SessionOver(socket: net.Socket, ca: string): http2.ClientHttp2Session {
   const session = http2.connect('https://localhost', { createConnection: () => tls.connect({ socket, ca, servername: 'localhost', ALPNProtocols: ['h2'] }) });
   session.on('error', () => {});
+  return session;
+}
+
+/** One HTTP/2 request on `session`. */
+export async function h2Get(session: http2.ClientHttp2Session, path = '/'): Promise<{ status: number; body: string }> {
+  const stream = session.request({ ':path': path });
+  const [headers] = (await once(stream, 'response')) as [http2.IncomingHttpHeaders];
+  let body = '';
+  stream.on('data', (c: Buffer) => (body += c.toString()));
+  await once(stream, 'end');
+  return { status: Number(headers[':status']), body };
+}
+
+/** An HTTP/2 request (ALPN h2) over a socket that already sent its PROXY header. */
+export async function h2RequestOver(socket: net.Socket, ca: string, path = '/'): Promise<{ status: number; body: string }> {
+  const session = h2SessionOver(socket, ca);
   try {
-    const stream = session.request({ ':path': path });
-    const [headers] = (await once(stream, 'response')) as [http2.IncomingHttpHeaders];
-    let body = '';
-    stream.on('data', (c: Buffer) => (body += c.toString()));
-    await once(stream, 'end');
-    return { status: Number(headers[':status']), body };
+    return await h2Get(session, path);
   } finally {
     session.close();
   }
@@ -147,19 +158,19 @@ export interface ProxyBackend {
   close(): Promise<void>;
 }
 
-/** A backend that requires a PROXY header on every connection, then serves HTTP/1.1 (HTTPS when `tlsPair` is given). */
-export async function startProxyBackend(tlsPair?: { cert: string; key: string }): Promise<ProxyBackend> {
+/** A backend that requires a PROXY header on every connection, then serves HTTP/1.1 (HTTPS when `tlsPair` is given; HTTP/2 too with `h2`). */
+export async function startProxyBackend(tlsPair?: { cert: string; key: string }, options: { h2?: boolean } = {}): Promise<ProxyBackend> {
   const headers: SeenHeader[] = [];
   const requests: ProxyBackend['requests'] = [];
   // By the client's port: every connection comes from 127.0.0.1, TLS or not.
   const byPort = new Map<number, SeenHeader>();
-  const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
+  const handler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => {
     const header = byPort.get(req.socket.remotePort ?? 0)!;
     requests.push({ header, path: req.url ?? '', forwardedFor: req.headers['x-forwarded-for'] as string | undefined });
     res.writeHead(200, { 'content-type': 'text/plain' });
     res.end(`source=${header.source}\n`);
   };
-  const server = tlsPair ? https.createServer(tlsPair, handler) : http.createServer(handler);
+  const server = tlsPair ? (options.h2 ? http2.createSecureServer({ ...tlsPair, allowHTTP1: true }, handler) : https.createServer(tlsPair, handler)) : http.createServer(handler);
   const sockets = new Set<net.Socket>();
   const state = { refused: 0 };
   const acceptor = net.createServer({ pauseOnConnect: true }, (socket) => {
