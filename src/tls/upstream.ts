@@ -62,7 +62,7 @@ export function upstreamTlsOptions(server: ServerConfig, ca: Buffer | null = rea
 export function createUpstreamConnector(server: ServerConfig, connectTimeoutMs: number, ca: Buffer | null = readCa(server)): Connector {
   const tlsOptions = upstreamTlsOptions(server, ca);
   const tcpConnect = buildConnector({ timeout: connectTimeoutMs, noDelay: true } as buildConnector.BuildOptions);
-  const preface = server.proxyProtocol === null ? null : encodeProxyHeader(server.proxyProtocol, null);
+  const preface = server.proxyProtocol ? encodeProxyHeader(server.proxyProtocol, null) : null;
   const tcp: Connector =
     preface === null
       ? tcpConnect

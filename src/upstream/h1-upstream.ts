@@ -97,7 +97,7 @@ class H1Upstream implements Upstream {
       return;
     }
     const version = this.#config.proxyProtocol;
-    const preface = version === null ? null : encodeProxyHeader(version, request.client);
+    const preface = version ? encodeProxyHeader(version, request.client) : null;
     this.#pool.acquire(new H1Attempt(this.#pool, request, handler, head, this.#timeouts.serverMs, preface));
   }
 

@@ -85,7 +85,7 @@ class H2Upstream implements Upstream {
       return;
     }
     const version = this.#config.proxyProtocol;
-    const session = this.#connect(version === null ? null : encodeProxyHeader(version, request.client));
+    const session = this.#connect(version ? encodeProxyHeader(version, request.client) : null);
     const headers: OutgoingHttpHeaders = { ':method': request.method, ':path': request.path, ':scheme': 'https' };
     for (let i = 0; i < request.headers.length; i += 2) {
       const name = request.headers[i]!.toLowerCase();

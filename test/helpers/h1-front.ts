@@ -78,7 +78,7 @@ export async function startFront(script: Script, clientTimeoutMs = 2000, maxconn
     headers: NO_RULES,
     errorPages: {},
     check: null,
-    servers: [{ name: 's1', address: { host: '127.0.0.1', port: 9 }, tls: null, maxconn, weight: 1, cookie: 's1' } as ServerConfig],
+    servers: [{ name: 's1', address: { host: '127.0.0.1', port: 9 }, tls: null, maxconn, weight: 1, cookie: 's1', proxyProtocol: null } as ServerConfig],
   } as unknown as BackendConfig;
   const server = new UpstreamServer('web', config.servers[0]!, 0, timeouts, () => upstream);
   const backend = new Backend(config, [server], timeouts);
