@@ -10,7 +10,6 @@ import { closed, connectWithHeader, h2RequestOver, requestOver, v1Header, v2Head
 import { waitFor, within } from '../helpers/wait.js';
 
 const pki = testPki();
-const cert = pki.selfSigned('web1');
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
