@@ -59,7 +59,7 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
     gate,
     stats: frontendStats,
     listeningLevel: role.controls ? 'info' : 'debug',
-    exchange: (frontend, facts, retired) => ({ frontend: facts, routing: routingOf(frontend), observer, draining: () => draining || retired(), logger, errorPages }),
+    exchange: (frontend, facts, retired, limits) => ({ frontend: facts, routing: routingOf(frontend), observer, draining: () => draining || retired(), logger, errorPages, requestLimit: limits }),
     requestId: createRequestIds(),
     events: [frontendStats, metrics],
   });

@@ -9,6 +9,8 @@ export type Termination =
   /** A route's own answer (`respond`). */
   | 'local'
   | 'no-route'
+  /** Refused by the frontend's per-client request rate. */
+  | 'rate-limited'
   | 'bad-request'
   | 'client-timeout'
   | 'client-aborted'
@@ -38,6 +40,7 @@ export const LB_ERRORS = {
   LB_ERR_REQUEST_TIMEOUT: { status: 408, termination: 'client-timeout', message: 'request headers not received within timeouts.client' },
   LB_ERR_HEADERS_TOO_LARGE: { status: 431, termination: 'bad-request', message: 'request headers larger than the parser accepts' },
   LB_ERR_NO_ROUTE: { status: 404, termination: 'no-route', message: 'no route matched and the frontend has no default backend' },
+  LB_ERR_RATE_LIMITED: { status: 429, termination: 'rate-limited', message: "the client is over the frontend's limits.requestRate (Retry-After says when to come back)" },
   LB_ERR_CLIENT_ABORTED: { status: null, termination: 'client-aborted', message: 'the client closed its connection before the response ended' },
   LB_ERR_NO_SERVER: { status: 503, termination: 'no-server', message: 'no server of the backend can take a new request' },
   LB_ERR_QUEUE_TIMEOUT: { status: 503, termination: 'queue-timeout', message: 'the request waited timeouts.queue for a free server slot' },

@@ -35,6 +35,7 @@ export function sessionState(r: AccessRecord): string {
     case 'local':
       return 'LR';
     case 'no-route':
+    case 'rate-limited':
       return 'PR';
     case 'bad-request':
       return 'PR';

@@ -6,9 +6,8 @@
 // send `application/json` without a CORS preflight, which is never granted).
 import type http from 'node:http';
 import { isIP } from 'node:net';
-import { cidrList } from '../backend/backend.js';
+import { cidrList, inBlockList, plainAddress } from '../client-address.js';
 import type { AdminConfig } from '../config/types.js';
-import { inBlockList, plainAddress } from '../exchange/headers.js';
 
 /** Why a request is refused, or null when it may go on. */
 export type Refusal = 'address not allowed' | 'host not allowed' | 'cross-site request' | 'body must be application/json';

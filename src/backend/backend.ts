@@ -1,10 +1,11 @@
 // A backend at runtime: its servers, balancing policy and queue. `acquire` hands out
 // a server slot (now, or after waiting in a FIFO); `release` gives it back and wakes
 // the oldest waiter.
-import { BlockList, isIP } from 'node:net';
+import type { BlockList } from 'node:net';
 import { createPersistenceCookie, type PersistenceCookie } from '../balancer/cookie.js';
 import { createPolicy } from '../balancer/create-policy.js';
 import type { BalancePolicy } from '../balancer/policy.js';
+import { cidrList } from '../client-address.js';
 import type { BackendConfig, CookieConfig, TimeoutsConfig } from '../config/types.js';
 import { LbError } from '../errors.js';
 import { WaitQueue, type Waiter } from './wait-queue.js';
@@ -42,18 +43,6 @@ export interface Persistence {
   readonly strip: (cookieHeader: string) => string | undefined;
   /** Whether Set-Cookie carries Secure on a frontend of this protocol. */
   secure(proto: 'http' | 'https'): boolean;
-}
-
-/** A BlockList of CIDRs ("10.0.0.0/8", "::1", "192.0.2.7"), or null for none. */
-export function cidrList(cidrs: readonly string[]): BlockList | null {
-  if (cidrs.length === 0) return null;
-  const list = new BlockList();
-  for (const cidr of cidrs) {
-    const [address, prefix] = cidr.split('/') as [string, string | undefined];
-    const type = isIP(address) === 6 ? 'ipv6' : 'ipv4';
-    list.addSubnet(address, prefix === undefined ? (type === 'ipv6' ? 128 : 32) : Number(prefix), type);
-  }
-  return list;
 }
 
 function createPersistence(config: CookieConfig, servers: readonly UpstreamServer[]): Persistence {

@@ -135,6 +135,20 @@ function toConfig(raw: RawConfig, file: string): Config {
       alpn: frontend.tls === null ? [] : (frontend.alpn ?? ['h2', 'http/1.1']),
       headers: toHeaderRules(frontend.headers),
       errorPages: toErrorPages(frontend.errorPages),
+      proxyProtocol:
+        frontend.proxyProtocol === null || frontend.proxyProtocol.trusted.length === 0
+          ? null
+          : { trusted: frontend.proxyProtocol.trusted, timeoutMs: frontend.proxyProtocol.timeout },
+      limits:
+        frontend.limits === null
+          ? null
+          : {
+              ...frontend.limits,
+              requestRate:
+                frontend.limits.requestRate === null
+                  ? null
+                  : { rate: frontend.limits.requestRate.rate, perMs: frontend.limits.requestRate.per, burst: frontend.limits.requestRate.burst ?? frontend.limits.requestRate.rate },
+            },
       hsts: frontend.hsts === null ? null : { maxAgeMs: frontend.hsts.maxAge, includeSubDomains: frontend.hsts.includeSubDomains, preload: frontend.hsts.preload },
       routes: frontend.routes.map((route, i) => ({
         name: route.name ?? `#${i + 1}`,
@@ -209,6 +223,7 @@ function toConfig(raw: RawConfig, file: string): Config {
                 cert: server.tls.cert === null ? null : resolve(server.tls.cert),
                 key: server.tls.key === null ? null : resolve(server.tls.key),
               },
+        proxyProtocol: server.proxyProtocol,
         maxconn: server.maxconn,
         weight: server.weight,
         cookie: server.cookie ?? server.name,

@@ -221,6 +221,24 @@ const routeSchema = z.strictObject({
     .default(null),
 });
 
+/** Per-client limits of a frontend (src/limits/client-limits.ts). */
+const limitsSchema = z.strictObject({
+  connections: z.int().min(1).nullable().default(null),
+  requestRate: z
+    .strictObject({
+      rate: z.int().min(1),
+      per: timerDuration.default(1_000),
+      // Requests a client may send at once after a quiet spell; default: `rate`.
+      burst: z.int().min(1).nullable().default(null),
+    })
+    .nullable()
+    .default(null),
+  allow: z.array(cidr).default([]),
+  deny: z.array(cidr).default([]),
+  // Clients remembered at most, besides those with a connection open (see the README's bound).
+  tableSize: z.int().min(1).max(10_000_000).default(100_000),
+});
+
 const frontendSchema = z.strictObject({
   name,
   bind: bindAddress,
@@ -258,6 +276,15 @@ const frontendSchema = z.strictObject({
       maxResetsPerSecond: z.number().int().min(1).default(100),
     })
     .default({ maxConcurrentStreams: 100, maxHeaderListSize: 64 * 1024, maxResetsPerSecond: 100 }),
+  // PROXY protocol v1/v2 from these peers (their header required); empty or omitted: off.
+  proxyProtocol: z
+    .strictObject({
+      trusted: z.array(cidr).default([]),
+      timeout: timerDuration.default(5_000),
+    })
+    .nullable()
+    .default(null),
+  limits: limitsSchema.nullable().default(null),
 });
 
 const cookieSchema = z.strictObject({
@@ -306,6 +333,8 @@ const serverSchema = z.strictObject({
     })
     .nullable()
     .default(null),
+  // Send a PROXY protocol header first on every connection to this server.
+  proxyProtocol: z.enum(['v1', 'v2']).nullable().default(null),
   maxconn: z.int().min(0).default(0),
   weight: z.int().min(0).max(256).default(1),
   cookie: cookieValue.optional(),

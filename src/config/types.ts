@@ -14,6 +14,7 @@ export type TlsVersion = 'TLSv1.2' | 'TLSv1.3';
 export type SameSite = 'Strict' | 'Lax' | 'None';
 export type ObserveMode = 'none' | 'layer4' | 'layer7';
 export type OnErrorAction = 'mark-down' | 'fastinter';
+export type ProxyProtocolVersion = 'v1' | 'v2';
 
 export interface LogConfig {
   readonly level: LogLevel;
@@ -83,6 +84,38 @@ export interface FrontendConfig {
   /** Protocols offered by ALPN on a TLS frontend, preferred first; [] on a plain frontend. */
   readonly alpn: readonly AlpnProtocol[];
   readonly http2: Http2Config;
+  /** null: no PROXY protocol (omitted, or no trusted peer). */
+  readonly proxyProtocol: ProxyProtocolConfig | null;
+  /** null: no per-client limits. */
+  readonly limits: LimitsConfig | null;
+}
+
+/** PROXY protocol v1/v2 on a frontend: required from the trusted peers, never read from others. */
+export interface ProxyProtocolConfig {
+  /** CIDRs; never empty. */
+  readonly trusted: readonly string[];
+  /** The header must arrive within this long. */
+  readonly timeoutMs: number;
+}
+
+/** Limits per client address (IPv6 by /64), counted per process. */
+export interface LimitsConfig {
+  /** Concurrent connections per client; null: no limit. */
+  readonly connections: number | null;
+  readonly requestRate: RequestRateConfig | null;
+  /** CIDRs; when non-empty, only these clients are served. */
+  readonly allow: readonly string[];
+  /** CIDRs refused at accept. */
+  readonly deny: readonly string[];
+  /** Clients without an open connection remembered at most (their rate state). */
+  readonly tableSize: number;
+}
+
+/** A token bucket per client: `burst` tokens, refilled at `rate` per `perMs`; a request takes one. */
+export interface RequestRateConfig {
+  readonly rate: number;
+  readonly perMs: number;
+  readonly burst: number;
 }
 
 export type AlpnProtocol = 'h2' | 'http/1.1';
@@ -202,6 +235,8 @@ export interface ServerConfig {
   readonly address: HostPort;
   /** null: plain HTTP to this server. */
   readonly tls: ServerTlsConfig | null;
+  /** A PROXY protocol header sent first on each connection to the server; null: none. */
+  readonly proxyProtocol: ProxyProtocolVersion | null;
   /** Concurrent requests; 0 = no limit. */
   readonly maxconn: number;
   readonly weight: number;

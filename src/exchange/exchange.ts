@@ -15,7 +15,8 @@ import type { Downstream } from './downstream.js';
 import type { ErrorPages } from './error-pages.js';
 import type { HeaderRules } from '../config/types.js';
 import { applyHeaderOps, isEmpty, setHeader, type HeaderVariables } from './header-rules.js';
-import { downstreamResponseHeaders, inBlockList, upstreamRequestHeaders } from './headers.js';
+import { inBlockList } from '../client-address.js';
+import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.js';
 import { errorResponse, fixedResponse, httpsRedirect, redirectResponse, type LocalResponse } from './local-response.js';
 import type { FrontendFacts, RequestHead } from './request-head.js';
 import { shouldRetry, type AttemptPhase } from './retry.js';
@@ -31,6 +32,12 @@ export interface ExchangeObserver {
   requestDone(record: AccessRecord): void;
 }
 
+/** A frontend's per-client request rate (src/limits/client-limits.ts). */
+export interface RequestLimit {
+  /** Takes a token for the client: 0 when the request may go on, else the seconds until it may (Retry-After). */
+  takeRequest(clientAddress: string): number;
+}
+
 /** What every exchange of one frontend shares. */
 export interface ExchangeContext {
   readonly frontend: FrontendFacts;
@@ -41,6 +48,8 @@ export interface ExchangeContext {
   readonly logger: Logger;
   /** The operator's pages for error statuses; absent: the built-in text. */
   readonly errorPages?: ErrorPages;
+  /** The frontend's per-client request rate; absent or null: none. */
+  readonly requestLimit?: RequestLimit | null;
 }
 
 /** Interim (1xx) responses a server may send before its final one; one more is a malformed response. */
@@ -114,6 +123,13 @@ export class Exchange implements UpstreamHandler {
   /** Routes the request and forwards it. A bug of ours costs this one request, never the process. */
   start(): void {
     try {
+      // Over its rate, a client is answered before anything is routed, balanced or sent.
+      const waitSeconds = this.#ctx.requestLimit?.takeRequest(this.#head.clientAddress) ?? 0;
+      if (waitSeconds > 0) {
+        this.#backend = null;
+        this.#fail(new LbError('LB_ERR_RATE_LIMITED'), ['retry-after', String(waitSeconds)]);
+        return;
+      }
       const decision = this.#ctx.routing.decide(this.#head);
       switch (decision.kind) {
         case 'backend':
@@ -262,7 +278,7 @@ export class Exchange implements UpstreamHandler {
     this.#attemptStartedAt = performance.now();
     const head = this.#head;
     server.upstream.dispatch(
-      { method: head.method, path: this.#target, headers: this.#upstreamHeaders, body: this.#down.body, upgrade: head.upgrade },
+      { method: head.method, path: this.#target, headers: this.#upstreamHeaders, body: this.#down.body, upgrade: head.upgrade, client: head },
       this,
     );
   }
@@ -480,12 +496,13 @@ export class Exchange implements UpstreamHandler {
     if (frontend.hsts) setHeader(headers, 'strict-transport-security', frontend.hsts);
   }
 
-  /** Ends the exchange with an error of the table: its status answered, its termination recorded. */
-  #fail(err: LbError): void {
+  /** Ends the exchange with an error of the table: its status answered (with `extraHeaders`), its termination recorded. */
+  #fail(err: LbError, extraHeaders?: readonly string[]): void {
     this.#error ??= err.message;
     const status = err.status ?? 502;
     const page = this.#ctx.errorPages?.response(status, this.#ctx.frontend.name, this.#backend?.name ?? null);
-    this.#answerLocally(page ?? errorResponse(status), closesConnection(status));
+    const response = page ?? errorResponse(status);
+    this.#answerLocally(extraHeaders ? { ...response, headers: [...response.headers, ...extraHeaders] } : response, closesConnection(status));
     this.#finish(err.termination ?? LB_ERRORS.LB_ERR_INTERNAL.termination);
   }
 

@@ -1,6 +1,5 @@
 // Header passes for both directions: hop-by-hop removal (RFC 9110 §7.6.1, including
 // every header named in Connection), X-Forwarded-*, and the persistence cookie.
-import type { BlockList } from 'node:net';
 
 /** Hop-by-hop headers never forwarded in either direction. */
 const HOP_BY_HOP = new Set([
@@ -124,16 +123,4 @@ export function downstreamResponseHeaders(raw: readonly (Buffer | string)[]): Re
     headers.push(name, value);
   }
   return { headers, cacheControl, cacheControlIndex };
-}
-
-/** Normalises an IPv4-mapped IPv6 address (::ffff:1.2.3.4) to plain IPv4. */
-export function plainAddress(address: string | undefined): string {
-  if (!address) return '';
-  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
-}
-
-/** True when `address` is inside `list` (IPv4 or IPv6). */
-export function inBlockList(list: BlockList | null, address: string): boolean {
-  if (!list || !address) return false;
-  return list.check(address, address.includes(':') ? 'ipv6' : 'ipv4');
 }

@@ -1,5 +1,6 @@
 // What a front hands the exchange: the request head in protocol-neutral terms, and
 // the facts of the frontend it arrived on.
+import type { ConnectionAddresses } from '../client-address.js';
 import type { HeaderRules } from '../config/types.js';
 
 /** The frontend facts an exchange needs. */
@@ -14,8 +15,11 @@ export interface FrontendFacts {
   readonly hsts: string | null;
 }
 
-/** A request head as a front parsed it. Decisions read the few fields materialised here. */
-export interface RequestHead {
+/**
+ * A request head as a front parsed it, with its connection's addresses (decided at accept:
+ * a PROXY header's, or the socket's). Decisions read the few fields materialised here.
+ */
+export interface RequestHead extends ConnectionAddresses {
   readonly method: string;
   /** Origin-form path and query (a front turns absolute-form into this). */
   readonly target: string;
@@ -33,6 +37,4 @@ export interface RequestHead {
   readonly hasBody: boolean;
   /** The protocol an upgrade request asks for (`websocket`), null otherwise. */
   readonly upgrade: string | null;
-  readonly clientAddress: string;
-  readonly clientPort: number;
 }

@@ -8,7 +8,10 @@ import type { FrontendFacts } from '../exchange/request-head.js';
 import { rawErrorResponse } from '../h1/front/raw-response.js';
 import type { AbuseReason } from '../h2/session-guard.js';
 import { createStreamFront } from '../h2/stream-front.js';
+import { ClientLimits, type LimitReason } from '../limits/client-limits.js';
+import type { ProxyReadErrorCode } from '../proxy-protocol/read-header.js';
 import { createFrontendTls, type FrontendTls } from '../tls/frontend.js';
+import { acceptPolicyOf } from './accept.js';
 import type { ConnectionGate } from './connection-gate.js';
 import type { FrontendStats } from './frontend-stats.js';
 import { createListener, type Listener, type ListenerHandlers } from './listener.js';
@@ -21,6 +24,8 @@ interface RunningFrontend {
   bound: boolean;
   /** Set when a reload removed the frontend: answers close their connection. */
   retired: boolean;
+  /** Its per-client limit table, kept across reloads while the frontend has limits. */
+  limits: ClientLimits | null;
 }
 
 /** The frontends of a config with their certificates read: made before anything changes, so a bad file changes nothing. */
@@ -35,8 +40,8 @@ export interface FrontendSetOptions {
   readonly stats: FrontendStats;
   /** `debug` in a worker: the primary logs the one `listening` line operators read. */
   readonly listeningLevel: 'info' | 'debug';
-  /** What a frontend's requests share under the config in force: route, observers, drain state. */
-  exchange(frontend: FrontendConfig, facts: FrontendFacts, retired: () => boolean): ExchangeContext;
+  /** What a frontend's requests share under the config in force: route, observers, drain state, its client limits. */
+  exchange(frontend: FrontendConfig, facts: FrontendFacts, retired: () => boolean, limits: ClientLimits | null): ExchangeContext;
   readonly requestId: () => string;
   /** Who hears of connection-level events (counts, metrics). */
   readonly events: readonly FrontendEvents[];
@@ -55,6 +60,10 @@ export interface FrontendEvents {
   http2Abuse?(frontend: string, reason: AbuseReason): void;
   /** A request the listener could not parse (answered 400, 408 or 431 there). */
   requestError?(frontend: string): void;
+  /** A client refused by the frontend's limits: a connection closed at accept, or a request answered 429. */
+  limitRejected?(frontend: string, reason: LimitReason): void;
+  /** A trusted peer's PROXY header was missing, malformed or late: its connection was closed. */
+  proxyProtocolError?(frontend: string, code: ProxyReadErrorCode): void;
 }
 
 /** Two binds are the same socket. Port 0 stays "the same" across a reload: the operator did not change it. */
@@ -176,11 +185,17 @@ export class FrontendSet {
 
   /** The HTTP/1.1 fronts of a frontend, with the config in force. */
   #handlersOf(frontend: FrontendConfig, running: RunningFrontend): ListenerHandlers {
-    const { requestId, events } = this.#options;
-    const exchange = this.#options.exchange(frontend, running.facts, () => running.retired);
-    const front = { exchange, clientTimeoutMs: this.#timeouts.clientMs, requestId };
+    const { requestId, events, logger } = this.#options;
     const name = frontend.name;
+    running.limits = this.#limitsOf(frontend, running.limits);
+    const exchange = this.#options.exchange(frontend, running.facts, () => running.retired, running.limits);
+    const accept = acceptPolicyOf(frontend, running.limits, (code, peer) => {
+      events.forEach((e) => e.proxyProtocolError?.(name, code));
+      logger.warn({ frontend: name, peer, err: code }, 'PROXY header refused: connection closed');
+    });
+    const front = { exchange, clientTimeoutMs: this.#timeouts.clientMs, requestId };
     return {
+      accept,
       rawError: (status) => rawErrorResponse(status, exchange.errorPages?.response(status, name, null), running.facts.hsts),
       stream: createStreamFront({ ...front, streamOpened: () => events.forEach((e) => e.http2Stream?.(name)) }),
       connections: (delta) => events.forEach((e) => e.connection?.(name, delta)),
@@ -191,9 +206,26 @@ export class FrontendSet {
     };
   }
 
+  /** The frontend's limit table under `frontend`'s limits: the same one reconfigured, a new one, or none. */
+  #limitsOf(frontend: FrontendConfig, table: ClientLimits | null): ClientLimits | null {
+    if (frontend.limits === null) return null;
+    if (table !== null) {
+      table.configure(frontend.limits);
+      return table;
+    }
+    const { events, logger } = this.#options;
+    const name = frontend.name;
+    return new ClientLimits(frontend.limits, (reason, client, summary) => {
+      events.forEach((e) => e.limitRejected?.(name, reason));
+      // One line per client per interval, with the rejections it stands for.
+      if (summary !== null) logger.warn({ frontend: name, client, reason, rejected: summary.rejected }, 'client over its limit');
+      else if (reason === 'deny') logger.debug({ frontend: name, client, reason }, 'client refused');
+    });
+  }
+
   #start(frontend: FrontendConfig, tls: FrontendTls | null): RunningFrontend {
     const { logger, gate, events } = this.#options;
-    const running = { facts: factsOf(frontend, frontend.bind.port), bound: false, retired: false } as RunningFrontend;
+    const running = { facts: factsOf(frontend, frontend.bind.port), bound: false, retired: false, limits: null } as RunningFrontend;
     running.listener = createListener(frontend, tls, this.#timeouts, this.#handlersOf(frontend, running), logger, gate);
     for (const e of events) e.frontendAdded?.(frontend.name);
     return running;

@@ -6,6 +6,7 @@ import net from 'node:net';
 import tlsModule, { type TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
+import type { ConnectionAddresses } from '../client-address.js';
 import type { AlpnProtocol, FrontendConfig, TimeoutsConfig } from '../config/types.js';
 import { SessionGuard, type AbuseReason } from '../h2/session-guard.js';
 import type { ConnectionGate } from './connection-gate.js';
@@ -14,6 +15,8 @@ import type { FrontendTls } from '../tls/frontend.js';
 import type { ExchangeContext } from '../exchange/exchange.js';
 import { serveH1Connection, type H1Connection } from '../h1/front/connection.js';
 import { H1_ERRORS, type H1ErrorCode } from '../h1/errors.js';
+import { acceptConnection, type AcceptPolicy } from './accept.js';
+import { AddressBook } from './address-book.js';
 
 /** Head limits of the HTTP/1.1 engine: 16 KiB (node:http's default), 100 fields. */
 const H1_HEAD_LIMITS = Object.freeze({ maxHeadBytes: 16384, maxHeaders: 100 });
@@ -22,8 +25,10 @@ const H1_HEAD_LIMITS = Object.freeze({ maxHeadBytes: 16384, maxHeaders: 100 });
 export interface ListenerHandlers {
   /** What the HTTP/1.1 engine needs: the exchange context in force and request ids. */
   readonly h1Front: { readonly exchange: ExchangeContext; readonly requestId: () => string };
-  /** An HTTP/2 stream opened (connections that negotiated h2). */
-  stream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]): void;
+  /** An HTTP/2 stream opened (connections that negotiated h2) on a connection with these addresses. */
+  stream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[], addresses: ConnectionAddresses): void;
+  /** What a connection goes through between accept and TLS: the PROXY header, the client's limits. */
+  readonly accept: AcceptPolicy;
   /** A client connection opened (+1) or closed (-1). */
   connections?(delta: 1 | -1): void;
   /** An HTTP/2 connection was closed for abuse. */
@@ -96,8 +101,13 @@ export function createListener(
   // HTTP/2 sessions, fed TLS sockets whose ALPN chose h2.
   const h2 = http2.createServer(h2Options(config));
   const sessions = new Map<Http2Session, SessionGuard>();
+  // The addresses decided at accept: a TLS socket finds its connection's in the book.
+  const book = new AddressBook();
+  const sessionAddresses = new WeakMap<Http2Session, ConnectionAddresses>();
   h2.on('session', (session: Http2Session) => {
-    const address = session.socket?.remoteAddress;
+    const addresses = book.of(session.socket);
+    sessionAddresses.set(session, addresses);
+    const address = addresses.clientAddress;
     const guard = new SessionGuard(session, () => ({ resetsPerSecond: current.config.http2.maxResetsPerSecond }), (reason) => {
       current.handlers.http2Abuse?.(reason);
       logger.warn({ frontend: current.config.name, clientAddress: address, reason }, 'http2 connection closed for abuse');
@@ -112,16 +122,17 @@ export function createListener(
   h2.on('sessionError', () => {});
   h2.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
     sessions.get(stream.session!)?.streamOpened(stream);
-    current.handlers.stream(stream, headers, flags, rawHeaders);
+    current.handlers.stream(stream, headers, flags, rawHeaders, sessionAddresses.get(stream.session!)!);
   });
   // SNI goes through `current`, so a reload's certificates answer the next handshake.
   // Connections served by the own HTTP/1.1 engine, for drain.
   const h1Connections = new Set<H1Connection>();
   /** Hands an HTTP/1.1 connection to the own engine, with the settings in force now. */
-  function serveOwn(socket: Socket): void {
+  function serveOwn(socket: Socket, addresses: ConnectionAddresses): void {
     const { handlers, timeouts: now, config: frontendConfig } = current;
     const front = handlers.h1Front;
     const conn = serveH1Connection(socket, {
+      addresses,
       context: () => current.handlers.h1Front.exchange,
       requestId: front.requestId,
       clientTimeoutMs: now.clientMs,
@@ -139,23 +150,27 @@ export function createListener(
   const tlsServer = tls
     ? tlsModule.createServer({ ...tls.serverOptions, ALPNCallback: ({ protocols }) => chooseProtocol(current.config.alpn, protocols), SNICallback: (name, cb) => cb(null, current.tls!.contextFor(name)) }, (socket: TLSSocket) => {
         if (socket.alpnProtocol === 'h2') h2.emit('connection', socket);
-        else serveOwn(socket);
+        else serveOwn(socket, book.of(socket));
       })
     : null;
   // The socket listens; the http(s) server only serves what the gate admits.
   const acceptor = net.createServer({ pauseOnConnect: true, noDelay: true }, (socket) => {
     socket.on('error', () => {});
-    gate.offer(socket, () => {
-      const { connections } = current.handlers;
-      connections?.(1);
-      socket.once('close', () => connections?.(-1));
-      // TLS reads through its own wrap; a plain socket must be let out of pauseOnConnect.
-      if (tlsServer) tlsServer.emit('connection', socket);
-      else {
-        serveOwn(socket);
-        socket.resume();
-      }
-    });
+    gate.offer(socket, () =>
+      acceptConnection(socket, current.handlers.accept, (addresses, carried) => {
+        const { connections } = current.handlers;
+        connections?.(1);
+        socket.once('close', () => connections?.(-1));
+        // TLS reads through its own wrap; a plain socket must be let out of pauseOnConnect.
+        if (tlsServer) {
+          if (carried) book.remember(socket, addresses);
+          tlsServer.emit('connection', socket);
+        } else {
+          serveOwn(socket, addresses);
+          socket.resume();
+        }
+      }),
+    );
   });
   if (tlsServer) {
     tlsServer.on('tlsClientError', (err: Error) => {

@@ -9,8 +9,8 @@ import { PassThrough, type Duplex } from 'node:stream';
 import { LbError } from '../errors.js';
 import type { Downstream } from '../exchange/downstream.js';
 import { Exchange, type ExchangeContext } from '../exchange/exchange.js';
-import { plainAddress } from '../exchange/headers.js';
 import { trailersProblem } from '../h1/trailer-fields.js';
+import type { ConnectionAddresses } from '../client-address.js';
 import type { RequestHead } from '../exchange/request-head.js';
 
 const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_CANCEL, NGHTTP2_PROTOCOL_ERROR } = http2.constants;
@@ -207,7 +207,7 @@ class StreamDownstream implements Downstream {
  * the split Cookie fields joined into one (RFC 9113 §8.2.3); the error of the table when
  * the request cannot be carried.
  */
-export function requestHeadOfStream(headers: IncomingHttpHeaders, rawHeaders: readonly string[], hasBody: boolean, clientAddress: string, clientPort: number): RequestHead | LbError {
+export function requestHeadOfStream(headers: IncomingHttpHeaders, rawHeaders: readonly string[], hasBody: boolean, addresses: ConnectionAddresses): RequestHead | LbError {
   const method = headers[':method'] ?? '';
   const path = headers[':path'];
   const authority = headers[':authority'];
@@ -254,8 +254,10 @@ export function requestHeadOfStream(headers: IncomingHttpHeaders, rawHeaders: re
     connection: undefined,
     hasBody,
     upgrade: null,
-    clientAddress,
-    clientPort,
+    clientAddress: addresses.clientAddress,
+    clientPort: addresses.clientPort,
+    localAddress: addresses.localAddress,
+    localPort: addresses.localPort,
   };
 }
 
@@ -268,17 +270,14 @@ export interface StreamFrontOptions {
 }
 
 /** Builds the `stream` listener of one frontend's HTTP/2 sessions. */
-export function createStreamFront(options: StreamFrontOptions): (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) => void {
+export function createStreamFront(options: StreamFrontOptions): (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[], addresses: ConnectionAddresses) => void {
   const { exchange: ctx, clientTimeoutMs, requestId } = options;
-  return function handleStream(stream, headers, _flags, rawHeaders) {
+  return function handleStream(stream, headers, _flags, rawHeaders, addresses) {
     options.streamOpened();
     stream.on('error', () => {});
-    const socket = stream.session?.socket;
-    const clientAddress = plainAddress(socket?.remoteAddress);
-    const clientPort = socket?.remotePort ?? 0;
     // A body follows unless the HEADERS frame ended the stream.
     const hasBody = !stream.endAfterHeaders;
-    const head = requestHeadOfStream(headers, rawHeaders, hasBody, clientAddress, clientPort);
+    const head = requestHeadOfStream(headers, rawHeaders, hasBody, addresses);
     if (head instanceof LbError) {
       // Recorded with what the client sent; never forwarded.
       const sent: RequestHead = {
@@ -291,8 +290,7 @@ export function createStreamFront(options: StreamFrontOptions): (stream: ServerH
         connection: undefined,
         hasBody: false,
         upgrade: null,
-        clientAddress,
-        clientPort,
+        ...addresses,
       };
       new Exchange(sent, new StreamDownstream(stream, false, clientTimeoutMs), ctx, requestId()).reject(head);
       return;

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import net, { isIP } from 'node:net';
 import tls, { checkServerIdentity, createSecureContext, type ConnectionOptions, type PeerCertificate } from 'node:tls';
 import type { ServerConfig } from '../config/types.js';
+import { encodeProxyHeader } from '../proxy-protocol/encode.js';
 import { matchesPins, PinMismatchError } from './pin.js';
 
 /** The name a server's certificate must carry: its `servername`, else its address host. */
@@ -51,12 +52,23 @@ export function upstreamTlsOptions(server: ServerConfig, ca: Buffer | null = rea
 /** Opens one fresh connection to a server (health checks); `alpn` is offered on TLS when given. */
 export type Dialer = (alpn?: readonly string[]) => net.Socket;
 
-/** A dialer for one server with its TLS options (upstreamTlsOptions; null for plain TCP). */
+/**
+ * A dialer for one server with its TLS options (upstreamTlsOptions; null for plain TCP).
+ * A server that takes a PROXY header gets one naming no client first (v2 LOCAL, v1
+ * UNKNOWN: the connection is Doorman's own, a health check), before TLS.
+ */
 export function createDialer(server: ServerConfig, tlsOptions: ConnectionOptions | null): Dialer {
   const { host, port } = server.address;
-  if (tlsOptions === null) return () => net.connect({ host, port, noDelay: true });
+  const preface = server.proxyProtocol ? encodeProxyHeader(server.proxyProtocol, null) : null;
+  const tcp = (): net.Socket => {
+    const socket = net.connect({ host, port, noDelay: true });
+    if (preface !== null) socket.write(preface);
+    return socket;
+  };
+  if (tlsOptions === null) return tcp;
   return (alpn) => {
-    const socket = tls.connect({ ...tlsOptions, host, port, ...(alpn ? { ALPNProtocols: [...alpn] } : {}) });
+    const alpnOption = alpn ? { ALPNProtocols: [...alpn] } : {};
+    const socket = preface === null ? tls.connect({ ...tlsOptions, host, port, ...alpnOption }) : tls.connect({ ...tlsOptions, socket: tcp(), ...alpnOption });
     socket.setNoDelay(true);
     return socket;
   };

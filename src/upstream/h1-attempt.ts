@@ -87,8 +87,11 @@ export class H1Attempt implements PoolUser {
   #onBodyEnd: (() => void) | null = null;
   #onBodyError: ((err: Error) => void) | null = null;
 
-  constructor(pool: H1Pool, request: UpstreamRequest, handler: UpstreamHandler, head: UpstreamRequestHead, serverMs: number) {
+  readonly preface: Buffer | null;
+
+  constructor(pool: H1Pool, request: UpstreamRequest, handler: UpstreamHandler, head: UpstreamRequestHead, serverMs: number, preface: Buffer | null = null) {
     this.#pool = pool;
+    this.preface = preface;
     this.#request = request;
     this.#handler = handler;
     this.#head = head;

@@ -37,12 +37,15 @@ export class H1Connection {
   requests = 0;
   /** Set by recycle(): closed once its request ends instead of going back to the pool. */
   retired = false;
+  /** What was written first on it (a PROXY header), null for nothing. */
+  readonly preface: Buffer | null;
   #error: unknown = undefined;
   #connectTimer: NodeJS.Timeout | null;
   #detached = false;
 
-  constructor(socket: Socket, owner: ConnectionOwner, connectMs: number, secure: boolean) {
+  constructor(socket: Socket, owner: ConnectionOwner, connectMs: number, secure: boolean, preface: Buffer | null = null) {
     this.socket = socket;
+    this.preface = preface;
     this.#owner = owner;
     this.#connectTimer = setTimeout(connectTimedOut, connectMs, this);
     socket.once(secure ? 'secureConnect' : 'connect', this.#onConnect);

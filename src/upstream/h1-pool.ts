@@ -1,6 +1,8 @@
 // The keep-alive connections to one server: idle ones reused last-in first-out (the
 // warmest socket, and the others age out), at most `maxconn` in all, requests waiting
 // for a free one beyond that; idle connections close after a timeout and above a cap.
+// A connection opened with a preface (a PROXY header naming one client connection) only
+// ever serves requests with the same preface.
 import type { Socket } from 'node:net';
 import type { UpstreamError } from '../errors.js';
 import { H1Connection, type ConnectionOwner, type ConnectionUser } from './h1-connection.js';
@@ -13,8 +15,11 @@ export const KEEP_ALIVE_MARGIN_MS = 1000;
 export const DEFAULT_IDLE_CAP = 128;
 
 export interface PoolOptions {
-  /** Opens a socket to the server (plain or TLS); `secure` says which event means connected. */
-  readonly connect: () => Socket;
+  /**
+   * Opens a socket to the server (plain or TLS), writing `preface` first when given
+   * (before TLS); `secure` says which event means connected.
+   */
+  readonly connect: (preface: Buffer | null) => Socket;
   readonly secure: boolean;
   readonly connectMs: number;
   /** Connections at most; 0 = no limit. */
@@ -23,10 +28,16 @@ export interface PoolOptions {
 
 /** A user waiting for a connection: started with one (fresh ones call onConnected later). */
 export interface PoolUser extends ConnectionUser {
+  /** Sent first on a new connection; only a connection opened with the same preface may serve this user. */
+  readonly preface: Buffer | null;
   /** The pool hands it `conn`: already connected when `reused`. */
   start(conn: H1Connection, reused: boolean): void;
   /** The pool closed before a connection was free for it. */
   cancel(err: UpstreamError): void;
+}
+
+function samePreface(a: Buffer | null, b: Buffer | null): boolean {
+  return a === b || (a !== null && b !== null && a.equals(b));
 }
 
 export class H1Pool implements ConnectionOwner {
@@ -60,8 +71,10 @@ export class H1Pool implements ConnectionOwner {
   /** Gives `user` the most recently idle usable connection, else a new one, else a place in line. */
   acquire(user: PoolUser): void {
     const idle = this.#idle;
-    while (idle.length > 0) {
-      const conn = idle.pop()!;
+    for (let at = idle.length - 1; at >= 0; at--) {
+      const conn = idle[at]!;
+      if (!samePreface(conn.preface, user.preface)) continue;
+      idle.splice(at, 1);
       if (!conn.usable()) {
         conn.socket.destroy();
         continue;
@@ -79,7 +92,7 @@ export class H1Pool implements ConnectionOwner {
 
   /** A new connection for `user`, whatever is idle (a retry after a reused one died). */
   connectFresh(user: PoolUser): void {
-    const conn = new H1Connection(this.#options.connect(), this, this.#options.connectMs, this.#options.secure);
+    const conn = new H1Connection(this.#options.connect(user.preface), this, this.#options.connectMs, this.#options.secure, user.preface);
     this.#all.add(conn);
     conn.user = user;
     user.start(conn, false);
@@ -93,10 +106,16 @@ export class H1Pool implements ConnectionOwner {
       socket.destroy();
       return;
     }
-    const next = this.#waiting.shift();
-    if (next !== undefined) {
+    const at = this.#waiting.findIndex((user) => samePreface(user.preface, conn.preface));
+    if (at >= 0) {
+      const next = this.#waiting.splice(at, 1)[0]!;
       conn.user = next;
       next.start(conn, true);
+      return;
+    }
+    // Others wait for a connection this one cannot be: closing it lets connectionClosed open theirs.
+    if (this.#waiting.length > 0) {
+      socket.destroy();
       return;
     }
     if (this.#idle.length >= this.#idleCap) this.#idle.shift()!.socket.destroy();

@@ -1,10 +1,14 @@
 // Doorman's own HTTP/1.1 Upstream: a keep-alive pool per server (h1-pool.ts), one
 // request per connection at a time (h1-attempt.ts), heads built once (h1-request-head.ts)
 // and responses parsed by src/h1/. TLS uses the server's pinned options as they are.
+// A server with `proxyProtocol` gets a PROXY header first on each connection (before
+// TLS, like HAProxy's send-proxy), and a connection is reused only by requests of the
+// client connection it names (HAProxy's connection reuse keyed by the PROXY parameters).
 import net from 'node:net';
 import tls, { type ConnectionOptions } from 'node:tls';
 import type { ServerConfig, TimeoutsConfig } from '../config/types.js';
 import { LbError } from '../errors.js';
+import { encodeProxyHeader } from '../proxy-protocol/encode.js';
 import { H1Attempt } from './h1-attempt.js';
 import { H1Pool } from './h1-pool.js';
 import { buildRequestHead } from './h1-request-head.js';
@@ -37,7 +41,13 @@ class H1Upstream implements Upstream {
     const { host, port } = this.#config.address;
     const options = this.#tls;
     return new H1Pool({
-      connect: options === null ? () => net.connect({ host, port, highWaterMark: READ_HIGH_WATER_MARK } as net.NetConnectOpts) : () => this.#connectTls(options, host, port),
+      connect: (preface) => {
+        if (preface === null) return options === null ? net.connect({ host, port, highWaterMark: READ_HIGH_WATER_MARK } as net.NetConnectOpts) : this.#connectTls(options, { host, port });
+        const tcp = net.connect({ host, port, highWaterMark: READ_HIGH_WATER_MARK } as net.NetConnectOpts);
+        // Queued until connected and written then, before any TLS byte (TLS starts on a later 'connect' listener).
+        tcp.write(preface);
+        return options === null ? tcp : this.#connectTls(options, { socket: tcp });
+      },
       secure: options !== null,
       connectMs: this.#timeouts.connectMs,
       maxConnections: this.#config.maxconn,
@@ -49,8 +59,9 @@ class H1Upstream implements Upstream {
    * connector does). Only a session of a connection that passed every check (chain, name,
    * pins: `secureConnect`) is kept, since Node skips the identity check on a resumed one.
    */
-  #connectTls(options: ConnectionOptions, host: string, port: number): tls.TLSSocket {
-    const socket = tls.connect({ ...options, host, port, session: this.#session, highWaterMark: READ_HIGH_WATER_MARK } as ConnectionOptions) // highWaterMark: Node >= 15.9, not in the types;
+  #connectTls(options: ConnectionOptions, to: { host: string; port: number } | { socket: net.Socket }): tls.TLSSocket {
+    // highWaterMark: Node >= 15.9, not in the types.
+    const socket = tls.connect({ ...options, ...to, session: this.#session, highWaterMark: READ_HIGH_WATER_MARK } as ConnectionOptions & { highWaterMark: number });
     let verified = false;
     let pending: Buffer | undefined;
     socket.on('session', (session: Buffer) => {
@@ -85,7 +96,9 @@ class H1Upstream implements Upstream {
       handler.onError(new LbError('LB_ERR_UPSTREAM_CLOSED', 'closed: upstream closed'));
       return;
     }
-    this.#pool.acquire(new H1Attempt(this.#pool, request, handler, head, this.#timeouts.serverMs));
+    const version = this.#config.proxyProtocol;
+    const preface = version ? encodeProxyHeader(version, request.client) : null;
+    this.#pool.acquire(new H1Attempt(this.#pool, request, handler, head, this.#timeouts.serverMs, preface));
   }
 
   recycle(): void {

@@ -2,10 +2,15 @@
 // per server, negotiated by ALPN h2 and verified like every upstream connection (CA,
 // name, pins), its streams multiplexed; trailers come back to the exchange. A session
 // that ends (GOAWAY, error, recycle) is replaced by a new one for the next request.
+// A server with `proxyProtocol` gets one session per client connection, each opened
+// with its PROXY header before TLS and closed after DEFAULT_IDLE_MS without a stream.
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+import net from 'node:net';
 import tls, { type ConnectionOptions } from 'node:tls';
 import type { ServerConfig, TimeoutsConfig } from '../config/types.js';
 import { LbError, type UpstreamError } from '../errors.js';
+import { encodeProxyHeader } from '../proxy-protocol/encode.js';
+import { DEFAULT_IDLE_MS } from './h1-pool.js';
 import { classifyUpstreamError, isUpstreamError } from './classify.js';
 import type { Upstream, UpstreamHandler, UpstreamRequest } from './upstream.js';
 
@@ -47,9 +52,10 @@ class H2Upstream implements Upstream {
   readonly #config: ServerConfig;
   readonly #timeouts: TimeoutsConfig;
   readonly #tls: ConnectionOptions;
-  #session: ClientHttp2Session | null = null;
-  /** Why the current session failed, for the streams it takes down. */
-  #sessionError: unknown;
+  /** Open sessions by PROXY header ('' without one: a single session). */
+  readonly #sessions = new Map<string, ClientHttp2Session>();
+  /** Why a session failed, for the streams it takes down. */
+  readonly #sessionErrors = new WeakMap<ClientHttp2Session, unknown>();
 
   constructor(config: ServerConfig, timeouts: TimeoutsConfig, tlsOptions: ConnectionOptions) {
     this.#config = config;
@@ -57,30 +63,37 @@ class H2Upstream implements Upstream {
     this.#tls = tlsOptions;
   }
 
-  #connect(): ClientHttp2Session {
-    const current = this.#session;
+  #connect(preface: Buffer | null): ClientHttp2Session {
+    const key = preface === null ? '' : preface.toString('latin1');
+    const current = this.#sessions.get(key);
     if (current && !current.closed && !current.destroyed) return current;
     const { host, port } = this.#config.address;
     const session = http2.connect(`https://${host.includes(':') ? `[${host}]` : host}:${port}`, {
-      createConnection: () => tls.connect({ ...this.#tls, host, port, ALPNProtocols: ['h2'] }),
+      createConnection: () => {
+        if (preface === null) return tls.connect({ ...this.#tls, host, port, ALPNProtocols: ['h2'] });
+        const tcp = net.connect({ host, port });
+        tcp.write(preface); // before TLS, as in h1-upstream.ts
+        return tls.connect({ ...this.#tls, socket: tcp, ALPNProtocols: ['h2'] });
+      },
       settings: { enablePush: false },
     });
-    this.#session = session;
-    this.#sessionError = undefined;
+    this.#sessions.set(key, session);
     const timer = setTimeout(() => session.destroy(new LbError('LB_ERR_CONNECT_TIMEOUT', 'connect: timeout')), this.#timeouts.connectMs);
     session.once('connect', () => clearTimeout(timer));
-    session.on('error', (err) => (this.#sessionError = err));
+    session.on('error', (err) => this.#sessionErrors.set(session, err));
+    // A session that names one client connection is not kept once that client is quiet.
+    if (preface !== null) session.setTimeout(DEFAULT_IDLE_MS, () => session.close());
     // After GOAWAY the session takes no new stream: the next request opens another.
-    session.on('goaway', () => this.#forget(session));
+    session.on('goaway', () => this.#forget(key, session));
     session.once('close', () => {
       clearTimeout(timer);
-      this.#forget(session);
+      this.#forget(key, session);
     });
     return session;
   }
 
-  #forget(session: ClientHttp2Session): void {
-    if (this.#session === session) this.#session = null;
+  #forget(key: string, session: ClientHttp2Session): void {
+    if (this.#sessions.get(key) === session) this.#sessions.delete(key);
   }
 
   dispatch(request: UpstreamRequest, handler: UpstreamHandler): void {
@@ -88,7 +101,8 @@ class H2Upstream implements Upstream {
       handler.onError(new LbError('LB_ERR_BAD_REQUEST', 'protocol upgrades are not carried over HTTP/2'));
       return;
     }
-    const session = this.#connect();
+    const version = this.#config.proxyProtocol;
+    const session = this.#connect(version ? encodeProxyHeader(version, request.client) : null);
     const headers: OutgoingHttpHeaders = { ':method': request.method, ':path': request.path, ':scheme': 'https' };
     for (let i = 0; i < request.headers.length; i += 2) {
       const name = request.headers[i]!.toLowerCase();
@@ -106,24 +120,26 @@ class H2Upstream implements Upstream {
       handler.onError(classifyUpstreamError(err));
       return;
     }
-    new Attempt(stream, session, request, handler, this.#timeouts.serverMs, () => this.#sessionError).start();
+    new Attempt(stream, session, request, handler, this.#timeouts.serverMs, () => this.#sessionErrors.get(session)).start();
+  }
+
+  /** Takes every session out of use; returns them. */
+  #takeAll(): ClientHttp2Session[] {
+    const sessions = [...this.#sessions.values()];
+    this.#sessions.clear();
+    return sessions;
   }
 
   recycle(): void {
-    const session = this.#session;
-    this.#session = null;
-    session?.close();
+    for (const session of this.#takeAll()) session.close();
   }
 
   async close(): Promise<void> {
-    const session = this.#session;
-    this.#session = null;
-    if (session && !session.destroyed) await new Promise<void>((resolve) => session.close(resolve));
+    await Promise.all(this.#takeAll().map((session) => (session.destroyed ? undefined : new Promise<void>((resolve) => session.close(resolve)))));
   }
 
   async destroy(): Promise<void> {
-    this.#session?.destroy();
-    this.#session = null;
+    for (const session of this.#takeAll()) session.destroy();
   }
 }
 

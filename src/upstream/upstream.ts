@@ -3,6 +3,7 @@
 // own HTTP/1.1 client) and h2-upstream.ts (node:http2) implement it, and another
 // protocol plugs in here without touching the exchange's decisions.
 import type { Duplex, Readable } from 'node:stream';
+import type { ConnectionAddresses } from '../client-address.js';
 import type { LbError, UpstreamError } from '../errors.js';
 
 /** A request body as a front hands it on: the payload, and once it ended its trailer fields (raw pairs, checked by the front). */
@@ -21,6 +22,8 @@ export interface UpstreamRequest {
   readonly body: RequestBodyStream | null;
   /** The protocol asked for in `Upgrade` (`websocket`), null for an ordinary request. */
   readonly upgrade: string | null;
+  /** The client connection's addresses, for a server that takes a PROXY header. */
+  readonly client: ConnectionAddresses;
 }
 
 /**

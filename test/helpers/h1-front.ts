@@ -10,6 +10,7 @@ import { UpstreamServer } from '../../src/backend/server.js';
 import type { BackendConfig, ServerConfig, TimeoutsConfig } from '../../src/config/types.js';
 import type { AccessRecord } from '../../src/exchange/access-record.js';
 import type { ExchangeContext } from '../../src/exchange/exchange.js';
+import { socketAddresses } from '../../src/client-address.js';
 import { serveH1Connection, type H1Connection } from '../../src/h1/front/connection.js';
 import type { Upstream, UpstreamHandler, UpstreamRequest } from '../../src/upstream/upstream.js';
 import { waitFor } from './wait.js';
@@ -77,7 +78,7 @@ export async function startFront(script: Script, clientTimeoutMs = 2000, maxconn
     headers: NO_RULES,
     errorPages: {},
     check: null,
-    servers: [{ name: 's1', address: { host: '127.0.0.1', port: 9 }, tls: null, maxconn, weight: 1, cookie: 's1' } as ServerConfig],
+    servers: [{ name: 's1', address: { host: '127.0.0.1', port: 9 }, tls: null, maxconn, weight: 1, cookie: 's1', proxyProtocol: null } as ServerConfig],
   } as unknown as BackendConfig;
   const server = new UpstreamServer('web', config.servers[0]!, 0, timeouts, () => upstream);
   const backend = new Backend(config, [server], timeouts);
@@ -94,6 +95,7 @@ export async function startFront(script: Script, clientTimeoutMs = 2000, maxconn
   let ids = 0;
   const serve = (socket: net.Socket) => {
     const conn = serveH1Connection(socket, {
+      addresses: socketAddresses(socket),
       context: () => ctx,
       requestId: () => `r${++ids}`,
       clientTimeoutMs,

@@ -104,7 +104,7 @@ function call(
 }
 
 function serverConfig(port: number, extra: Partial<ServerConfig> = {}): ServerConfig {
-  return { name: 's1', address: { host: '127.0.0.1', port }, tls: null, maxconn: 0, weight: 1, cookie: 's1', protocol: 'http1', ...extra };
+  return { name: 's1', address: { host: '127.0.0.1', port }, tls: null, maxconn: 0, weight: 1, cookie: 's1', protocol: 'http1', proxyProtocol: null, ...extra };
 }
 
 interface Running {

@@ -142,6 +142,7 @@ function serverConfig(port: number, tls: Partial<ServerTlsConfig> = {}): ServerC
     maxconn: 0,
     weight: 1,
     cookie: 'web1',
+    proxyProtocol: null,
   };
 }
 

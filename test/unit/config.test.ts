@@ -39,6 +39,12 @@ frontends:
       certs:                  # first is the default; others are picked by SNI
         - { cert: certs/lb.crt, key: certs/lb.key }
       minVersion: TLSv1.2
+    proxyProtocol: { trusted: [] }   # accept PROXY protocol v1/v2 from these CIDRs only (omit: off)
+    limits:                   # per client address (IPv6 grouped by /64); omit for none
+      connections: 100        # concurrent connections per client; over it: closed at accept
+      requestRate: { rate: 50, per: 1s, burst: 100 }   # over it: 429 with Retry-After
+      allow: []               # CIDRs; if non-empty, everyone else is refused
+      deny: []                # CIDRs refused (403 on the first request, or closed at accept)
     backend: web
   - name: http
     bind: 0.0.0.0:8080
@@ -74,6 +80,7 @@ backends:
           ca: certs/web1.crt  # trust anchor, e.g. the server's own self-signed cert
           pins: []            # optional "sha256/BASE64" SPKI pins; any match is enough
           servername: web1    # SNI and the name checked against the cert
+        proxyProtocol: null   # v1 | v2: send the client's address in a PROXY header
         maxconn: 5000
         weight: 1
         cookie: web1          # default: the server's name
@@ -123,7 +130,7 @@ describe('parseConfig defaults', () => {
       admin: { bind: { host: '127.0.0.1', port: 9090 }, token: null, allowedHosts: [], allow: [] },
       stateFile: null,
       frontends: [
-        { name: 'http', bind: { host: '127.0.0.1', port: 8080 }, tls: null, backend: 'web', redirect: null, routes: [], headers: NO_RULES, errorPages: {}, hsts: null, alpn: [], http2: { maxConcurrentStreams: 100, maxHeaderListSize: 65536, maxResetsPerSecond: 100 } },
+        { name: 'http', bind: { host: '127.0.0.1', port: 8080 }, tls: null, backend: 'web', redirect: null, routes: [], headers: NO_RULES, errorPages: {}, hsts: null, alpn: [], http2: { maxConcurrentStreams: 100, maxHeaderListSize: 65536, maxResetsPerSecond: 100 }, proxyProtocol: null, limits: null },
       ],
       backends: [
         {
@@ -145,6 +152,7 @@ describe('parseConfig defaults', () => {
               name: 'web1',
               address: { host: '127.0.0.1', port: 9441 },
               tls: null,
+              proxyProtocol: null,
               maxconn: 0,
               weight: 1,
               cookie: 'web1',
@@ -217,6 +225,19 @@ describe('parseConfig defaults', () => {
     expect(backend.servers[0]!.tls!.pins).toHaveLength(1);
   });
 
+  it('reads PROXY protocol and limits: burst defaults to rate, bare addresses become CIDRs', () => {
+    const config = parse(
+      withEdit((doc) => {
+        doc.frontends[0].proxyProtocol = { trusted: ['10.0.0.0/8', '::1'], timeout: '2s' };
+        doc.frontends[0].limits = { requestRate: { rate: 20, per: '1m' }, deny: ['192.0.2.7'], allow: ['2001:db8::/32'], tableSize: 5000 };
+        doc.backends[0].servers[0].proxyProtocol = 'v2';
+      }),
+    );
+    expect(config.frontends[0]!.proxyProtocol).toEqual({ trusted: ['10.0.0.0/8', '::1/128'], timeoutMs: 2000 });
+    expect(config.frontends[0]!.limits).toEqual({ connections: null, requestRate: { rate: 20, perMs: 60_000, burst: 20 }, allow: ['2001:db8::/32'], deny: ['192.0.2.7/32'], tableSize: 5000 });
+    expect(config.backends[0]!.servers[0]!.proxyProtocol).toBe('v2');
+  });
+
   it('parses IPv6 binds and addresses, and port 0 listeners that share a host', () => {
     const config = parse(
       withEdit((doc) => {
@@ -244,6 +265,9 @@ describe('the SPEC.md example', () => {
       minVersion: 'TLSv1.2',
     });
     expect(config.frontends[1]!.tls).toBeNull();
+    // `trusted: []` trusts nobody: no PROXY protocol.
+    expect(config.frontends[0]!.proxyProtocol).toBeNull();
+    expect(config.frontends[0]!.limits).toEqual({ connections: 100, requestRate: { rate: 50, perMs: 1000, burst: 100 }, allow: [], deny: [], tableSize: 100_000 });
     const backend = config.backends[0]!;
     expect(backend.cookie?.name).toBe('WEBSERVERID');
     expect(backend.check?.intervalMs).toBe(2000);
@@ -254,6 +278,7 @@ describe('the SPEC.md example', () => {
       name: 'web1',
       address: { host: '127.0.0.1', port: 9441 },
       tls: { ca: '/etc/doorman/certs/web1.crt', pins: [], servername: 'web1', cert: null, key: null },
+      proxyProtocol: null,
       maxconn: 5000,
       weight: 1,
       cookie: 'web1',
@@ -295,6 +320,18 @@ describe('parseConfig problems', () => {
     ['IPv6 without brackets', withEdit((d) => (d.frontends[0].bind = '::1:8080')), 'frontends.0.bind: IPv6 addresses need brackets, e.g. [::1]:8443'],
     ['bad IPv6', withEdit((d) => (d.frontends[0].bind = '[::g]:8080')), 'frontends.0.bind: invalid IPv6 address "::g"'],
     ['bad IPv4', withEdit((d) => (d.frontends[0].bind = '300.1.1.1:8080')), 'frontends.0.bind: invalid host "300.1.1.1"'],
+    ['proxyProtocol trusted not a CIDR', withEdit((d) => (d.frontends[0].proxyProtocol = { trusted: ['10.0.0.0/33'] })), 'frontends.0.proxyProtocol.trusted.0: invalid CIDR "10.0.0.0/33"'],
+    ['proxyProtocol unknown key', withEdit((d) => (d.frontends[0].proxyProtocol = { trusted: [], version: 2 })), 'frontends.0.proxyProtocol.version: unknown key'],
+    ['proxyProtocol zero timeout', withEdit((d) => (d.frontends[0].proxyProtocol = { trusted: ['::1'], timeout: 0 })), 'frontends.0.proxyProtocol.timeout: must be greater than 0'],
+    ['limits connections 0', withEdit((d) => (d.frontends[0].limits = { connections: 0 })), 'frontends.0.limits.connections: must be >= 1'],
+    ['limits rate missing', withEdit((d) => (d.frontends[0].limits = { requestRate: { per: '1s' } })), 'frontends.0.limits.requestRate.rate: required'],
+    ['limits rate fraction', withEdit((d) => (d.frontends[0].limits = { requestRate: { rate: 0.5 } })), 'frontends.0.limits.requestRate.rate: expected integer, got 0.5'],
+    ['limits burst 0', withEdit((d) => (d.frontends[0].limits = { requestRate: { rate: 5, burst: 0 } })), 'frontends.0.limits.requestRate.burst: must be >= 1'],
+    ['limits per 0', withEdit((d) => (d.frontends[0].limits = { requestRate: { rate: 5, per: 0 } })), 'frontends.0.limits.requestRate.per: must be greater than 0'],
+    ['limits deny not a CIDR', withEdit((d) => (d.frontends[0].limits = { deny: ['example.com'] })), 'frontends.0.limits.deny.0: invalid CIDR "example.com"'],
+    ['limits allow not a list', withEdit((d) => (d.frontends[0].limits = { allow: '10.0.0.0/8' })), 'frontends.0.limits.allow: expected list, got "10.0.0.0/8"'],
+    ['limits table size 0', withEdit((d) => (d.frontends[0].limits = { tableSize: 0 })), 'frontends.0.limits.tableSize: must be >= 1'],
+    ['server proxyProtocol v3', withEdit((d) => (d.backends[0].servers[0].proxyProtocol = 'v3')), 'backends.0.servers.0.proxyProtocol: expected one of "v1", "v2", got "v3"'],
     ['tls without certs', withEdit((d) => (d.frontends[0].tls = { certs: [] })), 'frontends.0.tls.certs: must have at least 1 item(s)'],
     ['cert without key', withEdit((d) => (d.frontends[0].tls = { certs: [{ cert: 'a.crt' }] })), 'frontends.0.tls.certs.0.key: required'],
     ['TLS 1.1', withEdit((d) => (d.frontends[0].tls = { certs: [{ cert: 'a', key: 'b' }], minVersion: 'TLSv1.1' })), 'frontends.0.tls.minVersion: expected one of "TLSv1.2", "TLSv1.3", got "TLSv1.1"'],

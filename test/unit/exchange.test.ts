@@ -103,7 +103,7 @@ const closedAfterSend: Script = (_req, h) => {
 };
 
 function serverConfig(name: string): ServerConfig {
-  return { name, address: { host: '127.0.0.1', port: 9 }, tls: null, maxconn: 0, weight: 1, cookie: name } as ServerConfig;
+  return { name, address: { host: '127.0.0.1', port: 9 }, tls: null, maxconn: 0, weight: 1, cookie: name, proxyProtocol: null } as ServerConfig;
 }
 
 interface Rig {

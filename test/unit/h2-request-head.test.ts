@@ -7,7 +7,7 @@ const pseudo = { ':method': 'GET', ':path': '/p?q', ':scheme': 'https', ':author
 const rawPseudo = [':method', 'GET', ':path', '/p?q', ':scheme', 'https', ':authority', 'shop.example'];
 
 function head(extra: string[], headers: Record<string, string> = pseudo) {
-  return requestHeadOfStream(headers, [...rawPseudo, ...extra], false, '192.0.2.1', 5000);
+  return requestHeadOfStream(headers, [...rawPseudo, ...extra], false, { clientAddress: '192.0.2.1', clientPort: 5000, localAddress: '192.0.2.9', localPort: 443 });
 }
 
 describe('requestHeadOfStream', () => {

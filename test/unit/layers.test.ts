@@ -9,8 +9,8 @@ const SRC = resolve(new URL('../../src', import.meta.url).pathname);
 
 /** Bottom first. Each entry is a folder or a file under src/ (without .ts). */
 const LAYERS: readonly (readonly string[])[] = [
-  ['errors', 'config', 'log', 'line-batch', 'process-signals', 'h1'],
-  ['tls'],
+  ['errors', 'config', 'log', 'line-batch', 'process-signals', 'h1', 'client-address', 'proxy-protocol'],
+  ['tls', 'limits'],
   ['upstream'],
   ['balancer'],
   ['backend'],

@@ -71,6 +71,8 @@ export class HaproxyMetrics {
     readonly requestErrors: Counter<'proxy'>;
     readonly intercepted: Counter<'proxy'>;
     readonly internalErrors: Counter<'proxy'>;
+    readonly deniedConnections: Counter<'proxy'>;
+    readonly deniedRequests: Counter<'proxy'>;
   };
   readonly #process: {
     readonly currentConnections: Gauge;
@@ -243,6 +245,8 @@ export class HaproxyMetrics {
       requestErrors: counter('haproxy_frontend_request_errors_total', 'Total number of invalid requests since process started', p),
       intercepted: counter('haproxy_frontend_intercepted_requests_total', 'Total number of HTTP requests intercepted on the frontend (redirects) since the worker process started', p),
       internalErrors: counter('haproxy_frontend_internal_errors_total', 'Total number of internal errors since process started', p),
+      deniedConnections: counter('haproxy_frontend_denied_connections_total', 'Total number of incoming connections blocked on a listener/frontend by a tcp-request connection rule since the worker process started', p),
+      deniedRequests: counter('haproxy_frontend_denied_requests_total', 'Total number of denied requests since process started', p),
     };
 
     // ---- process ----
@@ -295,6 +299,11 @@ export class HaproxyMetrics {
     }
   }
 
+  /** A connection refused at accept by the frontend's limits (deny list, connections per client). */
+  deniedConnection(frontend: string): void {
+    this.#frontend.deniedConnections.inc({ proxy: frontend });
+  }
+
   /** A request the listener could not parse (answered 400/408/431 there). */
   requestError(frontend: string): void {
     this.#frontend.requestErrors.inc({ proxy: frontend });
@@ -328,6 +337,7 @@ export class HaproxyMetrics {
     if (r.termination === 'bad-request') frontend.requestErrors.inc(fe);
     if (r.termination === 'redirect' || r.termination === 'local') frontend.intercepted.inc(fe);
     if (r.termination === 'internal-error') frontend.internalErrors.inc(fe);
+    if (r.termination === 'rate-limited') frontend.deniedRequests.inc(fe);
     // A redirect has no backend; a malformed request never reached its backend.
     if (r.backend === '' || r.termination === 'bad-request') return;
 

@@ -8,8 +8,12 @@ import type { ServerChangeKind, UpstreamServer } from '../../backend/server.js';
 import type { UpstreamError } from '../../errors.js';
 import type { AccessRecord } from '../../exchange/access-record.js';
 import type { ExchangeObserver } from '../../exchange/exchange.js';
+import type { LimitReason } from '../../limits/client-limits.js';
 import { HaproxyMetrics } from './haproxy-metrics.js';
 import { SeriesCounter, SeriesHistogram, type CounterSeries, type HistogramSeries } from './series.js';
+
+/** Every reason lb_limit_rejections_total counts, declared at 0 per frontend. */
+const LIMIT_REASONS: readonly LimitReason[] = ['deny', 'connections', 'rate'];
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
@@ -50,6 +54,8 @@ export class LbMetrics implements ExchangeObserver {
   readonly #tlsHandshakeErrors: Counter<'frontend'>;
   readonly #http2Streams: Counter<'frontend'>;
   readonly #http2Abuse: Counter<'frontend' | 'reason'>;
+  readonly #limitRejections: Counter<'frontend' | 'reason'>;
+  readonly #proxyProtocolErrors: Counter<'frontend' | 'reason'>;
   readonly #transitions: Counter<'backend' | 'server' | 'to'>;
   /** Null unless metrics.haproxyCompat: then every event is forwarded to it. */
   readonly #compat: HaproxyMetrics | null;
@@ -170,6 +176,18 @@ export class LbMetrics implements ExchangeObserver {
       labelNames: ['frontend', 'reason'],
       registers,
     });
+    this.#limitRejections = new Counter({
+      name: 'lb_limit_rejections_total',
+      help: "Clients refused by the frontend's limits: connections closed at accept (deny, connections) and requests answered 429 (rate).",
+      labelNames: ['frontend', 'reason'],
+      registers,
+    });
+    this.#proxyProtocolErrors = new Counter({
+      name: 'lb_proxy_protocol_errors_total',
+      help: 'Connections from a trusted peer closed because their PROXY header was missing, malformed or late.',
+      labelNames: ['frontend', 'reason'],
+      registers,
+    });
     this.#transitions = new Counter({
       name: 'lb_server_transitions_total',
       help: 'Health transitions, by the state entered.',
@@ -195,6 +213,7 @@ export class LbMetrics implements ExchangeObserver {
     this.#frontendConnections.inc({ frontend }, 0);
     this.#tlsHandshakeErrors.inc({ frontend }, 0);
     this.#http2Streams.inc({ frontend }, 0);
+    for (const reason of LIMIT_REASONS) this.#limitRejections.inc({ frontend, reason }, 0);
     this.#compat?.addFrontend(frontend);
   }
 
@@ -214,6 +233,15 @@ export class LbMetrics implements ExchangeObserver {
 
   http2Abuse(frontend: string, reason: string): void {
     this.#http2Abuse.inc({ frontend, reason });
+  }
+
+  limitRejected(frontend: string, reason: LimitReason): void {
+    this.#limitRejections.inc({ frontend, reason });
+    if (reason !== 'rate') this.#compat?.deniedConnection(frontend);
+  }
+
+  proxyProtocolError(frontend: string, reason: string): void {
+    this.#proxyProtocolErrors.inc({ frontend, reason });
   }
 
   tlsHandshakeError(frontend: string): void {

@@ -141,7 +141,7 @@ class Connection implements H1Connection, ResponseOwner, BodySource, TimerTarget
     // Without a body, what follows the head is the next request (or a tunnel's first bytes): it waits.
     this.#pending.keep(body !== null ? null : rest);
     this.#timer.set(T_NONE);
-    const exchange = new Exchange(exchangeHeadOf(head, body !== null, upgrade, this.socket), down, this.#options.context(), this.#options.requestId());
+    const exchange = new Exchange(exchangeHeadOf(head, body !== null, upgrade, this.#options.addresses), down, this.#options.context(), this.#options.requestId());
     this.#exchange = exchange;
     const refused = refusalOf(head);
     if (refused !== null) exchange.reject(refused);

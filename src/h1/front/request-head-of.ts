@@ -1,9 +1,8 @@
 // The exchange's view of a parsed HTTP/1.1 request head: the few strings decisions read,
-// the raw pairs the header pass rewrites (built once), and the client's address. The
+// the raw pairs the header pass rewrites (built once), and the connection's addresses. The
 // parser's offsets are read here, once per request; nothing else is materialised.
-import type { Socket } from 'node:net';
 import { LbError } from '../../errors.js';
-import { plainAddress } from '../../exchange/headers.js';
+import type { ConnectionAddresses } from '../../client-address.js';
 import type { RequestHead as ExchangeHead } from '../../exchange/request-head.js';
 import { MF_UPGRADE, MF_VER_11 } from '../head.js';
 import type { RequestHead as ParsedHead } from '../request-head.js';
@@ -25,7 +24,7 @@ export function tunnelledUpgrade(head: ParsedHead): 'websocket' | null {
 }
 
 /** The head the exchange reads; `hasBody` comes from bodyKind. */
-export function exchangeHeadOf(head: ParsedHead, hasBody: boolean, upgrade: 'websocket' | null, socket: Socket): ExchangeHead {
+export function exchangeHeadOf(head: ParsedHead, hasBody: boolean, upgrade: 'websocket' | null, addresses: ConnectionAddresses): ExchangeHead {
   const count = head.fieldCount;
   const headers = new Array<string>(2 * count);
   let connection: string | undefined;
@@ -46,8 +45,10 @@ export function exchangeHeadOf(head: ParsedHead, hasBody: boolean, upgrade: 'web
     connection,
     hasBody,
     upgrade,
-    clientAddress: plainAddress(socket.remoteAddress),
-    clientPort: socket.remotePort ?? 0,
+    clientAddress: addresses.clientAddress,
+    clientPort: addresses.clientPort,
+    localAddress: addresses.localAddress,
+    localPort: addresses.localPort,
   };
 }
 
