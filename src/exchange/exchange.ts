@@ -41,7 +41,15 @@ export interface ExchangeContext {
   readonly logger: Logger;
   /** The operator's pages for error statuses; absent: the built-in text. */
   readonly errorPages?: ErrorPages;
+  /**
+   * Plain-HTTP frontends: the key authorization of a pending ACME http-01 challenge for a
+   * token, answered before any route or redirect; undefined lets the request through.
+   */
+  readonly acmeHttp01?: (token: string) => string | undefined;
 }
+
+/** Where ACME http-01 validations ask for their token (RFC 8555 §8.3). */
+const ACME_CHALLENGE_PATH = '/.well-known/acme-challenge/';
 
 /** Statuses after which the client connection is closed: its next bytes cannot be trusted. */
 function closesConnection(status: number): boolean {
@@ -109,6 +117,7 @@ export class Exchange implements UpstreamHandler {
   /** Routes the request and forwards it. A bug of ours costs this one request, never the process. */
   start(): void {
     try {
+      if (this.#answerAcmeChallenge()) return;
       const decision = this.#ctx.routing.decide(this.#head);
       switch (decision.kind) {
         case 'backend':
@@ -143,6 +152,19 @@ export class Exchange implements UpstreamHandler {
     } catch (err) {
       this.#internalError(err);
     }
+  }
+
+  /** Answers a CA's http-01 validation of a pending challenge; false for every other request. */
+  #answerAcmeChallenge(): boolean {
+    const lookup = this.#ctx.acmeHttp01;
+    const target = this.#head.target;
+    if (lookup === undefined || !target.startsWith(ACME_CHALLENGE_PATH)) return false;
+    const keyAuthorization = lookup(target.slice(ACME_CHALLENGE_PATH.length));
+    if (keyAuthorization === undefined) return false;
+    this.#backend = null;
+    this.#answerLocally(fixedResponse(200, keyAuthorization, 'application/octet-stream'), false);
+    this.#finish('local');
+    return true;
   }
 
   /** True while the request waits in a queue for a server: nothing was sent anywhere yet. */
