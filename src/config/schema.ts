@@ -225,8 +225,8 @@ const routeSchema = z.strictObject({
 const acmeDomain = z
   .string()
   .transform((text) => text.toLowerCase())
-  .refine((text) => !text.startsWith('*.'), 'wildcard names need the dns-01 challenge, which Doorman does not offer')
-  .refine((text) => isIP(text) === 0, 'expected a DNS name, not an IP address')
+  .refine((text) => !text.startsWith('*.'), { message: 'wildcard names need the dns-01 challenge, which Doorman does not offer', abort: true })
+  .refine((text) => isIP(text) === 0, { message: 'expected a DNS name, not an IP address', abort: true })
   .refine((text) => /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/.test(text), 'expected a DNS name such as shop.example');
 
 const frontendAcmeSchema = z.strictObject({
