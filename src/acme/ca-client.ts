@@ -36,11 +36,31 @@ export function createCaClient(config: AcmeConfig, ca: string | null, accountKey
   // acme-client shares one axios instance between clients; per-request options keep the
   // trust anchor and the timeout to this client. `retryAttempt` past its maximum turns its
   // own retries off: a failed request fails the attempt, and the schedule decides.
-  const agent = ca !== null ? new https.Agent({ ca: [...rootCertificates, ca], keepAlive: true }) : undefined;
+  const agent = new CaAgent({ keepAlive: true, ...(ca !== null ? { ca: [...rootCertificates, ca] } : {}) });
   const http = (client as unknown as RequestingClient).http;
   const request = http.request.bind(http);
-  http.request = (url, method, opts = {}) => request(url, method, { ...opts, timeout: REQUEST_TIMEOUT_MS, retryAttempt: Number.MAX_SAFE_INTEGER - 1, ...(agent ? { httpsAgent: agent } : {}) });
+  http.request = async (url, method, opts = {}) => {
+    try {
+      return await request(url, method, { ...opts, timeout: REQUEST_TIMEOUT_MS, retryAttempt: Number.MAX_SAFE_INTEGER - 1, httpsAgent: agent });
+    } catch (err) {
+      // acme-client's interceptor loses a network error (no response) in a TypeError: name what happened.
+      if ((err as { response?: unknown }).response === undefined && agent.lastError) throw new Error(`cannot reach the CA at ${url}: ${agent.lastError}`, { cause: err });
+      throw err;
+    }
+  };
   return client;
+}
+
+/** An https.Agent that remembers the last connection error (a refused or failed TLS connection to the CA). */
+class CaAgent extends https.Agent {
+  lastError: string | null = null;
+
+  override createConnection(...args: Parameters<https.Agent['createConnection']>): ReturnType<https.Agent['createConnection']> {
+    const socket = super.createConnection(...args);
+    socket?.once('error', (err: NodeJS.ErrnoException) => (this.lastError = err.code ?? err.message));
+    socket?.once('secureConnect', () => (this.lastError = null));
+    return socket;
+  }
 }
 
 /** A new account key: ECDSA P-256. */

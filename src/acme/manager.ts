@@ -113,7 +113,7 @@ export class AcmeManager {
       // Another CA or storage: nothing carries over.
       for (const managed of this.#managed.values()) this.#drop(managed);
       this.#managed = new Map();
-      void this.#context?.dispatcher?.close();
+      closeQuietly(this.#context?.dispatcher);
       this.#context = acmeConfig ? this.#createContext(acmeConfig) : null;
     } else {
       // Same CA: renewBefore and backoff apply from the next schedule.
@@ -155,7 +155,7 @@ export class AcmeManager {
   stop(): void {
     this.#stopped = true;
     for (const managed of this.#managed.values()) this.#drop(managed);
-    void this.#context?.dispatcher?.close();
+    closeQuietly(this.#context?.dispatcher);
   }
 
   #createContext(config: AcmeConfig): CaContext {
@@ -320,6 +320,10 @@ export class AcmeManager {
     });
     return made;
   }
+}
+
+function closeQuietly(dispatcher: Agent | undefined): void {
+  dispatcher?.close().catch(() => {}); // already closed by an earlier stop
 }
 
 function tryCertificateId(cert: string): string | undefined {
