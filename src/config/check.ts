@@ -54,7 +54,7 @@ export async function storageProblem(dir: string): Promise<string | null> {
       return null;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' && path.dirname(current) !== current) continue;
+      if ((code === 'ENOENT' || code === 'ENOTDIR') && path.dirname(current) !== current) continue;
       return `${current} is not writable (${code ?? reason(err)})`;
     }
   }
