@@ -129,7 +129,8 @@ export class AcmeManager {
       const managed = this.#managed.get(key);
       if (managed) {
         managed.challenge = challenge;
-        if (!managed.running && managed.stored) this.#scheduleRenewal(managed);
+        // A new renewBefore applies now; a retry after failures keeps its backoff.
+        if (!managed.running && managed.stored && managed.failures === 0) this.#scheduleRenewal(managed);
         continue;
       }
       const fresh: Managed = { key, domains, challenge, stored: null, facts: null, timer: null, nextAttemptMs: null, running: false, failures: 0, lastError: null, live: true };

@@ -13,6 +13,7 @@ import { waitFor, waitForValue } from '../helpers/wait.js';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { metric, parseMetrics } from '../helpers/admin.js';
+import { parseConfig } from '../../src/config/load.js';
 
 const pki = testPki();
 const cleanups: Array<() => Promise<void>> = [];
@@ -200,5 +201,44 @@ describe('ACME with Pebble', () => {
     // The file certificate stays the default (no SNI), the ACME one answers its names.
     expect((await servedCertificate(s.tlsPort, 'localhost')).subject).toContain('CN=localhost');
     expect((await servedCertificate(s.tlsPort, 'shop.test')).issuer).toContain('Pebble');
+  });
+
+  it('a reload keeps a pending order (its backoff goes on) and the certificate it then gets, without ordering again', async () => {
+    const s = await setup({ startPebble: false });
+    const lb = await start(s, config(s, 'http-01'));
+    const failed = () => lb.logs.filter((l) => l.msg === 'acme order failed');
+    await waitFor(() => failed().length >= 1, 10_000, 'a failed attempt');
+    const file = join(s.dir, 'lb.yaml');
+    const reload = () => lb.lb.reload(parseConfig(readFileSync(file, 'utf8'), file));
+    expect(await reload()).toEqual([]);
+    const before = failed().length;
+    await waitFor(() => failed().length > before, 10_000, 'the next attempt');
+    // One schedule, carried over: attempts keep counting up, none starts again at 1.
+    expect(failed().map((l) => l.attempt)).toEqual(failed().map((_, i) => i + 1));
+    await s.pebble.start();
+    await waitFor(() => issued(lb).length === 1, 15_000, 'the certificate');
+    const served = await servedCertificate(s.tlsPort, 'shop.test', await s.pebble.root());
+    expect(await reload()).toEqual([]);
+    expect((await servedCertificate(s.tlsPort, 'shop.test')).serialNumber).toBe(served.serialNumber);
+    expect(acmeCert(lb)?.acme?.ordering).toBe(false);
+    expect(issued(lb)).toHaveLength(1);
+  });
+
+  it('warns in the log about a file certificate that expires within 14 days, and exports its expiry', async () => {
+    const dir = tempDir('doorman-expiry-');
+    const soon = pki.issue('soon.test', ['soon.test'], { notAfter: new Date(Date.now() + 5 * 86_400_000) });
+    writeFileSync(join(dir, 'soon.crt'), soon.cert);
+    writeFileSync(join(dir, 'soon.key'), soon.key);
+    const web = await startBackend({ name: 'web1' });
+    cleanups.push(() => web.close());
+    const lb = await startLb(
+      { frontends: [{ name: 'https', bind: '127.0.0.1:0', tls: { certs: [{ cert: 'soon.crt', key: 'soon.key' }] }, backend: 'web' }], backends: [{ name: 'web', servers: [{ name: 'web1', address: web.address }] }] },
+      dir,
+    );
+    cleanups.push(() => lb.close());
+    const warning = lb.logs.find((l) => l.msg === 'certificate expires in less than 14 days');
+    expect(warning).toMatchObject({ level: 40, frontend: 'https', names: ['soon.test'], source: 'file', daysLeft: 4 });
+    const samples = parseMetrics(await lb.lb.metrics.registry.metrics());
+    expect(metric(samples, 'lb_cert_expiry_timestamp_seconds', { frontend: 'https', name: 'soon.test' })).toBe(Math.floor(Date.parse(new X509Certificate(soon.cert).validTo) / 1000));
   });
 });
