@@ -135,7 +135,11 @@ export class AcmeManager {
       }
       const fresh: Managed = { key, domains, challenge, stored: null, facts: null, timer: null, nextAttemptMs: null, running: false, failures: 0, lastError: null, live: true };
       this.#managed.set(key, fresh);
-      void this.#load(fresh);
+      this.#load(fresh).catch((err: unknown) => {
+        // A stored certificate that could not be handed out: order a fresh one.
+        this.#logger.error({ domains: fresh.domains, err: message(err) }, 'acme stored certificate cannot be used');
+        if (fresh.live) this.#schedule(fresh, Date.now());
+      });
     }
   }
 
@@ -206,9 +210,12 @@ export class AcmeManager {
 
   /** Schedules the renewal of the certificate in hand. */
   #scheduleRenewal(managed: Managed): void {
-    void this.#renewalAt(managed).then((at) => {
-      if (managed.live && !managed.running) this.#schedule(managed, at);
-    });
+    this.#renewalAt(managed).then(
+      (at) => {
+        if (managed.live && !managed.running) this.#schedule(managed, at);
+      },
+      (err: unknown) => this.#logger.error({ domains: managed.domains, err: message(err) }, 'acme renewal cannot be scheduled'),
+    );
   }
 
   async #renewalAt(managed: Managed): Promise<number> {

@@ -33,6 +33,8 @@ export interface PebbleOptions {
   readonly blocked?: readonly string[];
   /** Lifetime of issued certificates. */
   readonly validitySeconds?: number;
+  /** External account binding required, with these kid → base64url HMAC keys. */
+  readonly eab?: Readonly<Record<string, string>>;
 }
 
 export interface Pebble {
@@ -87,7 +89,8 @@ export async function preparePebble(options: PebbleOptions): Promise<Pebble> {
         httpPort: options.httpPort,
         tlsPort: options.tlsPort,
         ocspResponderURL: '',
-        externalAccountBindingRequired: false,
+        externalAccountBindingRequired: options.eab !== undefined,
+        ...(options.eab ? { externalAccountMACKeys: options.eab } : {}),
         domainBlocklist: options.blocked ?? [],
         certificateValidityPeriod: options.validitySeconds ?? 90 * 86_400,
       },

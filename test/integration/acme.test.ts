@@ -29,7 +29,7 @@ interface Setup {
   readonly backend: string;
 }
 
-async function setup(options: { blocked?: string[]; validitySeconds?: number; startPebble?: boolean } = {}): Promise<Setup> {
+async function setup(options: { blocked?: string[]; validitySeconds?: number; startPebble?: boolean; eab?: Record<string, string> } = {}): Promise<Setup> {
   const dir = tempDir('doorman-acme-');
   const [httpPort, tlsPort] = [await freePort(), await freePort()];
   writeFileSync(join(dir, 'pebble-ca.crt'), pki.ca.cert);
@@ -240,5 +240,17 @@ describe('ACME with Pebble', () => {
     expect(warning).toMatchObject({ level: 40, frontend: 'https', names: ['soon.test'], source: 'file', daysLeft: 4 });
     const samples = parseMetrics(await lb.lb.metrics.registry.metrics());
     expect(metric(samples, 'lb_cert_expiry_timestamp_seconds', { frontend: 'https', name: 'soon.test' })).toBe(Math.floor(Date.parse(new X509Certificate(soon.cert).validTo) / 1000));
+  });
+
+  it('binds the account to an external account (acme.eab) when the CA requires it, and reports the refusal without', async () => {
+    const hmacKey = 'zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W';
+    const s = await setup({ eab: { 'kid-1': hmacKey } });
+    const refused = await start(s, config(s, 'http-01'));
+    await waitFor(() => refused.logs.some((l) => l.msg === 'acme order failed'), 10_000, 'a refused account');
+    expect(String(refused.logs.find((l) => l.msg === 'acme order failed')!.err)).toMatch(/externalAccountBinding|external account/i);
+    await refused.close();
+    const bound = await start(s, config(s, 'http-01', { acme: { eab: { kid: 'kid-1', hmacKey } } }));
+    await waitFor(() => issued(bound).length === 1, 15_000, 'the certificate');
+    expect(bound.logs.find((l) => l.msg === 'acme account created')).toBeDefined();
   });
 });
