@@ -2,6 +2,12 @@
 // the admin listener and the observers of finished requests, built from one config;
 // then listen, reload, drain and close. Primary/worker differences live in src/cluster/.
 import { randomBytes } from 'node:crypto';
+import { ExpiryWatch } from './acme/expiry-watch.js';
+import { certificateViews, readFileCertificates } from './acme/inventory.js';
+import { AcmeManager } from './acme/manager.js';
+import { AcmeServingState } from './acme/serving-state.js';
+import type { PemPair } from './tls/self-signed.js';
+import { selfSignedCertificate } from './tls/self-signed.js';
 import { AccessObserver } from './access-log/access-observer.js';
 import { AdminListener } from './admin/admin-listener.js';
 import { ServerControl } from './admin/control/server-control.js';
@@ -43,6 +49,34 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
   const access = new AccessObserver(config, { accessLogger: options.accessLogger, writeLine: options.accessLine, gate, stats: frontendStats, backends });
   const observer = new RequestObservers([health, metrics, ...(options.observers ?? [])], [access, frontendStats, metrics, ...(options.observers ?? [])]);
 
+  // ACME: what this process serves (certificates, challenge answers), and in the controlling
+  // process the manager that orders them, the certificate list and the expiry warning.
+  const acmeState = new AcmeServingState();
+  const placeholders = new Map<string, PemPair>();
+  const certificateSources = {
+    dynamic: acmeState,
+    placeholder(names: readonly string[]): PemPair {
+      const key = names.join(',');
+      let pair = placeholders.get(key);
+      if (!pair) placeholders.set(key, (pair = selfSignedCertificate(names)));
+      return pair;
+    },
+  };
+  const acme = role.controls
+    ? new AcmeManager({
+        logger,
+        publish: async (update) => {
+          acmeState.apply(update);
+          await options.acmePublish?.(update);
+        },
+        renewal: (result) => metrics.acmeRenewal(result),
+      })
+    : null;
+  let fileCertificates = role.controls ? readFileCertificates(config) : [];
+  const certificates = () => (role.controls ? certificateViews(config, fileCertificates, acme?.view() ?? []) : []);
+  metrics.watchCertificates(certificates);
+  const expiryWatch = role.controls ? new ExpiryWatch(logger, certificates) : null;
+
   /** The routing of each frontend under the config in force (its hit counts show in /api/state). */
   const routings = new Map<string, FrontendRouting>();
   function routingOf(frontend: FrontendConfig): FrontendRouting {
@@ -54,22 +88,31 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
 
   // One set of ticket keys for the process's life: sessions resume across reloads.
   const ticketKeys = options.ticketKeys ?? randomBytes(48);
-  const frontends = new FrontendSet(planFrontends(served(config), ticketKeys), config.timeouts, {
+  const frontends = new FrontendSet(planFrontends(served(config), ticketKeys, certificateSources), config.timeouts, {
     logger,
     gate,
     stats: frontendStats,
     listeningLevel: role.controls ? 'info' : 'debug',
-    exchange: (frontend, facts, retired, limits) => ({ frontend: facts, routing: routingOf(frontend), observer, draining: () => draining || retired(), logger, errorPages, requestLimit: limits }),
+    exchange: (frontend, facts, retired, limits) => ({
+      frontend: facts,
+      routing: routingOf(frontend),
+      observer,
+      draining: () => draining || retired(),
+      logger,
+      errorPages,
+      requestLimit: limits,
+      acmeHttp01: frontend.tls === null ? (token: string) => acmeState.httpAnswer(token) : undefined,
+    }),
     requestId: createRequestIds(),
     events: [frontendStats, metrics],
   });
   const adminConfig = (c: Config) => (role.controls ? c.admin : null);
   const frontendView = () => frontendStats.view().map((f) => ({ ...f, routes: routings.get(f.name)?.view() ?? [] }));
-  const admin = new AdminListener({ ...options, config: () => config.admin!, control, frontends: frontendView, metrics, draining: () => draining });
+  const admin = new AdminListener({ ...options, config: () => config.admin!, control, frontends: frontendView, metrics, draining: () => draining, certificates });
 
   async function applyConfig(next: Config): Promise<string[]> {
     // Files are read before anything changes: one that cannot be read refuses the reload.
-    const plan = planFrontends(served(next), ticketKeys);
+    const plan = planFrontends(served(next), ticketKeys, certificateSources);
     const nextPages = new ErrorPages(next);
     const previous = config;
     config = next;
@@ -86,6 +129,10 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
     const problems = await frontends.apply(plan, next.timeouts);
     if (listening) problems.push(...(await admin.apply(adminConfig(next))));
     if (role.controls && next.stateFile !== previous.stateFile) await control.useStateFile(stateFileOf(next));
+    if (role.controls) fileCertificates = readFileCertificates(next);
+    // Names kept keep their certificates, timers and orders in flight.
+    if (acmeStarted) acme?.apply(next);
+    expiryWatch?.check();
     return problems;
   }
 
@@ -97,8 +144,18 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
     return result;
   }
 
+  /** Orders start once the frontends can answer their challenges. */
+  let acmeStarted = false;
+  function startAcme(): void {
+    if (acmeStarted || draining) return;
+    acmeStarted = true;
+    acme?.apply(config);
+  }
+
   async function close(): Promise<void> {
     draining = true;
+    acme?.stop();
+    expiryWatch?.stop();
     frontends.stopAccepting();
     frontends.closeAll();
     await health.stop();
@@ -118,6 +175,9 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
     frontendView,
     health,
     control,
+    acme: acmeState,
+    certificates,
+    startAcme,
     get draining() {
       return draining;
     },
@@ -129,6 +189,8 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
         await admin.listen(adminConfig(config));
         listening = true;
         if (role.controls) health.start();
+        expiryWatch?.start();
+        if (role.serves) startAcme();
       }),
     reload: (next) => serialized(() => applyConfig(next)),
     port: (frontend) => frontends.port(frontend),

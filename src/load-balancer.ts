@@ -1,6 +1,8 @@
 // What a running Doorman offers its callers (the CLI, the cluster roles, tests), and
 // what they configure it with. src/app.ts builds it.
 import type { Logger } from 'pino';
+import type { CertificateView } from './acme/inventory.js';
+import type { AcmeServingState, AcmeUpdate } from './acme/serving-state.js';
 import type { ReloadHook } from './admin/control/api.js';
 import type { ServerControl } from './admin/control/server-control.js';
 import type { LbMetrics } from './admin/metrics/metrics.js';
@@ -30,6 +32,12 @@ export interface LoadBalancer {
   frontendView(): FrontendView[];
   readonly health: ServerHealth;
   readonly control: ServerControl;
+  /** The ACME certificates and challenges this process serves (a worker applies its primary's updates here). */
+  readonly acme: AcmeServingState;
+  /** Every certificate the frontends serve, as /api/certs shows them (the controlling process). */
+  certificates(): CertificateView[];
+  /** Starts ACME orders (listen() does it in a process that serves; a primary once its workers listen). */
+  startAcme(): void;
   /** True from the start of a graceful shutdown. */
   readonly draining: boolean;
   /** Listens to every server's state changes (health, operator state, weight). */
@@ -69,4 +77,6 @@ export interface LoadBalancerOptions {
   /** A primary: what /api/state and /metrics answer (sums over the workers). */
   readonly stateView?: () => Promise<unknown>;
   readonly metricsText?: () => Promise<string>;
+  /** A primary: hands an ACME certificate or challenge to every worker; resolves once they have it. */
+  readonly acmePublish?: (update: AcmeUpdate) => Promise<void>;
 }

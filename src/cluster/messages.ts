@@ -1,5 +1,6 @@
 // The IPC vocabulary between the primary and its workers, and the pieces both sides
 // compute from it. Every message is plain JSON (cluster's default serialization).
+import type { AcmeUpdate } from '../acme/serving-state.js';
 import type { ServerStateUpdate } from '../backend/server.js';
 import type { Config } from '../config/types.js';
 import type { FrontendView } from '../frontend/frontend-stats.js';
@@ -24,8 +25,10 @@ export interface WorkerTraffic {
 
 /** Primary → worker. */
 export type ToWorker =
-  /** The config (first, or a reload) with the server states; answered with its problems. */
-  | { readonly type: 'config'; readonly id: number; readonly config: Config; readonly ticketKeys: string; readonly states: readonly ServerStateUpdate[] }
+  /** The config (first, or a reload) with the server states and ACME certificates and challenges; answered with its problems. */
+  | { readonly type: 'config'; readonly id: number; readonly config: Config; readonly ticketKeys: string; readonly states: readonly ServerStateUpdate[]; readonly acme: readonly AcmeUpdate[] }
+  /** An ACME certificate or challenge from the primary (the only process that talks to the CA); answered once applied. */
+  | { readonly type: 'acme'; readonly id: number; readonly update: AcmeUpdate }
   | { readonly type: 'server-states'; readonly states: readonly ServerStateUpdate[] }
   | { readonly type: 'query'; readonly id: number; readonly what: 'metrics' | 'traffic' }
   | { readonly type: 'shutdown' };

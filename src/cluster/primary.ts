@@ -131,7 +131,7 @@ export async function startPrimary(options: PrimaryOptions): Promise<Primary> {
 
   function configure(slot: Slot, worker: Worker, config: Config): Promise<unknown> {
     const share = workerShare(config, count, slot.index);
-    return ask(worker, (id) => ({ type: 'config', id, config: share, ticketKeys, states: allStates() }), CONFIG_TIMEOUT_MS);
+    return ask(worker, (id) => ({ type: 'config', id, config: share, ticketKeys, states: allStates(), acme: lb.acme.snapshot() }), CONFIG_TIMEOUT_MS);
   }
 
   // ---- what the admin API shows: this process's state plus the workers' traffic ----
@@ -215,6 +215,10 @@ export async function startPrimary(options: PrimaryOptions): Promise<Primary> {
     reload: options.reload,
     stateView,
     metricsText,
+    // Only the primary talks to the CA; a challenge is offered to the CA once every worker answers it.
+    acmePublish: async (update) => {
+      await Promise.all(live().map((worker) => ask(worker, (id) => ({ type: 'acme', id, update }))));
+    },
   });
   // Health and operator changes decided here are what the workers balance on.
   lb.onServerChange((server, kind) => {
@@ -307,6 +311,7 @@ export async function startPrimary(options: PrimaryOptions): Promise<Primary> {
   });
   startedUp = true;
   logListening();
+  lb.startAcme();
 
   return {
     lb,

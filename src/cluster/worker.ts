@@ -62,6 +62,7 @@ export function runWorker(): void {
 
   async function configure(message: Extract<ToWorker, { type: 'config' }>): Promise<readonly string[]> {
     if (lb) {
+      for (const update of message.acme) lb.acme.apply(update);
       const problems = await lb.reload(message.config);
       applyServerStates(lb.backends, message.states);
       return problems;
@@ -77,6 +78,7 @@ export function runWorker(): void {
       passiveSink: createPassiveBatcher(),
     });
     applyServerStates(lb.backends, message.states);
+    for (const update of message.acme) lb.acme.apply(update);
     const running = lb;
     handleStopSignals({ logger, flush: log.flush, shutdown: () => running.shutdown(), reload: null });
     try {
@@ -117,6 +119,10 @@ export function runWorker(): void {
           },
           (err: unknown) => send({ type: 'answer', id: message.id, value: [`worker ${process.pid}: ${(err as Error).message}`] }),
         );
+        return;
+      case 'acme':
+        lb?.acme.apply(message.update);
+        send({ type: 'answer', id: message.id, value: null });
         return;
       case 'server-states':
         if (lb) applyServerStates(lb.backends, message.states);

@@ -1,8 +1,11 @@
 // `--check`: reads every certificate, key and CA a valid config names and reports
-// what cannot be read or parsed, and frontend keys that do not match their certificate.
+// what cannot be read or parsed, and frontend keys that do not match their certificate;
+// the ACME storage must be writable (the CA itself is not contacted).
 
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
 import type { Config } from './types.js';
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
@@ -30,7 +33,31 @@ export async function checkConfigFiles(config: Config): Promise<string[]> {
       if (cert && key) checks.push(checkCertPair(cert, key, `backends.${i}.servers.${j}.tls`));
     });
   });
+  if (config.acme) {
+    const { ca, storage } = config.acme;
+    if (ca !== null) checks.push(checkCertificates(ca, 'acme.ca').then((r) => r.problems));
+    checks.push(storageProblem(storage).then((problem) => (problem === null ? [] : [`acme.storage: ${problem}`])));
+  }
   return (await Promise.all(checks)).flat();
+}
+
+/**
+ * Whether `dir` can hold the ACME storage: a writable folder, or a path whose nearest
+ * existing ancestor is a writable folder (created on first use). The problem, or null.
+ */
+export async function storageProblem(dir: string): Promise<string | null> {
+  for (let current = dir; ; current = path.dirname(current)) {
+    try {
+      const info = await stat(current);
+      if (!info.isDirectory()) return `${current} is not a folder`;
+      await access(current, constants.W_OK | constants.X_OK);
+      return null;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if ((code === 'ENOENT' || code === 'ENOTDIR') && path.dirname(current) !== current) continue;
+      return `${current} is not writable (${code ?? reason(err)})`;
+    }
+  }
 }
 
 async function checkCertPair(certFile: string, keyFile: string, at: string): Promise<string[]> {

@@ -130,6 +130,18 @@ function toConfig(raw: RawConfig, file: string): Config {
     },
     admin: raw.admin,
     stateFile: raw.stateFile === null ? null : resolve(raw.stateFile),
+    acme:
+      raw.acme === null
+        ? null
+        : {
+            directory: raw.acme.directory,
+            email: raw.acme.email,
+            storage: resolve(raw.acme.storage),
+            ca: raw.acme.ca === null ? null : resolve(raw.acme.ca),
+            renewBeforeMs: raw.acme.renewBefore,
+            eab: raw.acme.eab,
+            backoff: { minMs: raw.acme.backoff.min, maxMs: raw.acme.backoff.max },
+          },
     frontends: raw.frontends.map((frontend) => ({
       ...frontend,
       alpn: frontend.tls === null ? [] : (frontend.alpn ?? ['h2', 'http/1.1']),
@@ -166,6 +178,7 @@ function toConfig(raw: RawConfig, file: string): Config {
           : {
               certs: frontend.tls.certs.map((pair) => ({ cert: resolve(pair.cert), key: resolve(pair.key) })),
               minVersion: frontend.tls.minVersion,
+              acme: frontend.tls.acme,
             },
     })),
     backends: raw.backends.map((backend) => ({
@@ -260,6 +273,7 @@ function checkRules(document: unknown): Problem[] {
     ...uniqueValues(list(root.frontends), ['frontends'], (fe) => str(rec(fe)?.name), 'name', 'name'),
     ...uniqueValues(list(root.backends), ['backends'], (be) => str(rec(be)?.name), 'name', 'name'),
     ...frontendRules(root),
+    ...acmeRules(root),
     ...listenerRules(root),
     ...adminRules(root),
     ...list(root.backends).flatMap((backend, i) => backendRules(rec(backend), ['backends', i])),
@@ -353,6 +367,36 @@ function routeRules(routes: readonly unknown[], at: Path, backendNames: Readonly
     const earlier = seen.get(key);
     if (earlier !== undefined) problems.push({ path: [...here, 'match'], message: `same match as ${[...at, earlier].join('.')}: this route can never match` });
     else seen.set(key, i);
+  });
+  return problems;
+}
+
+// ACME: a CA to order from, a listener the challenge can reach, one certificate per name.
+function acmeRules(root: Rec): Problem[] {
+  const problems: Problem[] = [];
+  const frontends = list(root.frontends);
+  const anyPlain = frontends.some((fe) => rec(fe) !== undefined && !isSet(rec(fe)?.tls));
+  const owner = new Map<string, { at: string; domains: string }>();
+  frontends.forEach((item, i) => {
+    const tls = rec(rec(item)?.tls);
+    const acme = rec(tls?.acme);
+    const at = ['frontends', i, 'tls'];
+    if (tls !== undefined && acme === undefined && list(tls.certs).length === 0) {
+      problems.push({ path: [...at, 'certs'], message: 'must have at least 1 item (or set tls.acme)' });
+    }
+    if (acme === undefined) return;
+    if (!isSet(root.acme)) problems.push({ path: [...at, 'acme'], message: 'needs the top-level acme section (the CA to order from)' });
+    if ((acme.challenge ?? 'http-01') === 'http-01' && !anyPlain) {
+      problems.push({ path: [...at, 'acme', 'challenge'], message: 'http-01 needs a plain-HTTP frontend (port 80) to answer on; use tls-alpn-01 or add one' });
+    }
+    const domains = list(acme.domains).flatMap((d) => (typeof d === 'string' ? [d.toLowerCase()] : []));
+    const key = domains.join(',');
+    for (const [j, domain] of domains.entries()) {
+      const earlier = owner.get(domain);
+      if (earlier !== undefined && earlier.domains !== key) {
+        problems.push({ path: [...at, 'acme', 'domains', j], message: `"${domain}" is also in ${earlier.at} with other names: a name gets one certificate, list the same names there` });
+      } else if (earlier === undefined) owner.set(domain, { at: [...at, 'acme', 'domains'].join('.'), domains: key });
+    }
   });
   return problems;
 }

@@ -239,13 +239,32 @@ const limitsSchema = z.strictObject({
   tableSize: z.int().min(1).max(10_000_000).default(100_000),
 });
 
+/** A DNS name a public CA can issue for: lower-case labels, no wildcard, not an IP address. */
+const acmeDomain = z
+  .string()
+  .transform((text) => text.toLowerCase())
+  .refine((text) => !text.startsWith('*.'), { message: 'wildcard names need the dns-01 challenge, which Doorman does not offer', abort: true })
+  .refine((text) => isIP(text) === 0, { message: 'expected a DNS name, not an IP address', abort: true })
+  .refine((text) => /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/.test(text), 'expected a DNS name such as shop.example');
+
+const frontendAcmeSchema = z.strictObject({
+  domains: z
+    .array(acmeDomain)
+    .min(1)
+    .max(100)
+    .refine((list) => new Set(list).size === list.length, 'lists a name twice'),
+  challenge: z.enum(['http-01', 'tls-alpn-01']).default('http-01'),
+});
+
 const frontendSchema = z.strictObject({
   name,
   bind: bindAddress,
   tls: z
     .strictObject({
-      certs: z.array(z.strictObject({ cert: nonEmpty, key: nonEmpty })).min(1),
+      // May be empty when `acme` names the certificates (a self-signed one stands in until they arrive).
+      certs: z.array(z.strictObject({ cert: nonEmpty, key: nonEmpty })).default([]),
       minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+      acme: frontendAcmeSchema.nullable().default(null),
     })
     .nullable()
     .default(null),
@@ -355,6 +374,32 @@ const backendSchema = z.strictObject({
   servers: z.array(serverSchema).min(1),
 });
 
+const acmeSchema = z.strictObject({
+  directory: z.string({ error: typeError('expected the https URL of the CA\'s ACME directory') }).refine((text) => {
+    try {
+      const url = new URL(text);
+      return url.protocol === 'https:' && url.hostname !== '';
+    } catch {
+      return false;
+    }
+  }, 'expected the https URL of the CA\'s ACME directory'),
+  email: z.string().regex(/^[^@\s]+@[^@\s]+$/, 'expected an email address').nullable().default(null),
+  storage: nonEmpty,
+  ca: nonEmpty.nullable().default(null),
+  renewBefore: duration.refine((ms) => ms > 0, 'must be greater than 0').nullable().default(null),
+  eab: z
+    .strictObject({
+      kid: nonEmpty,
+      hmacKey: z.string().regex(/^[A-Za-z0-9_-]+=*$/, 'expected the base64url HMAC key the CA gave'),
+    })
+    .nullable()
+    .default(null),
+  // Retries after a failed order: doubling from min up to max.
+  backoff: z
+    .strictObject({ min: timerDuration.default(60_000), max: timerDuration.default(12 * 3_600_000) })
+    .prefault({}),
+});
+
 /** The whole raw document: every SPEC key plus Doorman's HAProxy-style extras, strict. */
 export const configSchema = z.strictObject({
   workers: z
@@ -366,6 +411,7 @@ export const configSchema = z.strictObject({
   timeouts: timeoutsSchema.prefault({}),
   admin: adminSchema.nullable().prefault({}),
   stateFile: nonEmpty.nullable().default(null),
+  acme: acmeSchema.nullable().default(null),
   frontends: z.array(frontendSchema).min(1, 'at least one frontend is required'),
   backends: z.array(backendSchema).default([]),
 });

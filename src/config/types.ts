@@ -61,9 +61,37 @@ export interface CertPair {
 }
 
 export interface FrontendTlsConfig {
-  /** The first pair is the default; the others are chosen by SNI. */
+  /** The first pair is the default; the others are chosen by SNI. Empty only with `acme`. */
   readonly certs: readonly CertPair[];
   readonly minVersion: TlsVersion;
+  /** Names whose certificates come from the ACME CA; null: none. */
+  readonly acme: FrontendAcmeConfig | null;
+}
+
+/** How the CA validates a frontend's names: a token over plain HTTP (port 80), or a special certificate on the TLS port (443). */
+export type AcmeChallengeType = 'http-01' | 'tls-alpn-01';
+
+export interface FrontendAcmeConfig {
+  /** Lower-case DNS names, one certificate for all of them; the first is its subject. */
+  readonly domains: readonly string[];
+  readonly challenge: AcmeChallengeType;
+}
+
+/** The ACME CA every `frontends[].tls.acme` orders from. */
+export interface AcmeConfig {
+  /** The https URL of the CA's directory. */
+  readonly directory: string;
+  readonly email: string | null;
+  /** Absolute path of the folder holding the account key and the certificates. */
+  readonly storage: string;
+  /** Absolute path of extra PEM trust anchors for the directory's TLS; null: the system store. */
+  readonly ca: string | null;
+  /** Renew this long before expiry; null: when a third of the lifetime is left (or in the CA's ARI window). */
+  readonly renewBeforeMs: number | null;
+  /** External account binding, for CAs that require it. */
+  readonly eab: { readonly kid: string; readonly hmacKey: string } | null;
+  /** Delays between failed orders: doubling from min to max. */
+  readonly backoff: { readonly minMs: number; readonly maxMs: number };
 }
 
 export interface FrontendConfig {
@@ -279,6 +307,8 @@ export interface Config {
   readonly admin: AdminConfig | null;
   /** Absolute path; null: operator state is not persisted. */
   readonly stateFile: string | null;
+  /** null: no automatic certificates. */
+  readonly acme: AcmeConfig | null;
   readonly frontends: readonly FrontendConfig[];
   readonly backends: readonly BackendConfig[];
 }

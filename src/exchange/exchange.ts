@@ -50,10 +50,18 @@ export interface ExchangeContext {
   readonly errorPages?: ErrorPages;
   /** The frontend's per-client request rate; absent or null: none. */
   readonly requestLimit?: RequestLimit | null;
+  /**
+   * Plain-HTTP frontends: the key authorization of a pending ACME http-01 challenge for a
+   * token, answered before any route or redirect; undefined lets the request through.
+   */
+  readonly acmeHttp01?: (token: string) => string | undefined;
 }
 
 /** Interim (1xx) responses a server may send before its final one; one more is a malformed response. */
 const MAX_INTERIM_RESPONSES = 10;
+
+/** Where ACME http-01 validations ask for their token (RFC 8555 §8.3). */
+const ACME_CHALLENGE_PATH = '/.well-known/acme-challenge/';
 
 /** Statuses after which the client connection is closed: its next bytes cannot be trusted. */
 function closesConnection(status: number): boolean {
@@ -123,6 +131,7 @@ export class Exchange implements UpstreamHandler {
   /** Routes the request and forwards it. A bug of ours costs this one request, never the process. */
   start(): void {
     try {
+      if (this.#answerAcmeChallenge()) return;
       // Over its rate, a client is answered before anything is routed, balanced or sent.
       const waitSeconds = this.#ctx.requestLimit?.takeRequest(this.#head.clientAddress) ?? 0;
       if (waitSeconds > 0) {
@@ -164,6 +173,19 @@ export class Exchange implements UpstreamHandler {
     } catch (err) {
       this.#internalError(err);
     }
+  }
+
+  /** Answers a CA's http-01 validation of a pending challenge; false for every other request. */
+  #answerAcmeChallenge(): boolean {
+    const lookup = this.#ctx.acmeHttp01;
+    const target = this.#head.target;
+    if (lookup === undefined || !target.startsWith(ACME_CHALLENGE_PATH)) return false;
+    const keyAuthorization = lookup(target.slice(ACME_CHALLENGE_PATH.length));
+    if (keyAuthorization === undefined) return false;
+    this.#backend = null;
+    this.#answerLocally(fixedResponse(200, keyAuthorization, 'application/octet-stream'), false);
+    this.#finish('local');
+    return true;
   }
 
   /** True while the request waits in a queue for a server: nothing was sent anywhere yet. */

@@ -10,7 +10,8 @@ import type { AbuseReason } from '../h2/session-guard.js';
 import { createStreamFront } from '../h2/stream-front.js';
 import { ClientLimits, type LimitReason } from '../limits/client-limits.js';
 import type { ProxyReadErrorCode } from '../proxy-protocol/read-header.js';
-import { createFrontendTls, type FrontendTls } from '../tls/frontend.js';
+import { createFrontendTls, type DynamicCertificates, type FrontendTls } from '../tls/frontend.js';
+import type { PemPair } from '../tls/self-signed.js';
 import { acceptPolicyOf } from './accept.js';
 import type { ConnectionGate } from './connection-gate.js';
 import type { FrontendStats } from './frontend-stats.js';
@@ -81,10 +82,20 @@ export function hstsValue(hsts: HstsConfig | null): string | null {
   return `max-age=${Math.floor(hsts.maxAgeMs / 1000)}${hsts.includeSubDomains ? '; includeSubDomains' : ''}${hsts.preload ? '; preload' : ''}`;
 }
 
+/** Where ACME certificates come from, and the stand-in for a frontend that has only those. */
+export interface FrontendCertificateSources {
+  readonly dynamic: DynamicCertificates;
+  placeholder(names: readonly string[]): PemPair;
+}
+
 /** Reads the certificates of `configs`; throws before anything changes if one cannot be read. */
-export function planFrontends(configs: readonly FrontendConfig[], ticketKeys: Buffer): FrontendPlan {
+export function planFrontends(configs: readonly FrontendConfig[], ticketKeys: Buffer, sources?: FrontendCertificateSources): FrontendPlan {
   const tls = new Map<string, FrontendTls | null>();
-  for (const frontend of configs) tls.set(frontend.name, frontend.tls ? createFrontendTls(frontend.tls, ticketKeys) : null);
+  for (const frontend of configs) {
+    const config = frontend.tls;
+    const placeholder = sources && config?.acme ? () => sources.placeholder(config.acme!.domains) : undefined;
+    tls.set(frontend.name, config ? createFrontendTls(config, { ticketKeys, dynamic: sources?.dynamic, placeholder }) : null);
+  }
   return { configs, tls };
 }
 

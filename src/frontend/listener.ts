@@ -11,7 +11,7 @@ import type { AlpnProtocol, FrontendConfig, TimeoutsConfig } from '../config/typ
 import { SessionGuard, type AbuseReason } from '../h2/session-guard.js';
 import type { ConnectionGate } from './connection-gate.js';
 import { rawErrorResponse } from '../h1/front/raw-response.js';
-import type { FrontendTls } from '../tls/frontend.js';
+import { ACME_TLS_ALPN, type FrontendTls } from '../tls/frontend.js';
 import type { ExchangeContext } from '../exchange/exchange.js';
 import { serveH1Connection, type H1Connection } from '../h1/front/connection.js';
 import { H1_ERRORS, type H1ErrorCode } from '../h1/errors.js';
@@ -148,8 +148,20 @@ export function createListener(
     socket.once('close', () => h1Connections.delete(conn));
   }
   const tlsServer = tls
-    ? tlsModule.createServer({ ...tls.serverOptions, ALPNCallback: ({ protocols }) => chooseProtocol(current.config.alpn, protocols), SNICallback: (name, cb) => cb(null, current.tls!.contextFor(name)) }, (socket: TLSSocket) => {
-        if (socket.alpnProtocol === 'h2') h2.emit('connection', socket);
+    ? tlsModule.createServer({
+        ...tls.serverOptions,
+        // Node calls both with the handshake's TLSSocket as `this`: a tls-alpn-01 validation is
+        // recognised by its ALPN and answered with the challenge certificate (see FrontendTls).
+        ALPNCallback(this: TLSSocket, { servername, protocols }) {
+          return current.tls!.acmeChallenge(this, servername, protocols) ? ACME_TLS_ALPN : chooseProtocol(current.config.alpn, protocols);
+        },
+        SNICallback(this: TLSSocket, name, cb) {
+          cb(null, current.tls!.contextFor(name, this));
+        },
+      }, (socket: TLSSocket) => {
+        // A validation handshake carries nothing else (RFC 8737).
+        if (socket.alpnProtocol === ACME_TLS_ALPN) socket.end();
+        else if (socket.alpnProtocol === 'h2') h2.emit('connection', socket);
         else serveOwn(socket, book.of(socket));
       })
     : null;

@@ -223,4 +223,16 @@ describe.skipIf(!hasChromium)('/stats in headless Chromium', () => {
     await expect.poll(() => cell.textContent(), { timeout: 10_000 }).toContain('robots → answers 200 1 hits');
     expect(errors).toEqual([]);
   });
+
+  it('lists the certificates the frontends serve with their expiry (GET /api/certs)', async () => {
+    const { page, errors } = await setup();
+    const rows = page.locator('#certificate-rows tr');
+    await expect.poll(() => rows.count(), { timeout: 10_000 }).toBe(1);
+    const text = await rows.first().textContent();
+    expect(text).toContain('localhost');
+    expect(text).toContain('Doorman Test CA');
+    expect(text).toMatch(/\d{4}-\d\d-\d\d \(36\d days\)/);
+    expect(text).toContain('by hand (file)');
+    expect(errors).toEqual([]);
+  });
 });

@@ -30,6 +30,13 @@ timeouts:
 admin:
   bind: 127.0.0.1:9090        # /metrics, /stats, /api/...
   token: null                 # if set: "Authorization: Bearer TOKEN" needed on every /api route
+acme:                         # automatic certificates; omit for none
+  directory: https://acme.example/directory   # the CA's ACME directory URL
+  email: ops@example.com
+  storage: var/acme           # account key, certificates; files 0600, written atomically
+  ca: null                    # extra trust anchor for the directory's TLS (a test CA such as Pebble)
+  renewBefore: null           # default: when a third of the lifetime is left (or the CA's renewal window)
+  eab: null                   # { kid, hmacKey } for CAs that require external account binding
 stateFile: var/state.json     # operator state (MAINT/DRAIN/weight) survives restarts
 
 frontends:
@@ -39,6 +46,9 @@ frontends:
       certs:                  # first is the default; others are picked by SNI
         - { cert: certs/lb.crt, key: certs/lb.key }
       minVersion: TLSv1.2
+      acme:                   # certificates for these names come from \`acme\` (listed after \`certs\`,
+        domains: [shop.example, www.shop.example]    # picked by SNI); challenge: http-01 | tls-alpn-01
+        challenge: http-01
     proxyProtocol: { trusted: [] }   # accept PROXY protocol v1/v2 from these CIDRs only (omit: off)
     limits:                   # per client address (IPv6 grouped by /64); omit for none
       connections: 100        # concurrent connections per client; over it: closed at accept
@@ -129,6 +139,7 @@ describe('parseConfig defaults', () => {
       timeouts: { clientMs: 60000, serverMs: 60000, connectMs: 5000, queueMs: 10000, shutdownMs: 30000, graceMs: 0 },
       admin: { bind: { host: '127.0.0.1', port: 9090 }, token: null, allowedHosts: [], allow: [] },
       stateFile: null,
+      acme: null,
       frontends: [
         { name: 'http', bind: { host: '127.0.0.1', port: 8080 }, tls: null, backend: 'web', redirect: null, routes: [], headers: NO_RULES, errorPages: {}, hsts: null, alpn: [], http2: { maxConcurrentStreams: 100, maxHeaderListSize: 65536, maxResetsPerSecond: 100 }, proxyProtocol: null, limits: null },
       ],
@@ -263,6 +274,16 @@ describe('the SPEC.md example', () => {
     expect(config.frontends[0]!.tls).toEqual({
       certs: [{ cert: '/etc/doorman/certs/lb.crt', key: '/etc/doorman/certs/lb.key' }],
       minVersion: 'TLSv1.2',
+      acme: { domains: ['shop.example', 'www.shop.example'], challenge: 'http-01' },
+    });
+    expect(config.acme).toEqual({
+      directory: 'https://acme.example/directory',
+      email: 'ops@example.com',
+      storage: '/etc/doorman/var/acme',
+      ca: null,
+      renewBeforeMs: null,
+      eab: null,
+      backoff: { minMs: 60_000, maxMs: 43_200_000 },
     });
     expect(config.frontends[1]!.tls).toBeNull();
     // `trusted: []` trusts nobody: no PROXY protocol.
@@ -320,6 +341,7 @@ describe('parseConfig problems', () => {
     ['IPv6 without brackets', withEdit((d) => (d.frontends[0].bind = '::1:8080')), 'frontends.0.bind: IPv6 addresses need brackets, e.g. [::1]:8443'],
     ['bad IPv6', withEdit((d) => (d.frontends[0].bind = '[::g]:8080')), 'frontends.0.bind: invalid IPv6 address "::g"'],
     ['bad IPv4', withEdit((d) => (d.frontends[0].bind = '300.1.1.1:8080')), 'frontends.0.bind: invalid host "300.1.1.1"'],
+    ['tls without certs', withEdit((d) => (d.frontends[0].tls = { certs: [] })), 'frontends.0.tls.certs: must have at least 1 item (or set tls.acme)'],
     ['proxyProtocol trusted not a CIDR', withEdit((d) => (d.frontends[0].proxyProtocol = { trusted: ['10.0.0.0/33'] })), 'frontends.0.proxyProtocol.trusted.0: invalid CIDR "10.0.0.0/33"'],
     ['proxyProtocol unknown key', withEdit((d) => (d.frontends[0].proxyProtocol = { trusted: [], version: 2 })), 'frontends.0.proxyProtocol.version: unknown key'],
     ['proxyProtocol zero timeout', withEdit((d) => (d.frontends[0].proxyProtocol = { trusted: ['::1'], timeout: 0 })), 'frontends.0.proxyProtocol.timeout: must be greater than 0'],
@@ -445,7 +467,44 @@ describe('parseConfig problems', () => {
     ['except prefix too long', withEdit((d) => (d.backends[0].forwardFor = { except: '10.0.0.0/33' })), 'backends.0.forwardFor.except: invalid CIDR "10.0.0.0/33"'],
     ['trusted hostname', withEdit((d) => (d.backends[0].forwardFor = { trusted: ['10.0.0.0/8', 'proxy.local'] })), 'backends.0.forwardFor.trusted.1: invalid CIDR "proxy.local"'],
     ['trusted not a list', withEdit((d) => (d.backends[0].forwardFor = { trusted: '10.0.0.0/8' })), 'backends.0.forwardFor.trusted: expected list, got "10.0.0.0/8"'],
+    ['acme frontend without the acme section', withAcme((d) => delete d.acme), 'frontends.1.tls.acme: needs the top-level acme section (the CA to order from)'],
+    ['acme directory over http', withAcme((d) => (d.acme.directory = 'http://ca.example/dir')), "acme.directory: expected the https URL of the CA's ACME directory"],
+    ['acme directory not a URL', withAcme((d) => (d.acme.directory = 'letsencrypt')), "acme.directory: expected the https URL of the CA's ACME directory"],
+    ['acme storage missing', withAcme((d) => delete d.acme.storage), 'acme.storage: required'],
+    ['acme email', withAcme((d) => (d.acme.email = 'ops')), 'acme.email: expected an email address'],
+    ['acme renewBefore 0', withAcme((d) => (d.acme.renewBefore = 0)), 'acme.renewBefore: must be greater than 0'],
+    ['acme eab key', withAcme((d) => (d.acme.eab = { kid: 'k', hmacKey: 'not base64!' })), 'acme.eab.hmacKey: expected the base64url HMAC key the CA gave'],
+    ['acme eab without kid', withAcme((d) => (d.acme.eab = { hmacKey: 'abc' })), 'acme.eab.kid: required'],
+    ['acme unknown key', withAcme((d) => (d.acme.server = 'x')), 'acme.server: unknown key'],
+    ['acme wildcard', withAcme((d) => (d.frontends[1].tls.acme.domains = ['*.shop.example'])), 'frontends.1.tls.acme.domains.0: wildcard names need the dns-01 challenge, which Doorman does not offer'],
+    ['acme IP address', withAcme((d) => (d.frontends[1].tls.acme.domains = ['192.0.2.1'])), 'frontends.1.tls.acme.domains.0: expected a DNS name, not an IP address'],
+    ['acme single label', withAcme((d) => (d.frontends[1].tls.acme.domains = ['localhost'])), 'frontends.1.tls.acme.domains.0: expected a DNS name such as shop.example'],
+    ['acme no domains', withAcme((d) => (d.frontends[1].tls.acme.domains = [])), 'frontends.1.tls.acme.domains: must have at least 1 item(s)'],
+    ['acme name twice', withAcme((d) => (d.frontends[1].tls.acme.domains = ['shop.example', 'SHOP.example'])), 'frontends.1.tls.acme.domains: lists a name twice'],
+    ['acme dns-01', withAcme((d) => (d.frontends[1].tls.acme.challenge = 'dns-01')), 'frontends.1.tls.acme.challenge: expected one of "http-01", "tls-alpn-01", got "dns-01"'],
+    ['http-01 without a plain frontend', withAcme((d) => d.frontends.shift()), 'frontends.0.tls.acme.challenge: http-01 needs a plain-HTTP frontend (port 80) to answer on; use tls-alpn-01 or add one'],
+    [
+      'a name in two frontends with other names',
+      withAcme((d) => d.frontends.push({ name: 'alt', bind: '127.0.0.1:9443', backend: 'web', tls: { acme: { domains: ['www.shop.example'] } } })),
+      'frontends.2.tls.acme.domains.0: "www.shop.example" is also in frontends.1.tls.acme.domains with other names: a name gets one certificate, list the same names there',
+    ],
   ];
+
+  /** A valid document with ACME: a plain frontend for http-01 and a TLS frontend whose names come from the CA. */
+  function withAcme(edit: (doc: Doc) => void): Doc {
+    const doc = minimal();
+    doc.acme = { directory: 'https://ca.example/dir', storage: 'var/acme' };
+    doc.frontends.push({ name: 'https', bind: '127.0.0.1:8443', backend: 'web', tls: { acme: { domains: ['shop.example', 'www.shop.example'] } } });
+    edit(doc);
+    return doc;
+  }
+
+  it('accepts ACME names without certs, and the same names in two frontends', () => {
+    const doc = withAcme((d) => d.frontends.push({ name: 'alt', bind: '127.0.0.1:9443', backend: 'web', tls: { acme: { domains: ['shop.example', 'www.shop.example'], challenge: 'tls-alpn-01' } } }));
+    const config = parse(doc);
+    expect(config.frontends[1]!.tls).toEqual({ certs: [], minVersion: 'TLSv1.2', acme: { domains: ['shop.example', 'www.shop.example'], challenge: 'http-01' } });
+    expect(config.acme).toMatchObject({ storage: '/etc/doorman/var/acme', renewBeforeMs: null, eab: null });
+  });
 
   it.each(cases)('%s', (_name, doc, expected) => {
     expect(problemsOf(doc)).toEqual([expected]);

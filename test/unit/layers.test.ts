@@ -11,6 +11,8 @@ const SRC = resolve(new URL('../../src', import.meta.url).pathname);
 const LAYERS: readonly (readonly string[])[] = [
   ['errors', 'config', 'log', 'line-batch', 'process-signals', 'h1', 'client-address', 'proxy-protocol'],
   ['tls', 'limits'],
+  // ACME orders certificates the frontends serve; it sits on tls and config only.
+  ['acme'],
   ['upstream'],
   ['balancer'],
   ['backend'],

@@ -3,6 +3,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type http from 'node:http';
 import { ADMIN_STATES } from '../../backend/server.js';
+import type { CertificateView } from '../../acme/inventory.js';
 import type { AdminConfig } from '../../config/types.js';
 import type { FrontendView } from '../../frontend/frontend-stats.js';
 import { sendJson, sendText } from '../respond.js';
@@ -30,6 +31,8 @@ export interface ApiOptions {
   readonly reload?: ReloadHook | undefined;
   /** /api/state's body (default: this process's view); the primary of several workers sums theirs. */
   readonly stateView?: (() => Promise<unknown>) | undefined;
+  /** /api/certs: every certificate the frontends serve, files and ACME. */
+  readonly certificates?: (() => readonly CertificateView[]) | undefined;
 }
 
 const MAX_BODY_BYTES = 64 * 1024;
@@ -91,6 +94,9 @@ export function createApi(options: ApiOptions): (req: http.IncomingMessage, res:
       // `now` is the balancer's clock: the page measures ages and rates with it, not the browser's.
       const view = options.stateView ? await options.stateView() : { frontends: options.frontends?.() ?? [], ...control.view() };
       return sendJson(res, 200, { now: new Date().toISOString(), ...(view as object) });
+    }
+    if (path === '/api/certs' && method === 'GET') {
+      return sendJson(res, 200, { certs: options.certificates?.() ?? [] });
     }
     if (path === '/api/reload') {
       if (method !== 'POST') return sendText(res, 405, 'use POST\n', { allow: 'POST' });

@@ -57,6 +57,9 @@ export class LbMetrics implements ExchangeObserver {
   readonly #limitRejections: Counter<'frontend' | 'reason'>;
   readonly #proxyProtocolErrors: Counter<'frontend' | 'reason'>;
   readonly #transitions: Counter<'backend' | 'server' | 'to'>;
+  readonly #acmeRenewals: Counter<'result'>;
+  /** The certificates the frontends serve, read at scrape time; none until watchCertificates. */
+  #certificates: () => readonly { frontend: string; names: readonly string[]; notAfter: string | null }[] = () => [];
   /** Null unless metrics.haproxyCompat: then every event is forwarded to it. */
   readonly #compat: HaproxyMetrics | null;
 
@@ -194,6 +197,38 @@ export class LbMetrics implements ExchangeObserver {
       labelNames: ['backend', 'server', 'to'],
       registers,
     });
+    this.#acmeRenewals = new Counter({
+      name: 'lb_acme_renewals_total',
+      help: 'ACME orders (first issuance and renewals), by result: success or failure.',
+      labelNames: ['result'],
+      registers,
+    });
+    for (const result of ['success', 'failure']) this.#acmeRenewals.inc({ result }, 0);
+    const certificates = () => this.#certificates();
+    new Gauge({
+      name: 'lb_cert_expiry_timestamp_seconds',
+      help: 'When a certificate a frontend serves expires (Unix time), by frontend and its first name; files and ACME alike.',
+      labelNames: ['frontend', 'name'],
+      // Only the controlling process knows certificates; workers export none.
+      aggregator: 'max',
+      registers,
+      collect() {
+        this.reset();
+        for (const cert of certificates()) {
+          if (cert.notAfter !== null && cert.names[0] !== undefined) this.set({ frontend: cert.frontend, name: cert.names[0] }, Math.floor(Date.parse(cert.notAfter) / 1000));
+        }
+      },
+    });
+  }
+
+  /** The certificates lb_cert_expiry_timestamp_seconds reports, read at every scrape. */
+  watchCertificates(certificates: () => readonly { frontend: string; names: readonly string[]; notAfter: string | null }[]): void {
+    this.#certificates = certificates;
+  }
+
+  /** An ACME order ended. */
+  acmeRenewal(result: 'success' | 'failure'): void {
+    this.#acmeRenewals.inc({ result });
   }
 
   /** Declares a backend and its servers so their counters show 0 before anything happens. */

@@ -68,6 +68,17 @@
     readonly backends: readonly BackendView[];
   }
 
+  /** One certificate of /api/certs (src/acme/inventory.ts). */
+  interface CertificateView {
+    readonly frontend: string;
+    readonly names: readonly string[];
+    readonly issuer: string | null;
+    readonly notAfter: string | null;
+    readonly source: 'file' | 'acme';
+    readonly nextRenewal: string | null;
+    readonly acme?: { readonly challenge: string; readonly ordering: boolean; readonly failures: number; readonly lastError: string | null };
+  }
+
   // ---- settings -----------------------------------------------------------------------
 
   const params = new URLSearchParams(location.search);
@@ -688,6 +699,51 @@
 
   // ---- refresh loop -----------------------------------------------------------------
 
+  // ---- certificates -------------------------------------------------------------------
+
+  const DAY_MS = 86_400_000;
+
+  /** `2026-03-01 (41 days)`, flagged when less than 14 days are left. */
+  function expiryCell(notAfter: string | null, now: number): HTMLTableCellElement {
+    const cell = el('td', { 'data-label': 'Expires' });
+    if (notAfter === null) {
+      cell.textContent = 'not issued yet';
+      return cell;
+    }
+    const days = Math.floor((Date.parse(notAfter) - now) / DAY_MS);
+    cell.textContent = `${notAfter.slice(0, 10)} (${days < 0 ? 'expired' : `${days} days`})`;
+    cell.classList.toggle('bad', days < 14);
+    return cell;
+  }
+
+  function renewalText(c: CertificateView): string {
+    if (!c.acme) return 'by hand (file)';
+    if (c.acme.ordering) return `ordering (${c.acme.challenge})…`;
+    const next = c.nextRenewal ? new Date(c.nextRenewal).toLocaleString() : '–';
+    return c.acme.failures > 0 ? `retry ${next} after ${c.acme.failures} failure(s): ${c.acme.lastError ?? ''}` : `${next} (${c.acme.challenge})`;
+  }
+
+  function updateCertificates(certs: readonly CertificateView[], now: number): void {
+    $('certificates').hidden = certs.length === 0;
+    // The day count changes once a day: part of the signature so the cell follows.
+    rebuild($('certificate-rows'), JSON.stringify([certs, Math.floor(now / DAY_MS)]), () =>
+      certs.map((c) => {
+        const renewal = el('td', { class: 'wide', 'data-label': 'Renewal' }, renewalText(c));
+        renewal.classList.toggle('bad', (c.acme?.failures ?? 0) > 0);
+        return el(
+          'tr',
+          {},
+          el('td', { class: 'name', 'data-label': 'Frontend' }, c.frontend),
+          el('td', { class: 'wide', 'data-label': 'Names' }, c.names.join(', ')),
+          el('td', { 'data-label': 'Source' }, el('span', { class: 'tag' }, c.source === 'acme' ? 'ACME' : 'file')),
+          el('td', { 'data-label': 'Issuer' }, c.issuer ?? '–'),
+          expiryCell(c.notAfter, now),
+          renewal,
+        );
+      }),
+    );
+  }
+
   let timer: number | undefined;
   let failingSince: Date | null = null;
 
@@ -707,7 +763,9 @@
     timer = undefined;
     try {
       // Doorman's own admin API: its shape is the one declared above.
-      render((await api('/api/state')) as StateView);
+      const state = (await api('/api/state')) as StateView;
+      render(state);
+      updateCertificates(((await api('/api/certs')) as { certs: readonly CertificateView[] }).certs, Date.parse(state.now));
       failingSince = null;
       showAlert('');
       $('content').classList.remove('stale');

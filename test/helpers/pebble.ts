@@ -1,0 +1,151 @@
+// Pebble, the ACME test CA (Debian package `pebble`), with pebble-challtestsrv as its DNS
+// server answering 127.0.0.1 for every name, so names such as shop.test validate against
+// Doorman's test frontends and are never looked up for real. Ports are picked free for
+// these external processes; Pebble's own TLS certificate comes from the test PKI, and
+// its issuing root is read from its management port to verify what it issued.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { join } from 'node:path';
+import { Agent, request } from 'undici';
+import type { Issued } from '../../src/dev/pki.js';
+import { waitFor, waitForValue } from './wait.js';
+
+/** A free loopback port, for a process that binds it itself (Pebble's listeners, its validation targets). */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+export interface PebbleOptions {
+  /** Where its config and certificate go. */
+  readonly dir: string;
+  /** Pebble validates http-01 on this port and tls-alpn-01 on `tlsPort`, for every name: Doorman's frontends. */
+  readonly httpPort: number;
+  readonly tlsPort: number;
+  /** Pebble's own listener certificate (for 127.0.0.1) and the CA that signed it (what Doorman trusts as acme.ca). */
+  readonly listener: Issued;
+  readonly listenerCa: string;
+  /** Names Pebble refuses to issue for (rejectedIdentifier). */
+  readonly blocked?: readonly string[];
+  /** Lifetime of issued certificates. */
+  readonly validitySeconds?: number;
+  /** External account binding required, with these kid → base64url HMAC keys. */
+  readonly eab?: Readonly<Record<string, string>>;
+}
+
+export interface Pebble {
+  /** The ACME directory URL. */
+  readonly directory: string;
+  /** Starts both processes and waits until the directory answers. */
+  start(): Promise<void>;
+  /** Stops both processes (by PID) and waits for their exit. */
+  stop(): Promise<void>;
+  /** The root that signs Pebble's issuing chain (PEM). */
+  root(): Promise<string>;
+  /** Their output so far, for failure messages. */
+  output(): string;
+}
+
+interface Running {
+  readonly child: ChildProcess;
+  readonly exited: Promise<void>;
+}
+
+function run(command: string, args: readonly string[], env: NodeJS.ProcessEnv, sink: (text: string) => void): Running {
+  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.on('data', (c: Buffer) => sink(c.toString()));
+  child.stderr!.on('data', (c: Buffer) => sink(c.toString()));
+  child.on('error', (err) => sink(`${command}: ${err.message}\n`));
+  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  return { child, exited };
+}
+
+async function terminate(running: Running | null): Promise<void> {
+  if (!running || running.child.exitCode !== null || running.child.signalCode !== null) return;
+  running.child.kill('SIGTERM');
+  const timer = setTimeout(() => running.child.kill('SIGKILL'), 3_000);
+  await running.exited;
+  clearTimeout(timer);
+}
+
+/** Prepares a Pebble (config written, ports chosen); nothing runs until start(). */
+export async function preparePebble(options: PebbleOptions): Promise<Pebble> {
+  const [acmePort, managementPort, dnsPort, challtestManagementPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  writeFileSync(join(options.dir, 'pebble.crt'), options.listener.cert);
+  writeFileSync(join(options.dir, 'pebble.key'), options.listener.key);
+  const configFile = join(options.dir, 'pebble.json');
+  writeFileSync(
+    configFile,
+    JSON.stringify({
+      pebble: {
+        listenAddress: `127.0.0.1:${acmePort}`,
+        managementListenAddress: `127.0.0.1:${managementPort}`,
+        certificate: join(options.dir, 'pebble.crt'),
+        privateKey: join(options.dir, 'pebble.key'),
+        httpPort: options.httpPort,
+        tlsPort: options.tlsPort,
+        ocspResponderURL: '',
+        externalAccountBindingRequired: options.eab !== undefined,
+        ...(options.eab ? { externalAccountMACKeys: options.eab } : {}),
+        domainBlocklist: options.blocked ?? [],
+        certificateValidityPeriod: options.validitySeconds ?? 90 * 86_400,
+      },
+    }),
+  );
+  const dispatcher = new Agent({ connect: { ca: options.listenerCa } });
+  let log = '';
+  const sink = (text: string) => (log += text);
+  let dns: Running | null = null;
+  let pebble: Running | null = null;
+  const directory = `https://127.0.0.1:${acmePort}/dir`;
+
+  return {
+    directory,
+    async start() {
+      dns = run(
+        'pebble-challtestsrv',
+        ['-defaultIPv4', '127.0.0.1', '-defaultIPv6', '', '-dns01', `127.0.0.1:${dnsPort}`, '-http01', '', '-https01', '', '-tlsalpn01', '', '-management', `127.0.0.1:${challtestManagementPort}`],
+        {},
+        sink,
+      );
+      await waitFor(() => log.includes('Starting challenge servers'), 10_000, 'pebble-challtestsrv');
+      // No random sleeps, no rejected nonces, every order validated anew: deterministic tests.
+      pebble = run('pebble', ['-config', configFile, '-dnsserver', `127.0.0.1:${dnsPort}`], { PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0', PEBBLE_AUTHZREUSE: '0' }, sink);
+      await waitForValue(
+        async () => {
+          try {
+            const response = await request(directory, { dispatcher });
+            await response.body.dump();
+            return response.statusCode === 200 ? true : undefined;
+          } catch {
+            return undefined;
+          }
+        },
+        10_000,
+        `pebble's directory (${log})`,
+      );
+    },
+    async stop() {
+      await terminate(pebble);
+      await terminate(dns);
+      pebble = null;
+      dns = null;
+    },
+    async root() {
+      const response = await request(`https://127.0.0.1:${managementPort}/roots/0`, { dispatcher });
+      return response.body.text();
+    },
+    output: () => log,
+  };
+}
+
+/** Prepares and starts a Pebble. */
+export async function startPebble(options: PebbleOptions): Promise<Pebble> {
+  const pebble = await preparePebble(options);
+  await pebble.start();
+  return pebble;
+}
