@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
-import { Agent, request } from 'undici';
+import https from 'node:https';
 import type { Issued } from '../../src/dev/pki.js';
 import { waitFor, waitForValue } from './wait.js';
 
@@ -96,7 +96,20 @@ export async function preparePebble(options: PebbleOptions): Promise<Pebble> {
       },
     }),
   );
-  const dispatcher = new Agent({ connect: { ca: options.listenerCa } });
+  const agent = new https.Agent({ ca: options.listenerCa });
+  /** GETs a URL of Pebble's, trusting its listener's certificate. */
+  const get = (url: string): Promise<{ status: number; text: string }> =>
+    new Promise((resolve, reject) => {
+      https
+        .get(url, { agent }, (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (text += chunk));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+          res.on('error', reject);
+        })
+        .on('error', reject);
+    });
   let log = '';
   const sink = (text: string) => (log += text);
   let dns: Running | null = null;
@@ -118,9 +131,7 @@ export async function preparePebble(options: PebbleOptions): Promise<Pebble> {
       await waitForValue(
         async () => {
           try {
-            const response = await request(directory, { dispatcher });
-            await response.body.dump();
-            return response.statusCode === 200 ? true : undefined;
+            return (await get(directory)).status === 200 ? true : undefined;
           } catch {
             return undefined;
           }
@@ -136,8 +147,7 @@ export async function preparePebble(options: PebbleOptions): Promise<Pebble> {
       dns = null;
     },
     async root() {
-      const response = await request(`https://127.0.0.1:${managementPort}/roots/0`, { dispatcher });
-      return response.body.text();
+      return (await get(`https://127.0.0.1:${managementPort}/roots/0`)).text;
     },
     output: () => log,
   };

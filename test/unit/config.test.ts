@@ -354,7 +354,7 @@ describe('parseConfig problems', () => {
     ['limits allow not a list', withEdit((d) => (d.frontends[0].limits = { allow: '10.0.0.0/8' })), 'frontends.0.limits.allow: expected list, got "10.0.0.0/8"'],
     ['limits table size 0', withEdit((d) => (d.frontends[0].limits = { tableSize: 0 })), 'frontends.0.limits.tableSize: must be >= 1'],
     ['server proxyProtocol v3', withEdit((d) => (d.backends[0].servers[0].proxyProtocol = 'v3')), 'backends.0.servers.0.proxyProtocol: expected one of "v1", "v2", got "v3"'],
-    ['tls without certs', withEdit((d) => (d.frontends[0].tls = { certs: [] })), 'frontends.0.tls.certs: must have at least 1 item(s)'],
+    ['tls without certs', withEdit((d) => (d.frontends[0].tls = { certs: [] })), 'frontends.0.tls.certs: must have at least 1 item (or set tls.acme)'],
     ['cert without key', withEdit((d) => (d.frontends[0].tls = { certs: [{ cert: 'a.crt' }] })), 'frontends.0.tls.certs.0.key: required'],
     ['TLS 1.1', withEdit((d) => (d.frontends[0].tls = { certs: [{ cert: 'a', key: 'b' }], minVersion: 'TLSv1.1' })), 'frontends.0.tls.minVersion: expected one of "TLSv1.2", "TLSv1.3", got "TLSv1.1"'],
     ['redirect to http', withEdit((d) => { delete d.frontends[0].backend; d.frontends[0].redirect = 'http'; }), 'frontends.0.redirect: expected "https", got "http"'],
