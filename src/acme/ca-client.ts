@@ -4,7 +4,8 @@
 // its own (Doorman's renewal schedule backs off, one log line per attempt).
 import https from 'node:https';
 import { rootCertificates } from 'node:tls';
-import acme from 'acme-client';
+import type acme from 'acme-client';
+import { loadAcmeClient } from './acme-client.js';
 import type { AcmeConfig } from '../config/types.js';
 
 /** A failed request to the CA ends the attempt after this long. */
@@ -22,8 +23,9 @@ interface RequestingClient {
  * A client for `config`'s CA with `accountKey` (and the account's URL when known). `ca` is
  * the PEM of acme.ca, added to the system's trust anchors for this client only.
  */
-export function createCaClient(config: AcmeConfig, ca: string | null, accountKey: string, accountUrl: string | null): CaClient {
-  const client = new acme.Client({
+export async function createCaClient(config: AcmeConfig, ca: string | null, accountKey: string, accountUrl: string | null): Promise<CaClient> {
+  const acmeClient = await loadAcmeClient();
+  const client = new acmeClient.Client({
     directoryUrl: config.directory,
     accountKey,
     ...(accountUrl !== null ? { accountUrl } : {}),
@@ -65,5 +67,5 @@ class CaAgent extends https.Agent {
 
 /** A new account key: ECDSA P-256. */
 export async function createAccountKey(): Promise<string> {
-  return (await acme.crypto.createPrivateEcdsaKey()).toString();
+  return (await (await loadAcmeClient()).crypto.createPrivateEcdsaKey()).toString();
 }

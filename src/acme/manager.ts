@@ -316,7 +316,7 @@ export class AcmeManager {
       const stored = await context.store.account();
       if (stored?.url) return createCaClient(context.config, context.ca, stored.key, stored.url);
       const key = stored?.key ?? (await createAccountKey());
-      const client = createCaClient(context.config, context.ca, key, null);
+      const client = await createCaClient(context.config, context.ca, key, null);
       const email = context.config.email;
       await client.createAccount({ termsOfServiceAgreed: true, ...(email !== null ? { contact: [`mailto:${email}`] } : {}) });
       await context.store.saveAccount({ directory: context.config.directory, key, url: client.getAccountUrl() });

@@ -3,7 +3,8 @@
 // happens), the CA asked to validate, then a CSR for a fresh ECDSA key, finalize and
 // download. acme-client's own pre-check of the challenge is never called: it would
 // resolve the names through the system resolver.
-import acme from 'acme-client';
+import type acme from 'acme-client';
+import { loadAcmeClient } from './acme-client.js';
 import type { AcmeChallengeType } from '../config/types.js';
 import type { CaClient } from './ca-client.js';
 import type { AcmeUpdate } from './serving-state.js';
@@ -51,8 +52,9 @@ export async function orderCertificate(client: CaClient, request: OrderRequest, 
   } finally {
     await Promise.allSettled(published.map((update) => publish(withdrawal(update))));
   }
-  const key = await acme.crypto.createPrivateEcdsaKey();
-  const [, csr] = await acme.crypto.createCsr({ commonName: request.domains[0]!, altNames: [...request.domains] }, key);
+  const { crypto } = await loadAcmeClient();
+  const key = await crypto.createPrivateEcdsaKey();
+  const [, csr] = await crypto.createCsr({ commonName: request.domains[0]!, altNames: [...request.domains] }, key);
   const finalized = await client.finalizeOrder(order, csr);
   const cert = await client.getCertificate(finalized);
   return { cert, key: key.toString() };
@@ -60,8 +62,9 @@ export async function orderCertificate(client: CaClient, request: OrderRequest, 
 
 /** The self-signed certificate with the critical acmeIdentifier extension (RFC 8737 §3). */
 async function alpnCertificate(authorization: acme.Authorization, keyAuthorization: string): Promise<{ cert: string; key: string }> {
-  const key = await acme.crypto.createPrivateEcdsaKey();
-  const [, cert] = await acme.crypto.createAlpnCertificate(authorization, keyAuthorization, key);
+  const { crypto } = await loadAcmeClient();
+  const key = await crypto.createPrivateEcdsaKey();
+  const [, cert] = await crypto.createAlpnCertificate(authorization, keyAuthorization, key);
   return { cert: cert.toString(), key: key.toString() };
 }
 
