@@ -97,7 +97,7 @@ export function createListener(
   const h2 = http2.createServer(h2Options(config));
   const sessions = new Map<Http2Session, SessionGuard>();
   h2.on('session', (session: Http2Session) => {
-    const address = session.socket?.remoteAddress;
+    const address = session.socket.remoteAddress;
     const guard = new SessionGuard(session, () => ({ resetsPerSecond: current.config.http2.maxResetsPerSecond }), (reason) => {
       current.handlers.http2Abuse?.(reason);
       logger.warn({ frontend: current.config.name, clientAddress: address, reason }, 'http2 connection closed for abuse');

@@ -3,6 +3,7 @@
 // skipped), the body decoded to payload for the handler, the connection handed back the
 // moment the response's last byte arrived. A reused connection that dies before any
 // answer, with nothing of the body sent, is replaced once by a fresh one.
+import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { LbError, type UpstreamError } from '../errors.js';
 import { bodyKind, type BodyKind } from '../h1/body-kind.js';
@@ -76,10 +77,15 @@ export class H1Attempt implements PoolUser {
     // 16 KiB TLS record.
     if (socket.readableLength > 0) {
       socket.read();
-      if (this.#paused || this.#conn === null || this.#conn.socket !== socket) return;
+      if (!this.#readingFrom(socket)) return;
     }
     socket.resume();
   };
+
+  /** False once the 'data' that read() emitted paused this attempt again, ended it or detached its socket. */
+  #readingFrom(socket: Socket): boolean {
+    return !this.#paused && this.#conn !== null && this.#conn.socket === socket;
+  }
 
   #onBodyData: ((chunk: Buffer) => void) | null = null;
   #onBodyEnd: (() => void) | null = null;

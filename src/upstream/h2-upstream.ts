@@ -21,7 +21,7 @@ function pairsOf(headers: IncomingHttpHeaders): string[] {
     if (name.charCodeAt(0) === 58 /* ':' */) continue;
     const value = headers[name];
     if (Array.isArray(value)) for (const v of value) pairs.push(name, v);
-    else if (value !== undefined) pairs.push(name, String(value));
+    else if (value !== undefined) pairs.push(name, value);
   }
   return pairs;
 }
@@ -52,7 +52,9 @@ class H2Upstream implements Upstream {
     this.#sessionError = undefined;
     const timer = setTimeout(() => session.destroy(new LbError('LB_ERR_CONNECT_TIMEOUT', 'connect: timeout')), this.#timeouts.connectMs);
     session.once('connect', () => clearTimeout(timer));
-    session.on('error', (err) => (this.#sessionError = err));
+    session.on('error', (err: Error) => {
+      this.#sessionError = err;
+    });
     // After GOAWAY the session takes no new stream: the next request opens another.
     session.on('goaway', () => this.#forget(session));
     session.once('close', () => {
@@ -103,9 +105,10 @@ class H2Upstream implements Upstream {
     if (session && !session.destroyed) await new Promise<void>((resolve) => session.close(resolve));
   }
 
-  async destroy(): Promise<void> {
+  destroy(): Promise<void> {
     this.#session?.destroy();
     this.#session = null;
+    return Promise.resolve();
   }
 }
 
@@ -155,7 +158,7 @@ class Attempt {
     stream.on('data', (chunk: Buffer) => {
       if (!handler.onData(chunk)) stream.pause();
     });
-    stream.on('trailers', (trailers) => (this.#trailers = pairsOf(trailers)));
+    stream.on('trailers', (trailers: IncomingHttpHeaders) => (this.#trailers = pairsOf(trailers)));
     stream.on('end', () => this.#settle(null));
     stream.on('error', (err) => this.#settle(err));
     stream.on('close', () => this.#settle(new LbError('LB_ERR_UPSTREAM_CLOSED', `closed: stream reset (${stream.rstCode})`)));

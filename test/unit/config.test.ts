@@ -79,7 +79,12 @@ backends:
         cookie: web1          # default: the server's name
 `;
 
-type Doc = Record<string, any>;
+/** A config document, edited freely (also into shapes the schema rejects). */
+type Obj = Record<string, unknown>;
+interface Doc extends Obj {
+  frontends: Obj[];
+  backends: (Obj & { servers: Obj[] })[];
+}
 
 /** The smallest valid document: one plain frontend, one backend, one server. */
 function minimal(): Doc {
@@ -157,9 +162,9 @@ describe('parseConfig defaults', () => {
     const config = parse(
       withEdit((doc) => {
         doc.admin = { token: 's3cret' };
-        doc.backends[0].cookie = {};
-        doc.backends[0].check = {};
-        doc.backends[0].servers[0].tls = {};
+        doc.backends[0]!.cookie = {};
+        doc.backends[0]!.check = {};
+        doc.backends[0]!.servers[0]!.tls = {};
       }),
     );
     expect(config.admin).toEqual({ bind: { host: '127.0.0.1', port: 9090 }, token: 's3cret', allowedHosts: [], allow: [] });
@@ -200,10 +205,10 @@ describe('parseConfig defaults', () => {
     const config = parse(
       withEdit((doc) => {
         doc.workers = 'auto';
-        doc.backends[0].cookie = { sameSite: 'Lax', maxIdle: '30m', maxLife: '8h', secure: false };
-        doc.backends[0].check = { fastinter: '500ms', downinter: '10s', observe: 'layer7', errorLimit: 5, onError: 'fastinter' };
-        doc.backends[0].forwardFor = { except: '10.0.0.1', trusted: ['192.168.0.0/16', '::1', '2001:db8::/32'] };
-        doc.backends[0].servers[0].tls = { pins: [`sha256/${Buffer.alloc(32, 7).toString('base64')}`] };
+        doc.backends[0]!.cookie = { sameSite: 'Lax', maxIdle: '30m', maxLife: '8h', secure: false };
+        doc.backends[0]!.check = { fastinter: '500ms', downinter: '10s', observe: 'layer7', errorLimit: 5, onError: 'fastinter' };
+        doc.backends[0]!.forwardFor = { except: '10.0.0.1', trusted: ['192.168.0.0/16', '::1', '2001:db8::/32'] };
+        doc.backends[0]!.servers[0]!.tls = { pins: [`sha256/${Buffer.alloc(32, 7).toString('base64')}`] };
       }),
     );
     const backend = config.backends[0]!;
@@ -223,7 +228,7 @@ describe('parseConfig defaults', () => {
           { name: 'b', bind: '[::1]:0', backend: 'web' },
         ];
         doc.admin = { bind: '[::1]:0' };
-        doc.backends[0].servers[0].address = '[fd00::2]:443';
+        doc.backends[0]!.servers[0]!.address = '[fd00::2]:443';
       }),
     );
     expect(config.frontends[0]!.bind).toEqual({ host: '::1', port: 0 });
@@ -266,9 +271,9 @@ describe('parseConfig problems', () => {
   const cases: [string, Doc | string, string][] = [
     ['empty file', '', '(root): the config file is empty'],
     ['not a mapping', '- 1\n', '(root): expected mapping, got list'],
-    ['frontends missing', withEdit((d) => delete d.frontends), 'frontends: required'],
+    ['frontends missing', withEdit((d: Obj) => delete d.frontends), 'frontends: required'],
     ['no frontend', withEdit((d) => (d.frontends = [])), 'frontends: at least one frontend is required'],
-    ['frontends not a list', withEdit((d) => (d.frontends = { name: 'x' })), 'frontends: expected list, got mapping'],
+    ['frontends not a list', withEdit((d: Obj) => (d.frontends = { name: 'x' })), 'frontends: expected list, got mapping'],
     ['workers 0', withEdit((d) => (d.workers = 0)), 'workers: must be >= 1'],
     ['workers word', withEdit((d) => (d.workers = 'many')), 'workers: expected a positive integer or "auto"'],
     ['maxconn fraction', withEdit((d) => (d.maxconn = 1.5)), 'maxconn: expected integer, got 1.5'],
@@ -283,28 +288,28 @@ describe('parseConfig problems', () => {
     ['admin bind without port', withEdit((d) => (d.admin = { bind: 'localhost' })), 'admin.bind: expected host:port'],
     ['admin public without token', withEdit((d) => (d.admin = { bind: '0.0.0.0:9090' })), 'admin.token: required when admin.bind is not a loopback address'],
     ['admin public with null token', withEdit((d) => (d.admin = { bind: '[::]:9090', token: null })), 'admin.token: required when admin.bind is not a loopback address'],
-    ['frontend name missing', withEdit((d) => delete d.frontends[0].name), 'frontends.0.name: required'],
-    ['frontend name with a slash', withEdit((d) => (d.frontends[0].name = 'a/b')), 'frontends.0.name: must be letters, digits, ".", "_", ":" or "-"'],
-    ['bind missing', withEdit((d) => delete d.frontends[0].bind), 'frontends.0.bind: required'],
-    ['bind as a number', withEdit((d) => (d.frontends[0].bind = 8080)), 'frontends.0.bind: expected host:port'],
-    ['bind port too large', withEdit((d) => (d.frontends[0].bind = '127.0.0.1:65536')), 'frontends.0.bind: port must be 0..65535'],
-    ['IPv6 without brackets', withEdit((d) => (d.frontends[0].bind = '::1:8080')), 'frontends.0.bind: IPv6 addresses need brackets, e.g. [::1]:8443'],
-    ['bad IPv6', withEdit((d) => (d.frontends[0].bind = '[::g]:8080')), 'frontends.0.bind: invalid IPv6 address "::g"'],
-    ['bad IPv4', withEdit((d) => (d.frontends[0].bind = '300.1.1.1:8080')), 'frontends.0.bind: invalid host "300.1.1.1"'],
-    ['tls without certs', withEdit((d) => (d.frontends[0].tls = { certs: [] })), 'frontends.0.tls.certs: must have at least 1 item(s)'],
-    ['cert without key', withEdit((d) => (d.frontends[0].tls = { certs: [{ cert: 'a.crt' }] })), 'frontends.0.tls.certs.0.key: required'],
-    ['TLS 1.1', withEdit((d) => (d.frontends[0].tls = { certs: [{ cert: 'a', key: 'b' }], minVersion: 'TLSv1.1' })), 'frontends.0.tls.minVersion: expected one of "TLSv1.2", "TLSv1.3", got "TLSv1.1"'],
-    ['redirect to http', withEdit((d) => { delete d.frontends[0].backend; d.frontends[0].redirect = 'http'; }), 'frontends.0.redirect: expected "https", got "http"'],
+    ['frontend name missing', withEdit((d) => delete d.frontends[0]!.name), 'frontends.0.name: required'],
+    ['frontend name with a slash', withEdit((d) => (d.frontends[0]!.name = 'a/b')), 'frontends.0.name: must be letters, digits, ".", "_", ":" or "-"'],
+    ['bind missing', withEdit((d) => delete d.frontends[0]!.bind), 'frontends.0.bind: required'],
+    ['bind as a number', withEdit((d) => (d.frontends[0]!.bind = 8080)), 'frontends.0.bind: expected host:port'],
+    ['bind port too large', withEdit((d) => (d.frontends[0]!.bind = '127.0.0.1:65536')), 'frontends.0.bind: port must be 0..65535'],
+    ['IPv6 without brackets', withEdit((d) => (d.frontends[0]!.bind = '::1:8080')), 'frontends.0.bind: IPv6 addresses need brackets, e.g. [::1]:8443'],
+    ['bad IPv6', withEdit((d) => (d.frontends[0]!.bind = '[::g]:8080')), 'frontends.0.bind: invalid IPv6 address "::g"'],
+    ['bad IPv4', withEdit((d) => (d.frontends[0]!.bind = '300.1.1.1:8080')), 'frontends.0.bind: invalid host "300.1.1.1"'],
+    ['tls without certs', withEdit((d) => (d.frontends[0]!.tls = { certs: [] })), 'frontends.0.tls.certs: must have at least 1 item(s)'],
+    ['cert without key', withEdit((d) => (d.frontends[0]!.tls = { certs: [{ cert: 'a.crt' }] })), 'frontends.0.tls.certs.0.key: required'],
+    ['TLS 1.1', withEdit((d) => (d.frontends[0]!.tls = { certs: [{ cert: 'a', key: 'b' }], minVersion: 'TLSv1.1' })), 'frontends.0.tls.minVersion: expected one of "TLSv1.2", "TLSv1.3", got "TLSv1.1"'],
+    ['redirect to http', withEdit((d) => { delete d.frontends[0]!.backend; d.frontends[0]!.redirect = 'http'; }), 'frontends.0.redirect: expected "https", got "http"'],
     [
       'backend and redirect',
       withEdit((d) => {
-        d.frontends[0].redirect = 'https';
+        d.frontends[0]!.redirect = 'https';
         d.frontends.push({ name: 'tls', bind: '127.0.0.1:8443', backend: 'web', tls: { certs: [{ cert: 'a', key: 'b' }] } });
       }),
       'frontends.0: set either backend or redirect, not both',
     ],
-    ['neither backend nor redirect', withEdit((d) => delete d.frontends[0].backend), 'frontends.0: needs a backend, a redirect or routes'],
-    ['unknown backend', withEdit((d) => (d.frontends[0].backend = 'api')), 'frontends.0.backend: unknown backend "api"'],
+    ['neither backend nor redirect', withEdit((d) => delete d.frontends[0]!.backend), 'frontends.0: needs a backend, a redirect or routes'],
+    ['unknown backend', withEdit((d) => (d.frontends[0]!.backend = 'api')), 'frontends.0.backend: unknown backend "api"'],
     [
       'redirect https without any tls frontend',
       withEdit((d) => d.frontends.push({ name: 'r', bind: '127.0.0.1:8081', redirect: 'https' })),
@@ -340,67 +345,67 @@ describe('parseConfig problems', () => {
       withEdit((d) => (d.admin = { bind: '127.0.0.1:8080' })),
       'admin.bind: already used by frontends.0.bind (127.0.0.1:8080)',
     ],
-    ['alpn on a plain frontend', withEdit((d) => (d.frontends[0].alpn = ['h2'])), 'frontends.0.alpn: needs tls: plain-text HTTP/2 (h2c) is not offered'],
-    ['alpn twice', withEdit((d) => (d.frontends[0].alpn = ['h2', 'h2'])), 'frontends.0.alpn: lists a protocol twice'],
-    ['http2 header list too small', withEdit((d) => (d.frontends[0].http2 = { maxHeaderListSize: '1KB' })), 'frontends.0.http2.maxHeaderListSize: must be between 1KiB and 16MiB'],
-    ['http2 size unit', withEdit((d) => (d.frontends[0].http2 = { maxHeaderListSize: '64 kilobytes' })), 'frontends.0.http2.maxHeaderListSize: expected a size such as 64KiB, got "64 kilobytes"'],
-    ['http2 streams 0', withEdit((d) => (d.frontends[0].http2 = { maxConcurrentStreams: 0 })), 'frontends.0.http2.maxConcurrentStreams: must be >= 1'],
-    ['h2 to a plain server', withEdit((d) => (d.backends[0].protocol = 'h2')), 'backends.0.servers.0.tls: protocol h2 needs tls (plain-text h2c to servers is not offered)'],
-    ['unknown protocol', withEdit((d) => (d.backends[0].protocol = 'h3')), 'backends.0.protocol: expected one of "http1", "h2", got "h3"'],
-    ['route to an unknown backend', withEdit((d) => (d.frontends[0].routes = [{ match: { path: '/a' }, backend: 'nope' }])), 'frontends.0.routes.0.backend: unknown backend "nope"'],
-    ['route with two actions', withEdit((d) => (d.frontends[0].routes = [{ backend: 'web', respond: { status: 200 } }])), 'frontends.0.routes.0: set exactly one of backend, redirect or respond'],
-    ['redirect without to', withEdit((d) => (d.frontends[0].routes = [{ redirect: { status: 301 } }])), 'frontends.0.routes.0.redirect.to: required'],
-    ['bad host pattern', withEdit((d) => (d.frontends[0].routes = [{ match: { host: 'shop.*' }, backend: 'web' }])), 'frontends.0.routes.0.match.host: expected a host name such as shop.example or *.shop.example'],
-    ['duplicate route', withEdit((d) => (d.frontends[0].routes = [{ match: { path: '/a' }, backend: 'web' }, { match: { path: '/a' }, backend: 'web' }])), 'frontends.0.routes.1.match: same match as frontends.0.routes.0: this route can never match'],
-    ['header name not a token', withEdit((d) => (d.frontends[0].routes = [{ match: { header: { name: 'x y' } }, backend: 'web' }])), 'frontends.0.routes.0.match.header.name: not a valid header name'],
-    ['respond type with CR LF', withEdit((d) => (d.frontends[0].routes = [{ respond: { status: 200, type: 'text/plain\r\nX: y' } }])), 'frontends.0.routes.0.respond.type: must not contain CR or LF'],
-    ['stripPrefix without a path', withEdit((d) => (d.frontends[0].routes = [{ backend: 'web', stripPrefix: true }])), 'frontends.0.routes.0.stripPrefix: needs a backend and match.path'],
-    ['hsts on a plain frontend', withEdit((d) => (d.frontends[0].hsts = { maxAge: '1y' })), 'frontends.0.hsts: needs tls: browsers ignore Strict-Transport-Security over plain HTTP'],
-    ['header rule with an unknown variable', withEdit((d) => (d.frontends[0].headers = { request: { set: { 'X-A': '%{secret}' } } })), 'frontends.0.headers.request.set.X-A: unknown variable: use %{client_ip}, %{request_id}, %{ssl} or %{server}'],
-    ['header rule value with CR LF', withEdit((d) => (d.backends[0].headers = { response: { add: { 'X-A': 'a\r\nSet-Cookie: x' } } })), 'backends.0.headers.response.add.X-A: must not contain CR, LF or NUL'],
-    ['header rule name not a token', withEdit((d) => (d.backends[0].headers = { request: { remove: ['bad name'] } })), 'backends.0.headers.request.remove.0: not a valid header name'],
-    ['error page for a status Doorman never answers', withEdit((d) => (d.backends[0].errorPages = { 418: 'teapot.html' })), 'backends.0.errorPages: keys must be statuses Doorman answers: 400, 403, 404, 408, 429, 431, 500, 502, 503, 504'],
-    ['unknown balance', withEdit((d) => (d.backends[0].balance = 'random')), 'backends.0.balance: expected one of "leastconn", "roundrobin", "source", got "random"'],
-    ['negative retries', withEdit((d) => (d.backends[0].retries = -1)), 'backends.0.retries: must be >= 0'],
-    ['no servers', withEdit((d) => (d.backends[0].servers = [])), 'backends.0.servers: must have at least 1 item(s)'],
-    ['server address without port', withEdit((d) => (d.backends[0].servers[0].address = '127.0.0.1')), 'backends.0.servers.0.address: expected host:port'],
-    ['server address port 0', withEdit((d) => (d.backends[0].servers[0].address = '127.0.0.1:0')), 'backends.0.servers.0.address: port must be 1..65535'],
-    ['server address port text', withEdit((d) => (d.backends[0].servers[0].address = '127.0.0.1:http')), 'backends.0.servers.0.address: expected host:port'],
-    ['weight too high', withEdit((d) => (d.backends[0].servers[0].weight = 257)), 'backends.0.servers.0.weight: must be <= 256'],
-    ['weight fraction', withEdit((d) => (d.backends[0].servers[0].weight = 0.5)), 'backends.0.servers.0.weight: expected integer, got 0.5'],
-    ['negative maxconn', withEdit((d) => (d.backends[0].servers[0].maxconn = -1)), 'backends.0.servers.0.maxconn: must be >= 0'],
-    ['cookie value with a space', withEdit((d) => (d.backends[0].servers[0].cookie = 'a b')), 'backends.0.servers.0.cookie: not a valid cookie value'],
-    ['short pin', withEdit((d) => (d.backends[0].servers[0].tls = { pins: ['sha256/abc='] })), 'backends.0.servers.0.tls.pins.0: expected "sha256/" followed by the base64 of 32 bytes'],
-    ['md5 pin', withEdit((d) => (d.backends[0].servers[0].tls = { pins: [`md5/${Buffer.alloc(32).toString('base64')}`] })), 'backends.0.servers.0.tls.pins.0: expected "sha256/" followed by the base64 of 32 bytes'],
-    ['empty ca', withEdit((d) => (d.backends[0].servers[0].tls = { ca: '' })), 'backends.0.servers.0.tls.ca: must not be empty'],
+    ['alpn on a plain frontend', withEdit((d) => (d.frontends[0]!.alpn = ['h2'])), 'frontends.0.alpn: needs tls: plain-text HTTP/2 (h2c) is not offered'],
+    ['alpn twice', withEdit((d) => (d.frontends[0]!.alpn = ['h2', 'h2'])), 'frontends.0.alpn: lists a protocol twice'],
+    ['http2 header list too small', withEdit((d) => (d.frontends[0]!.http2 = { maxHeaderListSize: '1KB' })), 'frontends.0.http2.maxHeaderListSize: must be between 1KiB and 16MiB'],
+    ['http2 size unit', withEdit((d) => (d.frontends[0]!.http2 = { maxHeaderListSize: '64 kilobytes' })), 'frontends.0.http2.maxHeaderListSize: expected a size such as 64KiB, got "64 kilobytes"'],
+    ['http2 streams 0', withEdit((d) => (d.frontends[0]!.http2 = { maxConcurrentStreams: 0 })), 'frontends.0.http2.maxConcurrentStreams: must be >= 1'],
+    ['h2 to a plain server', withEdit((d) => (d.backends[0]!.protocol = 'h2')), 'backends.0.servers.0.tls: protocol h2 needs tls (plain-text h2c to servers is not offered)'],
+    ['unknown protocol', withEdit((d) => (d.backends[0]!.protocol = 'h3')), 'backends.0.protocol: expected one of "http1", "h2", got "h3"'],
+    ['route to an unknown backend', withEdit((d) => (d.frontends[0]!.routes = [{ match: { path: '/a' }, backend: 'nope' }])), 'frontends.0.routes.0.backend: unknown backend "nope"'],
+    ['route with two actions', withEdit((d) => (d.frontends[0]!.routes = [{ backend: 'web', respond: { status: 200 } }])), 'frontends.0.routes.0: set exactly one of backend, redirect or respond'],
+    ['redirect without to', withEdit((d) => (d.frontends[0]!.routes = [{ redirect: { status: 301 } }])), 'frontends.0.routes.0.redirect.to: required'],
+    ['bad host pattern', withEdit((d) => (d.frontends[0]!.routes = [{ match: { host: 'shop.*' }, backend: 'web' }])), 'frontends.0.routes.0.match.host: expected a host name such as shop.example or *.shop.example'],
+    ['duplicate route', withEdit((d) => (d.frontends[0]!.routes = [{ match: { path: '/a' }, backend: 'web' }, { match: { path: '/a' }, backend: 'web' }])), 'frontends.0.routes.1.match: same match as frontends.0.routes.0: this route can never match'],
+    ['header name not a token', withEdit((d) => (d.frontends[0]!.routes = [{ match: { header: { name: 'x y' } }, backend: 'web' }])), 'frontends.0.routes.0.match.header.name: not a valid header name'],
+    ['respond type with CR LF', withEdit((d) => (d.frontends[0]!.routes = [{ respond: { status: 200, type: 'text/plain\r\nX: y' } }])), 'frontends.0.routes.0.respond.type: must not contain CR or LF'],
+    ['stripPrefix without a path', withEdit((d) => (d.frontends[0]!.routes = [{ backend: 'web', stripPrefix: true }])), 'frontends.0.routes.0.stripPrefix: needs a backend and match.path'],
+    ['hsts on a plain frontend', withEdit((d) => (d.frontends[0]!.hsts = { maxAge: '1y' })), 'frontends.0.hsts: needs tls: browsers ignore Strict-Transport-Security over plain HTTP'],
+    ['header rule with an unknown variable', withEdit((d) => (d.frontends[0]!.headers = { request: { set: { 'X-A': '%{secret}' } } })), 'frontends.0.headers.request.set.X-A: unknown variable: use %{client_ip}, %{request_id}, %{ssl} or %{server}'],
+    ['header rule value with CR LF', withEdit((d) => (d.backends[0]!.headers = { response: { add: { 'X-A': 'a\r\nSet-Cookie: x' } } })), 'backends.0.headers.response.add.X-A: must not contain CR, LF or NUL'],
+    ['header rule name not a token', withEdit((d) => (d.backends[0]!.headers = { request: { remove: ['bad name'] } })), 'backends.0.headers.request.remove.0: not a valid header name'],
+    ['error page for a status Doorman never answers', withEdit((d) => (d.backends[0]!.errorPages = { 418: 'teapot.html' })), 'backends.0.errorPages: keys must be statuses Doorman answers: 400, 403, 404, 408, 429, 431, 500, 502, 503, 504'],
+    ['unknown balance', withEdit((d) => (d.backends[0]!.balance = 'random')), 'backends.0.balance: expected one of "leastconn", "roundrobin", "source", got "random"'],
+    ['negative retries', withEdit((d) => (d.backends[0]!.retries = -1)), 'backends.0.retries: must be >= 0'],
+    ['no servers', withEdit((d) => (d.backends[0]!.servers = [])), 'backends.0.servers: must have at least 1 item(s)'],
+    ['server address without port', withEdit((d) => (d.backends[0]!.servers[0]!.address = '127.0.0.1')), 'backends.0.servers.0.address: expected host:port'],
+    ['server address port 0', withEdit((d) => (d.backends[0]!.servers[0]!.address = '127.0.0.1:0')), 'backends.0.servers.0.address: port must be 1..65535'],
+    ['server address port text', withEdit((d) => (d.backends[0]!.servers[0]!.address = '127.0.0.1:http')), 'backends.0.servers.0.address: expected host:port'],
+    ['weight too high', withEdit((d) => (d.backends[0]!.servers[0]!.weight = 257)), 'backends.0.servers.0.weight: must be <= 256'],
+    ['weight fraction', withEdit((d) => (d.backends[0]!.servers[0]!.weight = 0.5)), 'backends.0.servers.0.weight: expected integer, got 0.5'],
+    ['negative maxconn', withEdit((d) => (d.backends[0]!.servers[0]!.maxconn = -1)), 'backends.0.servers.0.maxconn: must be >= 0'],
+    ['cookie value with a space', withEdit((d) => (d.backends[0]!.servers[0]!.cookie = 'a b')), 'backends.0.servers.0.cookie: not a valid cookie value'],
+    ['short pin', withEdit((d) => (d.backends[0]!.servers[0]!.tls = { pins: ['sha256/abc='] })), 'backends.0.servers.0.tls.pins.0: expected "sha256/" followed by the base64 of 32 bytes'],
+    ['md5 pin', withEdit((d) => (d.backends[0]!.servers[0]!.tls = { pins: [`md5/${Buffer.alloc(32).toString('base64')}`] })), 'backends.0.servers.0.tls.pins.0: expected "sha256/" followed by the base64 of 32 bytes'],
+    ['empty ca', withEdit((d) => (d.backends[0]!.servers[0]!.tls = { ca: '' })), 'backends.0.servers.0.tls.ca: must not be empty'],
     [
       'duplicate server name',
-      withEdit((d) => d.backends[0].servers.push({ name: 'web1', address: '127.0.0.1:9442' })),
+      withEdit((d) => d.backends[0]!.servers.push({ name: 'web1', address: '127.0.0.1:9442' })),
       'backends.0.servers.1.name: duplicate name "web1", also used by backends.0.servers.0',
     ],
     [
       'duplicate cookie value',
-      withEdit((d) => d.backends[0].servers.push({ name: 'web2', address: '127.0.0.1:9442', cookie: 'web1' })),
+      withEdit((d) => d.backends[0]!.servers.push({ name: 'web2', address: '127.0.0.1:9442', cookie: 'web1' })),
       'backends.0.servers.1.cookie: duplicate cookie value "web1", also used by backends.0.servers.0',
     ],
-    ['cookie secure yes', withEdit((d) => (d.backends[0].cookie = { secure: 'yes' })), 'backends.0.cookie.secure: expected one of "auto", true, false, got "yes"'],
-    ['cookie name with a space', withEdit((d) => (d.backends[0].cookie = { name: 'MY ID' })), 'backends.0.cookie.name: not a valid cookie name'],
-    ['cookie mode rewrite', withEdit((d) => (d.backends[0].cookie = { mode: 'rewrite' })), 'backends.0.cookie.mode: expected "insert", got "rewrite"'],
-    ['sameSite lower case', withEdit((d) => (d.backends[0].cookie = { sameSite: 'strict' })), 'backends.0.cookie.sameSite: expected one of "Strict", "Lax", "None", got "strict"'],
-    ['sameSite None without Secure', withEdit((d) => (d.backends[0].cookie = { sameSite: 'None', secure: false })), 'backends.0.cookie.sameSite: None requires secure: true or auto'],
-    ['maxIdle words', withEdit((d) => (d.backends[0].cookie = { maxIdle: '1 day' })), 'backends.0.cookie.maxIdle: invalid duration "1 day"'],
-    ['check timeout above interval', withEdit((d) => (d.backends[0].check = { interval: '1s', timeout: '1500ms' })), 'backends.0.check.timeout: must not exceed check.interval (1s)'],
-    ['check default interval', withEdit((d) => (d.backends[0].check = { timeout: '3s' })), 'backends.0.check.timeout: must not exceed check.interval (2s)'],
-    ['check path relative', withEdit((d) => (d.backends[0].check = { path: 'health' })), 'backends.0.check.path: must be a path starting with /'],
-    ['check rise 0', withEdit((d) => (d.backends[0].check = { rise: 0 })), 'backends.0.check.rise: must be >= 1'],
-    ['check expect 99', withEdit((d) => (d.backends[0].check = { expect: 99 })), 'backends.0.check.expect: must be >= 100'],
-    ['check observe', withEdit((d) => (d.backends[0].check = { observe: 'layer8' })), 'backends.0.check.observe: expected one of "none", "layer4", "layer7", got "layer8"'],
-    ['check onError', withEdit((d) => (d.backends[0].check = { onError: 'fail-check' })), 'backends.0.check.onError: expected one of "mark-down", "fastinter", got "fail-check"'],
-    ['check errorLimit 0', withEdit((d) => (d.backends[0].check = { errorLimit: 0 })), 'backends.0.check.errorLimit: must be >= 1'],
-    ['check fastinter', withEdit((d) => (d.backends[0].check = { fastinter: '1x' })), 'backends.0.check.fastinter: invalid duration "1x"'],
-    ['except prefix too long', withEdit((d) => (d.backends[0].forwardFor = { except: '10.0.0.0/33' })), 'backends.0.forwardFor.except: invalid CIDR "10.0.0.0/33"'],
-    ['trusted hostname', withEdit((d) => (d.backends[0].forwardFor = { trusted: ['10.0.0.0/8', 'proxy.local'] })), 'backends.0.forwardFor.trusted.1: invalid CIDR "proxy.local"'],
-    ['trusted not a list', withEdit((d) => (d.backends[0].forwardFor = { trusted: '10.0.0.0/8' })), 'backends.0.forwardFor.trusted: expected list, got "10.0.0.0/8"'],
+    ['cookie secure yes', withEdit((d) => (d.backends[0]!.cookie = { secure: 'yes' })), 'backends.0.cookie.secure: expected one of "auto", true, false, got "yes"'],
+    ['cookie name with a space', withEdit((d) => (d.backends[0]!.cookie = { name: 'MY ID' })), 'backends.0.cookie.name: not a valid cookie name'],
+    ['cookie mode rewrite', withEdit((d) => (d.backends[0]!.cookie = { mode: 'rewrite' })), 'backends.0.cookie.mode: expected "insert", got "rewrite"'],
+    ['sameSite lower case', withEdit((d) => (d.backends[0]!.cookie = { sameSite: 'strict' })), 'backends.0.cookie.sameSite: expected one of "Strict", "Lax", "None", got "strict"'],
+    ['sameSite None without Secure', withEdit((d) => (d.backends[0]!.cookie = { sameSite: 'None', secure: false })), 'backends.0.cookie.sameSite: None requires secure: true or auto'],
+    ['maxIdle words', withEdit((d) => (d.backends[0]!.cookie = { maxIdle: '1 day' })), 'backends.0.cookie.maxIdle: invalid duration "1 day"'],
+    ['check timeout above interval', withEdit((d) => (d.backends[0]!.check = { interval: '1s', timeout: '1500ms' })), 'backends.0.check.timeout: must not exceed check.interval (1s)'],
+    ['check default interval', withEdit((d) => (d.backends[0]!.check = { timeout: '3s' })), 'backends.0.check.timeout: must not exceed check.interval (2s)'],
+    ['check path relative', withEdit((d) => (d.backends[0]!.check = { path: 'health' })), 'backends.0.check.path: must be a path starting with /'],
+    ['check rise 0', withEdit((d) => (d.backends[0]!.check = { rise: 0 })), 'backends.0.check.rise: must be >= 1'],
+    ['check expect 99', withEdit((d) => (d.backends[0]!.check = { expect: 99 })), 'backends.0.check.expect: must be >= 100'],
+    ['check observe', withEdit((d) => (d.backends[0]!.check = { observe: 'layer8' })), 'backends.0.check.observe: expected one of "none", "layer4", "layer7", got "layer8"'],
+    ['check onError', withEdit((d) => (d.backends[0]!.check = { onError: 'fail-check' })), 'backends.0.check.onError: expected one of "mark-down", "fastinter", got "fail-check"'],
+    ['check errorLimit 0', withEdit((d) => (d.backends[0]!.check = { errorLimit: 0 })), 'backends.0.check.errorLimit: must be >= 1'],
+    ['check fastinter', withEdit((d) => (d.backends[0]!.check = { fastinter: '1x' })), 'backends.0.check.fastinter: invalid duration "1x"'],
+    ['except prefix too long', withEdit((d) => (d.backends[0]!.forwardFor = { except: '10.0.0.0/33' })), 'backends.0.forwardFor.except: invalid CIDR "10.0.0.0/33"'],
+    ['trusted hostname', withEdit((d) => (d.backends[0]!.forwardFor = { trusted: ['10.0.0.0/8', 'proxy.local'] })), 'backends.0.forwardFor.trusted.1: invalid CIDR "proxy.local"'],
+    ['trusted not a list', withEdit((d) => (d.backends[0]!.forwardFor = { trusted: '10.0.0.0/8' })), 'backends.0.forwardFor.trusted: expected list, got "10.0.0.0/8"'],
   ];
 
   it.each(cases)('%s', (_name, doc, expected) => {
@@ -432,8 +437,8 @@ describe('parseConfig problems', () => {
       d.workers = 'many';
       d.timeouts = { client: '5 sec' };
       d.frontends.push({ name: 'http', bind: '127.0.0.1:8080', backend: 'api' });
-      d.backends[0].servers.push({ name: 'web2', address: 'nowhere' });
-      d.backends[0].check = { interval: '1s', timeout: '2s' };
+      d.backends[0]!.servers.push({ name: 'web2', address: 'nowhere' });
+      d.backends[0]!.check = { interval: '1s', timeout: '2s' };
     });
     expect(problemsOf(doc)).toEqual([
       'workers: expected a positive integer or "auto"',
@@ -447,7 +452,7 @@ describe('parseConfig problems', () => {
   });
 
   it('does not add a cross-field problem on a key the schema already rejected', () => {
-    const doc = withEdit((d) => (d.backends[0].check = { interval: 'soon', timeout: '2s' }));
+    const doc = withEdit((d) => (d.backends[0]!.check = { interval: 'soon', timeout: '2s' }));
     expect(problemsOf(doc)).toEqual(['backends.0.check.interval: invalid duration "soon"']);
   });
 
@@ -455,12 +460,12 @@ describe('parseConfig problems', () => {
     const doc = withEdit((d) => {
       d.wokers = 2;
       d.log = { level: 'info', colour: true };
-      d.frontends[0].tlss = {};
-      d.frontends[0].tls = { certs: [{ cert: 'a', key: 'b', chain: 'c' }], ciphers: 'x' };
-      d.backends[0].cookie = { domain: 'example.com', path: '/' };
-      d.backends[0].check = { method: 'HEAD' };
-      d.backends[0].servers[0].tls = { verify: false };
-      d.backends[0].servers[0].backup = true;
+      d.frontends[0]!.tlss = {};
+      d.frontends[0]!.tls = { certs: [{ cert: 'a', key: 'b', chain: 'c' }], ciphers: 'x' };
+      d.backends[0]!.cookie = { domain: 'example.com', path: '/' };
+      d.backends[0]!.check = { method: 'HEAD' };
+      d.backends[0]!.servers[0]!.tls = { verify: false };
+      d.backends[0]!.servers[0]!.backup = true;
     });
     expect([...problemsOf(doc)].sort()).toEqual(
       [
@@ -529,8 +534,8 @@ describe('paths', () => {
     const config = parse(
       withEdit((d) => {
         d.stateFile = '../var/state.json';
-        d.frontends[0].tls = { certs: [{ cert: 'certs/lb.crt', key: '/secure/lb.key' }] };
-        d.backends[0].servers[0].tls = { ca: './ca/web1.crt' };
+        d.frontends[0]!.tls = { certs: [{ cert: 'certs/lb.crt', key: '/secure/lb.key' }] };
+        d.backends[0]!.servers[0]!.tls = { ca: './ca/web1.crt' };
       }),
       '/srv/doorman/conf/lb.yaml',
     );
@@ -549,7 +554,7 @@ describe('paths', () => {
 
 describe('the result', () => {
   it('is deep-frozen', () => {
-    const config = parse(withEdit((d) => (d.backends[0].check = {})));
+    const config = parse(withEdit((d) => (d.backends[0]!.check = {})));
     expect(Object.isFrozen(config)).toBe(true);
     expect(() => {
       (config as { workers: unknown }).workers = 4;
@@ -611,8 +616,8 @@ describe('loadConfig and checkConfigFiles', () => {
   /** Writes a config using these files (relative names) and loads it. */
   async function configWith(cert: string, key: string, ca: string): Promise<Config> {
     const doc = withEdit((d) => {
-      d.frontends[0].tls = { certs: [{ cert, key }] };
-      d.backends[0].servers[0].tls = { ca };
+      d.frontends[0]!.tls = { certs: [{ cert, key }] };
+      d.backends[0]!.servers[0]!.tls = { ca };
     });
     const file = path.join(dir, 'lb.yaml');
     await writeFile(file, YAML.stringify(doc));

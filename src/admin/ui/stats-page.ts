@@ -18,7 +18,7 @@ function read(name: string): string {
   try {
     return readFileSync(url, 'utf8');
   } catch (err) {
-    throw new Error(`the stats page's ${url.pathname} cannot be read (run "npm run build"): ${(err as Error).message}`);
+    throw new Error(`the stats page's ${url.pathname} cannot be read (run "npm run build"): ${(err as Error).message}`, { cause: err });
   }
 }
 

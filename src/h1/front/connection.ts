@@ -4,7 +4,6 @@
 // timer per connection for the head deadline, keep-alive idleness and body idleness,
 // and a tunnel after a 101. The exchange decides everything else.
 import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
 import { Exchange } from '../../exchange/exchange.js';
 import { rawErrorResponse } from './raw-response.js';
 import { bodyKind } from '../body-kind.js';
@@ -223,7 +222,7 @@ class Connection implements H1Connection, ResponseOwner, BodySource, TimerTarget
     this.#body = null;
     this.#down = null;
     this.#exchange = null;
-    if (!bodyRead) body!.destroy();
+    if (!bodyRead) body.destroy();
     if (close || !bodyRead || this.#closeAfter || (this.#clientEnded && this.#buf === null)) {
       this.#closeGracefully();
       return;
@@ -244,7 +243,7 @@ class Connection implements H1Connection, ResponseOwner, BodySource, TimerTarget
     if (this.#buf !== null) this.#parse();
   }
 
-  tunnel(head: string, upstream: Duplex, done: (fromClient: number, toClient: number) => void): void {
+  tunnel(head: string, upstream: Socket, done: (fromClient: number, toClient: number) => void): void {
     const socket = this.socket;
     this.#state = TUNNEL;
     this.#timer.stop();
