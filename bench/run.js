@@ -224,7 +224,7 @@ async function main() {
   process.once('SIGINT', () => {
     interrupted = true;
     say('\ninterrupted: stopping every child process');
-    cleanup().finally(() => process.exit(130));
+    void cleanup().finally(() => process.exit(130));
   });
   process.once('exit', killAllSync);
 
@@ -281,7 +281,7 @@ async function main() {
 }
 
 main().catch(async (err) => {
-  process.stderr.write(`bench failed: ${err?.stack ?? err}\n`);
+  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
   await stopAll();
   process.exitCode = 1;
 });

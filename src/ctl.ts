@@ -174,7 +174,7 @@ export function formatStateTable(state: { backends: readonly BackendView[] }, no
       `${b.name}/${s.name}`,
       s.address,
       s.state,
-      s.health ?? '-',
+      s.health,
       String(s.active),
       String(s.queued),
       String(s.weight),
@@ -192,7 +192,7 @@ export function formatStateTable(state: { backends: readonly BackendView[] }, no
 }
 
 function describeServer(backend: string, view: ServerView): string {
-  return `${backend}/${view.name} is ${view.state} (operator ${view.adminState ?? '-'}, weight ${view.weight})\n`;
+  return `${backend}/${view.name} is ${view.state} (operator ${view.adminState}, weight ${view.weight})\n`;
 }
 
 /** Runs one invocation, writing its output; throws ApiError when the API refuses. */
@@ -254,7 +254,7 @@ function isEntryPoint(): boolean {
 
 if (isEntryPoint()) {
   main().catch((err: unknown) => {
-    process.stderr.write(`${(err as Error)?.stack ?? String(err)}\n`);
+    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     process.exitCode = 1;
   });
 }

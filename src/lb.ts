@@ -142,6 +142,6 @@ async function runPrimary(config: Config, workers: number, log: LogOutput, rerea
 
 const isWorker = cluster.isWorker;
 (isWorker ? Promise.resolve(runWorker()) : main()).catch((err: unknown) => {
-  process.stderr.write(`${(err as Error)?.stack ?? String(err)}\n`);
+  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exit(1);
 });

@@ -5,14 +5,14 @@ export default {
   name: 'direct',
   describe: () => 'straight to web1 (the ceiling; no proxy)',
   balances: [null],
-  available: async () => ({ ok: true }),
-  async start({ certs, servers }) {
+  available: () => Promise.resolve({ ok: true }),
+  start({ certs, servers }) {
     const web1 = servers[0];
-    return {
+    return Promise.resolve({
       port: web1.port,
       servername: certs.servers[web1.name].servername,
       pid: null,
-      stop: async () => {},
-    };
+      stop: () => Promise.resolve(),
+    });
   },
 };

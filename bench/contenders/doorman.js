@@ -68,7 +68,7 @@ function doormanContender(name, lb, what) {
     name,
     describe: () => `${what}, workers: 1, cookie + checks every 2s + pins + metrics + access log (stdout to a file)`,
     balances: ['leastconn', 'roundrobin'],
-    available: async () => (lb ? { ok: true } : { ok: false, why: 'DOORMAN_BASE_LB is not set' }),
+    available: () => Promise.resolve(lb ? { ok: true } : { ok: false, why: 'DOORMAN_BASE_LB is not set' }),
     start: (options) => startDoorman(name, lb, options),
   };
 }

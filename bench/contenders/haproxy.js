@@ -83,8 +83,8 @@ export default {
   name: 'haproxy',
   describe: () => `${haproxyVersion() ?? 'haproxy'}, nbthread 1, equivalent config (cookie, checks, verify required, http-reuse always, httplog to a file)`,
   balances: ['leastconn', 'roundrobin'],
-  async available() {
-    return haproxyVersion() ? { ok: true } : { ok: false, why: 'haproxy is not on PATH' };
+  available() {
+    return Promise.resolve(haproxyVersion() ? { ok: true } : { ok: false, why: 'haproxy is not on PATH' });
   },
   async start({ certs, servers, balance, dir, tag }) {
     const port = await freePort();

@@ -11,7 +11,7 @@ export default {
   name: 'http-proxy',
   describe: () => 'http-proxy 1.18.1, keep-alive https.Agent per server, round-robin, no cookie, no checks, no log',
   balances: ['roundrobin'],
-  available: async () => ({ ok: true }),
+  available: () => Promise.resolve({ ok: true }),
   async start({ certs, servers, dir, tag }) {
     const config = {
       cert: certs.front.cert,

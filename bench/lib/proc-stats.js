@@ -29,7 +29,7 @@ export function processTree(pid) {
     const p = todo.pop();
     if (seen.has(p)) continue;
     seen.add(p);
-    let tasks = [];
+    let tasks;
     try {
       tasks = readdirSync(`/proc/${p}/task`);
     } catch {

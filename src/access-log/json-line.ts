@@ -25,8 +25,7 @@ export const ACCESS_FIELDS = [
   'status', 'bytesOut', 'bytesIn', 'queueMs', 'connectMs', 'responseMs', 'totalMs', 'serverQueueAhead', 'backendQueueAhead',
   'termination', 'retries', 'redispatched', 'cookieIn', 'cookieOut', 'error',
 ] as const satisfies readonly (keyof AccessRecord)[];
-const everyField: Exclude<keyof AccessRecord, (typeof ACCESS_FIELDS)[number]> extends never ? true : never = true;
-void everyField;
+const _everyField: Exclude<keyof AccessRecord, (typeof ACCESS_FIELDS)[number]> extends never ? true : never = true;
 
 /** One access line (without the newline) for `record`, logged at `timeMs` by process `pid`. */
 export function jsonAccessLine(r: AccessRecord, pid: number, timeMs: number): string {

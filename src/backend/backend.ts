@@ -177,7 +177,7 @@ export class Backend {
   #wait(queue: WaitQueue<UpstreamServer | null>, request: AcquireRequest): PendingAcquire {
     const ahead = queue === this.queue ? { server: 0, backend: queue.size } : { server: queue.size, backend: 0 };
     const deadline = performance.now() + this.#queueMs;
-    let waiter: Waiter<UpstreamServer | null> | undefined;
+    let waiter: Waiter | undefined;
     let timer: NodeJS.Timeout | undefined;
     let settled = false;
     const promise = new Promise<UpstreamServer>((resolve, reject) => {

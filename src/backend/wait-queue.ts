@@ -2,14 +2,14 @@
 // client abort; cancelled entries are skipped lazily so removal is O(1).
 
 /** One waiting request. `grant` hands it a server; `cancel` withdraws it. */
-export interface Waiter<T> {
+export interface Waiter {
   readonly enqueuedAt: number;
   /** False once granted or cancelled. */
   readonly waiting: boolean;
   cancel(): void;
 }
 
-interface Entry<T> extends Waiter<T> {
+interface Entry<T> extends Waiter {
   waiting: boolean;
   resolve(value: T): void;
   accepts: ((value: T) => boolean) | undefined;
@@ -27,7 +27,7 @@ export class WaitQueue<T> {
   }
 
   /** Adds a waiter; `resolve` is called at most once, when it is granted. */
-  push(resolve: (value: T) => void, enqueuedAt = performance.now(), accepts?: (value: T) => boolean): Waiter<T> {
+  push(resolve: (value: T) => void, enqueuedAt = performance.now(), accepts?: (value: T) => boolean): Waiter {
     const entry: Entry<T> = {
       enqueuedAt,
       waiting: true,
@@ -45,13 +45,13 @@ export class WaitQueue<T> {
   }
 
   /** The oldest waiting entry without removing it. */
-  peek(): Waiter<T> | undefined {
+  peek(): Waiter | undefined {
     this.#skipCancelled();
     return this.#entries[this.#head];
   }
 
   /** The oldest waiting entry that accepts `value` (a redispatched request refuses the server it left). */
-  peekFor(value: T): Waiter<T> | undefined {
+  peekFor(value: T): Waiter | undefined {
     this.#skipCancelled();
     for (let i = this.#head; i < this.#entries.length; i++) {
       const entry = this.#entries[i]!;
@@ -61,7 +61,7 @@ export class WaitQueue<T> {
   }
 
   /** Hands `value` to `waiter` (from peekFor), wherever it stands in the line. */
-  grantTo(waiter: Waiter<T>, value: T): void {
+  grantTo(waiter: Waiter, value: T): void {
     const entry = waiter as Entry<T>;
     if (!entry.waiting) return;
     entry.waiting = false;

@@ -15,7 +15,7 @@ export function encodeDate(seconds: number): string {
   let out = '';
   for (let shift = 4; shift >= 0; shift--) {
     const digit = Math.floor(units / 64 ** shift);
-    out += ALPHABET[digit];
+    out += ALPHABET.charAt(digit);
     units -= digit * 64 ** shift;
   }
   return out;

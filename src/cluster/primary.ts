@@ -100,7 +100,7 @@ export async function startPrimary(options: PrimaryOptions): Promise<Primary> {
       if (loggedPorts.has(`${frontend}:${port}`)) continue;
       loggedPorts.add(`${frontend}:${port}`);
       const config = lb.config.frontends.find((f) => f.name === frontend);
-      logger.info({ frontend, address: config?.bind.host, port, tls: config?.tls != null, workers: count }, 'listening');
+      logger.info({ frontend, address: config?.bind.host, port, tls: (config?.tls ?? null) !== null, workers: count }, 'listening');
     }
   }
 
@@ -303,7 +303,7 @@ export async function startPrimary(options: PrimaryOptions): Promise<Primary> {
     stopping = true;
     // Leave no worker behind: kill them and wait until they are gone (or 2 s).
     const running = slots.flatMap((slot) => (slot.worker ? [slot.worker] : []));
-    const gone = Promise.all(running.map((w) => (w.isDead() ? null : new Promise((resolve) => w.once('exit', resolve)))));
+    const gone = Promise.all(running.filter((w) => !w.isDead()).map((w) => new Promise((resolve) => w.once('exit', resolve))));
     for (const worker of running) worker.process.kill('SIGKILL');
     await Promise.race([gone, new Promise((resolve) => setTimeout(resolve, 2_000).unref())]);
     await lb.close();

@@ -341,7 +341,7 @@ async function main(): Promise<void> {
 
 if (isMainModule(import.meta.url)) {
   main().catch((err: unknown) => {
-    process.stderr.write(`demo: ${(err as Error)?.message ?? String(err)}\n`);
+    process.stderr.write(`demo: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exit(1);
   });
 }

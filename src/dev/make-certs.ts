@@ -171,7 +171,7 @@ async function loadAuthority(files: PairFiles): Promise<Authority> {
       forgeKey: forge.pki.privateKeyFromPem(key),
     };
   } catch (err) {
-    throw new Error(`cannot sign lb.crt with ${files.cert}: ${(err as Error).message} (run with --force to make a new CA)`);
+    throw new Error(`cannot sign lb.crt with ${files.cert}: ${(err as Error).message} (run with --force to make a new CA)`, { cause: err });
   }
 }
 
@@ -217,7 +217,7 @@ async function main(): Promise<void> {
 
 if (isMainModule(import.meta.url)) {
   main().catch((err: unknown) => {
-    process.stderr.write(`make-certs: ${(err as Error)?.message ?? String(err)}\n`);
+    process.stderr.write(`make-certs: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exitCode = 1;
   });
 }

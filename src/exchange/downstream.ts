@@ -1,7 +1,7 @@
 // The client side of an exchange: how it answers, whatever the protocol. Doorman's own
 // HTTP/1.1 engine (src/h1/front/) and the HTTP/2 streams (src/h2/) implement it; the
 // exchange does not know which.
-import type { Duplex } from 'node:stream';
+import type { Socket } from 'node:net';
 import type { RequestBodyStream } from '../upstream/upstream.js';
 
 export interface Downstream {
@@ -34,5 +34,5 @@ export interface Downstream {
    * Answers a 101 and joins the client and `upstream` byte for byte; `done` is called
    * once when either side closes, with the bytes that went each way.
    */
-  tunnel(status: number, headers: readonly string[], upstream: Duplex, done: (bytesFromClient: number, bytesToClient: number) => void): void;
+  tunnel(status: number, headers: readonly string[], upstream: Socket, done: (bytesFromClient: number, bytesToClient: number) => void): void;
 }

@@ -8,7 +8,7 @@ import type { Backend, PendingAcquire } from '../backend/backend.js';
 import type { UpstreamServer } from '../backend/server.js';
 import { privateCacheControl } from '../balancer/cookie.js';
 import { LB_ERRORS, LbError, type Termination, type UpstreamError } from '../errors.js';
-import type { Duplex } from 'node:stream';
+import type { Socket } from 'node:net';
 import type { UpstreamHandler } from '../upstream/upstream.js';
 import type { AccessRecord, NoCookie, RequestCookieState, ResponseCookieState } from './access-record.js';
 import type { Downstream } from './downstream.js';
@@ -268,9 +268,10 @@ export class Exchange implements UpstreamHandler {
             }
             this.#dispatch(server);
           },
-          (err: LbError) => {
+          (err: unknown) => {
             this.#leaveQueue();
-            this.#fail(err);
+            // The queue rejects only with its own LbError (timeout, backend gone).
+            this.#fail(err as LbError);
           },
         );
         return;
@@ -387,7 +388,7 @@ export class Exchange implements UpstreamHandler {
     this.#finish('normal');
   }
 
-  onUpgrade(status: number, rawHeaders: readonly (Buffer | string)[], socket: Duplex): void {
+  onUpgrade(status: number, rawHeaders: readonly (Buffer | string)[], socket: Socket): void {
     this.#responseMs = performance.now() - this.#attemptStartedAt;
     this.#abortUpstream = null;
     this.#status = status;
@@ -415,7 +416,7 @@ export class Exchange implements UpstreamHandler {
       this.#fail(err);
       return;
     }
-    const failure = err as UpstreamError;
+    const failure = err;
     this.#error ??= failure.message;
     if (server) this.#ctx.observer.attemptDone(server, failure, 0);
     if (this.#responseStarted) {
@@ -538,7 +539,7 @@ export class Exchange implements UpstreamHandler {
       return;
     }
     try {
-      this.#fail(new LbError('LB_ERR_INTERNAL', (err as Error)?.message));
+      this.#fail(new LbError('LB_ERR_INTERNAL', err instanceof Error ? err.message : String(err)));
     } catch {
       this.#down.abort();
       this.#finish(LB_ERRORS.LB_ERR_INTERNAL.termination);

@@ -75,12 +75,12 @@ export class H1Head {
 
   /** The name of field line `i`, as sent. */
   nameAt(i: number): string {
-    return this.buf.toString('latin1', this.fields[4 * i]!, this.fields[4 * i + 1]!);
+    return this.buf.toString('latin1', this.fields[4 * i], this.fields[4 * i + 1]);
   }
 
   /** The value of field line `i`, without surrounding whitespace (obs-text bytes as latin1). */
   valueAt(i: number): string {
-    return this.buf.toString('latin1', this.fields[4 * i + 2]!, this.fields[4 * i + 3]!);
+    return this.buf.toString('latin1', this.fields[4 * i + 2], this.fields[4 * i + 3]);
   }
 
   /** The index of the first field line at or after `from` named `lowerName` (lower-case), or -1. Allocates nothing. */

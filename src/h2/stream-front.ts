@@ -5,7 +5,8 @@
 // the stream.
 import { validateHeaderName, validateHeaderValue } from 'node:http';
 import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
-import { PassThrough, type Duplex } from 'node:stream';
+import type { Socket } from 'node:net';
+import { PassThrough, type Readable } from 'node:stream';
 import { LbError } from '../errors.js';
 import type { Downstream } from '../exchange/downstream.js';
 import { Exchange, type ExchangeContext } from '../exchange/exchange.js';
@@ -194,7 +195,7 @@ class StreamDownstream implements Downstream {
     this.#stream.close(NGHTTP2_INTERNAL_ERROR);
   }
 
-  tunnel(_status: number, _headers: readonly string[], upstream: Duplex): void {
+  tunnel(_status: number, _headers: readonly string[], upstream: Socket): void {
     // Extended CONNECT (RFC 8441) is not offered, so no server is ever asked to switch protocols.
     upstream.destroy();
     this.#stream.close(NGHTTP2_INTERNAL_ERROR);

@@ -260,7 +260,8 @@ class Checker implements HealthChecker {
   }
 
   async #tick(entry: Entry): Promise<void> {
-    entry.timer = null;
+    // Through a method: the probe may reschedule this entry while it runs, so the check below is not a constant.
+    this.#clearTimer(entry);
     try {
       await this.#runProbe(entry);
     } catch {

@@ -5,7 +5,7 @@
 // an `h2` server is offered h2 by ALPN and asked over node:http2.
 import http2 from 'node:http2';
 import { isIP, type Socket } from 'node:net';
-import type { TLSSocket } from 'node:tls';
+import { TLSSocket } from 'node:tls';
 import type { CheckConfig, ServerConfig } from '../config/types.js';
 import { LbError } from '../errors.js';
 import { parseResponseHead } from '../h1/response-head.js';
@@ -69,7 +69,7 @@ function exchange(server: ServerConfig, check: CheckConfig, dial: Dialer): Promi
     }
     // A server that picks http/1.1 over h2 is still checked, over HTTP/1.1.
     socket.once('secureConnect', () => {
-      if ((socket as TLSSocket).alpnProtocol === 'h2') session = askHttp2(socket, host, check.path, settle);
+      if (socket instanceof TLSSocket && socket.alpnProtocol === 'h2') session = askHttp2(socket, host, check.path, settle);
       else askHttp1(socket, host, check.path, settle);
     });
   });

@@ -26,7 +26,8 @@ function upstream(code: UpstreamErrorCode, reason: string, cause: unknown): Upst
 
 /** True when `err` is already one of the upstream codes (e.g. our pin check, or an exchange's own abort). */
 export function isUpstreamError(err: unknown): err is UpstreamError {
-  return err instanceof LbError && UPSTREAM_CODES.has(err.code);
+  // `instanceof` alone types the code as `any`.
+  return err instanceof LbError && UPSTREAM_CODES.has((err as LbError).code);
 }
 
 /** Maps any error from the TCP, TLS or HTTP/2 layer onto one upstream code. */

@@ -78,10 +78,15 @@ export class H1Attempt implements PoolUser {
     // 16 KiB TLS record.
     if (socket.readableLength > 0) {
       socket.read();
-      if (this.#paused || this.#conn === null || this.#conn.socket !== socket) return;
+      if (!this.#readingFrom(socket)) return;
     }
     socket.resume();
   };
+
+  /** False once the 'data' that read() emitted paused this attempt again, ended it or detached its socket. */
+  #readingFrom(socket: Socket): boolean {
+    return !this.#paused && this.#conn !== null && this.#conn.socket === socket;
+  }
 
   #onBodyData: ((chunk: Buffer) => void) | null = null;
   #onBodyEnd: (() => void) | null = null;

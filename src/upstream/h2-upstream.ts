@@ -26,7 +26,7 @@ function pairsOf(headers: IncomingHttpHeaders): string[] {
     if (name.charCodeAt(0) === 58 /* ':' */) continue;
     const value = headers[name];
     if (Array.isArray(value)) for (const v of value) pairs.push(name, v);
-    else if (value !== undefined) pairs.push(name, String(value));
+    else if (value !== undefined) pairs.push(name, value);
   }
   return pairs;
 }

@@ -2,7 +2,8 @@
 // answer comes back. The exchange speaks only this interface; h1-upstream.ts (Doorman's
 // own HTTP/1.1 client) and h2-upstream.ts (node:http2) implement it, and another
 // protocol plugs in here without touching the exchange's decisions.
-import type { Duplex, Readable } from 'node:stream';
+import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
 import type { ConnectionAddresses } from '../client-address.js';
 import type { LbError, UpstreamError } from '../errors.js';
 
@@ -50,7 +51,7 @@ export interface UpstreamHandler {
   /** The response ended, with its trailer fields as raw pairs (empty when none); the connection is free again. */
   onComplete(trailers: readonly string[]): void;
   /** The server switched protocols (101): `socket` is now the tunnel's server side. */
-  onUpgrade(status: number, headers: readonly (Buffer | string)[], socket: Duplex): void;
+  onUpgrade(status: number, headers: readonly (Buffer | string)[], socket: Socket): void;
   /**
    * The attempt failed, classified (connect, TLS, timeout, closed, malformed response);
    * LB_ERR_BAD_REQUEST when the request itself could not be sent (the server is not to blame).

@@ -35,7 +35,7 @@ const cleanups: Array<() => Promise<void>> = [];
 // Long enough for every process's SIGTERM grace (they stop in parallel) and the namespaces' removal.
 afterEach(async () => {
   const problems: string[] = [];
-  while (cleanups.length) await cleanups.pop()!().catch((err: Error) => problems.push(err.message));
+  while (cleanups.length) await cleanups.pop()!().catch((err: unknown) => problems.push(String(err)));
   if (problems.length) throw new Error(`cleanup: ${problems.join('\n')}`);
 }, 30_000);
 
@@ -91,7 +91,7 @@ describe('an active/standby pair with keepalived', () => {
 
     await removeStaleLabs();
     const dir = tempDir('doorman-ha-');
-    cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+    cleanups.push(() => Promise.resolve(rmSync(dir, { recursive: true, force: true })));
     const lab: Lab = await createLab();
     cleanups.push(() => lab.remove()); // after every process below is stopped
     cleanups.push(async () => {

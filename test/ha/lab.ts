@@ -108,7 +108,7 @@ async function removeNamespace(name: string): Promise<void> {
     },
     5_000,
     `namespace ${name} to empty`,
-  ).catch((err: Error) => {
+  ).catch((err: unknown) => {
     throw survivors.length > 0 ? new Error(`namespace ${name}: processes ${survivors.join(', ')} survive SIGKILL`, { cause: err }) : err;
   });
   await ip('netns', 'del', name);
@@ -153,7 +153,7 @@ export async function createLab(): Promise<Lab> {
       const problems: string[] = [];
       while (created.length > 0) {
         const name = created.pop()!;
-        await removeNamespace(name).catch((err: Error) => problems.push(err.message));
+        await removeNamespace(name).catch((err: unknown) => problems.push(String(err)));
       }
       if (problems.length > 0) throw new Error(problems.join('\n'));
     },

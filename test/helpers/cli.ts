@@ -68,7 +68,7 @@ export function startProcess(command: string, args: readonly string[], cwd: stri
   let partial = '';
   let stderr = '';
   let done = false;
-  child.stdout!.on('data', (c: Buffer) => {
+  child.stdout.on('data', (c: Buffer) => {
     stdout += c.toString();
     partial += c.toString();
     const complete = partial.split('\n');
@@ -83,7 +83,7 @@ export function startProcess(command: string, args: readonly string[], cwd: stri
     }
     for (const watcher of watchers) watcher();
   });
-  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
   // A command that cannot start (ENOENT) still closes; its reason goes where stderr goes.
   child.on('error', (err) => (stderr += `${err.message}\n`));
   const exited = new Promise<CliExit>((resolve) =>

@@ -70,7 +70,7 @@ export function rawExchange(port: number, payload: string, ca?: string, timeoutM
       clearTimeout(timer);
       resolve(Buffer.concat(chunks).toString());
     });
-    socket.on('error', (err) => {
+    socket.on('error', (err: Error) => {
       clearTimeout(timer);
       if (chunks.length > 0) resolve(Buffer.concat(chunks).toString());
       else reject(err);

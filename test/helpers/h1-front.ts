@@ -40,7 +40,7 @@ export function echo(options: { chunked?: boolean } = {}): Script {
       h.onResponse(200, 'OK', headers, () => {});
       h.onData(Buffer.from(text));
       h.onComplete([]);
-    }, (err: Error) => h.onError(err as never));
+    }, (err: unknown) => h.onError(err as never));
   };
 }
 

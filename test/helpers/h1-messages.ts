@@ -7,7 +7,7 @@ import fc from 'fast-check';
 const VISIBLE = Array.from({ length: 94 }, (_, i) => String.fromCharCode(0x21 + i));
 const PATH_CHARS = VISIBLE.filter((c) => c !== '#');
 const VALUE_CHARS = [...VISIBLE, ' ', '\t', '\xe9'];
-const TOKEN_CHARS = [...'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789', ...'!#$%&\'*+-.^_`|~'];
+const TOKEN_CHARS = Array.from('abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&\'*+-.^_`|~');
 
 const text = (chars: string[], min: number, max: number) =>
   fc.array(fc.constantFrom(...chars), { minLength: min, maxLength: max }).map((a) => a.join(''));

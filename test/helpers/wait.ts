@@ -41,7 +41,7 @@ export function within<T>(promise: Promise<T>, timeoutMs = DEFAULT_DEADLINE_MS, 
 export async function once(emitter: EventEmitter, event: string, timeoutMs = DEFAULT_DEADLINE_MS, what = `'${event}'`): Promise<unknown[]> {
   const abort = new AbortController();
   try {
-    return await within(nextEvent(emitter, event, { signal: abort.signal }), timeoutMs, what);
+    return await within<unknown[]>(nextEvent(emitter, event, { signal: abort.signal }), timeoutMs, what);
   } finally {
     // Removes the listener when the deadline won.
     abort.abort();

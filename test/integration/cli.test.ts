@@ -253,7 +253,7 @@ describe('running', () => {
       backend.setHandler(() => {}); // never answers
       const stuck = request({ port: https, ca: pki.ca.cert, path: '/stuck' }).then(
         (reply) => `answered ${reply.status}`,
-        (err: Error) => `failed: ${err.message}`,
+        (err: unknown) => `failed: ${String(err)}`,
       );
       await waitFor(() => backend.requests.length === 1, 5000, 'request at the backend');
       cli.child.kill('SIGTERM');

@@ -36,7 +36,10 @@ function ctl(args: readonly string[], env: Record<string, string> = {}): Promise
   if (!('DOORMAN_TOKEN' in env)) delete cleanEnv.DOORMAN_TOKEN;
   return new Promise((resolve, reject) => {
     execFile(process.execPath, [CTL, ...args], { env: cleanEnv, timeout: 20_000 }, (err, stdout, stderr) => {
-      if (err && typeof err.code !== 'number') return reject(err);
+      if (err && typeof err.code !== 'number') {
+        reject(new Error(`doorman-ctl did not run: ${err.message}`, { cause: err }));
+        return;
+      }
       resolve({ code: err ? (err.code as number) : 0, stdout, stderr });
     });
   });

@@ -97,7 +97,8 @@ describe('makeCerts', () => {
   it('keeps existing files on a second run, and replaces them with force', async () => {
     const dir = scratch();
     await makeCerts({ dir });
-    const read = () => Object.fromEntries(PAIRS.flatMap((n) => Object.values(pairFiles(dir, n)).map((f) => [f, readFileSync(f, 'utf8')])));
+    const read = (): Record<string, string> =>
+      Object.fromEntries(PAIRS.flatMap((n) => Object.values<string>(pairFiles(dir, n)).map((f) => [f, readFileSync(f, 'utf8')])));
     const first = read();
 
     const again = await makeCerts({ dir });

@@ -43,9 +43,10 @@ describe('graceful drain', () => {
     // One idle keep-alive connection, and one that will carry a slow request.
     const idleAgent = new https.Agent({ keepAlive: true, maxSockets: 1 });
     const busyAgent = new https.Agent({ keepAlive: true, maxSockets: 1 });
-    cleanups.push(async () => {
+    cleanups.push(() => {
       idleAgent.destroy();
       busyAgent.destroy();
+      return Promise.resolve();
     });
     expect((await request({ port, ca: pki.ca.cert, agent: idleAgent })).headers.connection).toBe('keep-alive');
     const idleSocket = Object.values(idleAgent.freeSockets).flat()[0]!;

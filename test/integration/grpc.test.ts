@@ -61,7 +61,7 @@ afterEach(async () => {
 
 async function setup(handlers?: Handlers, backend: Record<string, unknown> = {}): Promise<{ grpcServer: GrpcServer; running: RunningLb; client: grpc.Client }> {
   const grpcServer = await startGrpcServer(handlers);
-  cleanups.push(() => void grpcServer.server.forceShutdown());
+  cleanups.push(() => grpcServer.server.forceShutdown());
   const running = await startProxy(pki.front, [{ name: 'web1', address: grpcServer.address, trust: serverCert }], {
     // grpc-js answers a plain GET with 415 (not application/grpc): that is its liveness answer.
     backend: { protocol: 'h2', check: { path: '/health', interval: '60s', expect: 415 }, ...backend },
@@ -151,7 +151,7 @@ describe('gRPC through Doorman', () => {
     await waitFor(() => call.messages.length === 1, 5000, 'first message');
     expect(streaming).toBeDefined();
     grpcServer.server.forceShutdown();
-    await expect(call.done).rejects.toMatchObject({ code: expect.any(Number) });
+    expect(typeof ((await call.done.catch((err: unknown) => err)) as { code: unknown }).code).toBe('number');
     expect(call.messages).toEqual(['1']);
   });
 });

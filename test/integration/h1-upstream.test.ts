@@ -211,7 +211,7 @@ describe('H1 upstream: requests and responses', () => {
     const seen: { te?: string; cl?: string; body: string }[] = [];
     const server = await httpServer((req, res) => {
       let body = '';
-      req.on('data', (c) => (body += c));
+      req.on('data', (c: Buffer) => (body += c.toString()));
       req.on('end', () => {
         seen.push({ te: req.headers['transfer-encoding'], cl: req.headers['content-length'], body });
         res.end('ok');
@@ -227,7 +227,7 @@ describe('H1 upstream: requests and responses', () => {
     let seen: { te?: string; body: string } | undefined;
     const server = await httpServer((req, res) => {
       let body = '';
-      req.on('data', (c) => (body += c));
+      req.on('data', (c: Buffer) => (body += c.toString()));
       req.on('end', () => {
         seen = { te: req.headers['transfer-encoding'], body };
         res.end('ok');
@@ -527,7 +527,7 @@ describe('H1 upstream: upgrades, aborts and shutdown', () => {
     const server = await rawServer((socket, head) => {
       expect(head.toLowerCase()).toContain('upgrade: websocket');
       socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nearly');
-      socket.on('data', (c) => socket.write(`echo:${c}`));
+      socket.on('data', (c: Buffer) => socket.write(`echo:${c.toString()}`));
     });
     const upstream = upstreamTo(server.port) as Upstream & { pool: { size: number } };
     const o = await call(upstream, { upgrade: 'websocket' }).done;
@@ -536,7 +536,7 @@ describe('H1 upstream: upgrades, aborts and shutdown', () => {
     const socket = o.socket!;
     let got = '';
     // Handed over paused, as a pipe expects it.
-    socket.on('data', (c) => (got += c));
+    socket.on('data', (c: Buffer) => (got += c.toString()));
     socket.resume();
     await waitFor(() => got === 'early', 5000, 'the early bytes');
     socket.write('hi');
@@ -547,8 +547,7 @@ describe('H1 upstream: upgrades, aborts and shutdown', () => {
   it('abort mid-response destroys the connection and ends with one onError', async () => {
     const server = await rawServer((socket) => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc'));
     const upstream = upstreamTo(server.port) as Upstream & { pool: { size: number } };
-    let c!: Call;
-    c = call(upstream, {}, { onData: () => c.abort(new Error('client aborted')) });
+    const c: Call = call(upstream, {}, { onData: () => c.abort(new Error('client aborted')) });
     const o = await c.done;
     expect(o.events).toEqual(['connect', 'response', 'error']);
     c.abort(new Error('again'));

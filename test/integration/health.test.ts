@@ -460,10 +460,10 @@ describe('scheduling', () => {
   const quiet: HealthReporter = { onResult: () => undefined };
 
   function scripted(outcomes: boolean[], calls: number[]): Probe {
-    return async () => {
+    return () => {
       calls.push(Date.now());
       const ok = outcomes.shift() ?? true;
-      return { ok, status: ok ? 200 : 503, durationMs: 1, reason: ok ? 'ok' : 'http 503' };
+      return Promise.resolve({ ok, status: ok ? 200 : 503, durationMs: 1, reason: ok ? 'ok' : 'http 503' });
     };
   }
 

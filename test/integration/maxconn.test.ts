@@ -19,7 +19,7 @@ function connect(port: number) {
   const state = { tcp: false, secure: false, error: null as Error | null, socket };
   socket.once('connect', () => (state.tcp = true));
   socket.once('secureConnect', () => (state.secure = true));
-  socket.on('error', (err) => (state.error = err));
+  socket.on('error', (err: Error) => (state.error = err));
   return state;
 }
 

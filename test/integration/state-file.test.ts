@@ -9,6 +9,11 @@ import { startBackend } from '../helpers/backend.js';
 import { startLb, tempDir, writePair, type RunningLb } from '../helpers/lb.js';
 import { testPki } from '../helpers/pki.js';
 
+/** The state file's shape, as far as these tests read it. */
+interface StateJson {
+  servers: Record<string, unknown>;
+}
+
 const pki = testPki();
 const certs = { web1: pki.selfSigned('web1'), web2: pki.selfSigned('web2') };
 const cleanups: Array<() => Promise<void>> = [];
@@ -109,7 +114,7 @@ describe('state file', () => {
 
       // The next change writes a good file; the corrupt one stays aside.
       expect((await put(running, 'web1', 'state', { state: 'MAINT' })).status).toBe(200);
-      expect(JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')).servers['web/web1']).toEqual({ state: 'MAINT', weight: 1 });
+      expect((JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as StateJson).servers['web/web1']).toEqual({ state: 'MAINT', weight: 1 });
       expect(readFileSync(join(dir, aside[0]!), 'utf8')).toBe(bytes);
     });
   }
@@ -133,7 +138,7 @@ describe('state file', () => {
     const running = await start(config, dir);
     expect(existsSync(join(dir, 'run'))).toBe(false);
     expect((await put(running, 'web2', 'state', { state: 'DRAIN' })).status).toBe(200);
-    const written = JSON.parse(readFileSync(join(dir, 'run/doorman/nested/state.json'), 'utf8'));
+    const written = JSON.parse(readFileSync(join(dir, 'run/doorman/nested/state.json'), 'utf8')) as StateJson;
     expect(written.servers['web/web2']).toEqual({ state: 'DRAIN', weight: 1 });
     expect(running.logs.some((l) => l.level === ERROR)).toBe(false);
   });

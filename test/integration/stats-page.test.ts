@@ -74,7 +74,7 @@ describe('/api/state for the stats page', () => {
   it('counts open connections, requests and 5xx answers per frontend', async () => {
     const { running } = await twoServers(null);
     const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
-    cleanups.push(async () => agent.destroy());
+    cleanups.push(() => Promise.resolve(agent.destroy()));
     await request({ port: running.port('https'), ca: pki.ca.cert, path: '/a', agent });
     const open = await state(running);
     expect(open.frontends.find((f) => f.name === 'https')).toMatchObject({ connections: 1, requests: 1, errors: 0 });

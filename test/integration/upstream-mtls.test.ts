@@ -26,7 +26,7 @@ afterEach(async () => {
 async function strictServer(): Promise<number> {
   const server = https.createServer({ ...serverCert, ca: pki.ca.cert, requestCert: true, rejectUnauthorized: true }, (req, res) => {
     const peer = (req.socket as TLSSocket).getPeerCertificate();
-    res.end(`client=${peer.subject?.CN ?? 'none'}\n`);
+    res.end(`client=${String(peer.subject?.CN ?? 'none')}\n`);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   cleanups.push(() => new Promise((resolve) => server.close(() => resolve())));

@@ -96,7 +96,12 @@ backends:
         cookie: web1          # default: the server's name
 `;
 
-type Doc = Record<string, any>;
+/** A config document, edited freely (also into shapes the schema rejects). */
+type Obj = Record<string, unknown>;
+interface Doc extends Obj {
+  frontends: Obj[];
+  backends: (Obj & { servers: Obj[] })[];
+}
 
 /** The smallest valid document: one plain frontend, one backend, one server. */
 function minimal(): Doc {
@@ -178,9 +183,9 @@ describe('parseConfig defaults', () => {
     const config = parse(
       withEdit((doc) => {
         doc.admin = { token: 's3cret' };
-        doc.backends[0].cookie = {};
-        doc.backends[0].check = {};
-        doc.backends[0].servers[0].tls = {};
+        doc.backends[0]!.cookie = {};
+        doc.backends[0]!.check = {};
+        doc.backends[0]!.servers[0]!.tls = {};
       }),
     );
     expect(config.admin).toEqual({ bind: { host: '127.0.0.1', port: 9090 }, token: 's3cret', allowedHosts: [], allow: [] });
@@ -221,10 +226,10 @@ describe('parseConfig defaults', () => {
     const config = parse(
       withEdit((doc) => {
         doc.workers = 'auto';
-        doc.backends[0].cookie = { sameSite: 'Lax', maxIdle: '30m', maxLife: '8h', secure: false };
-        doc.backends[0].check = { fastinter: '500ms', downinter: '10s', observe: 'layer7', errorLimit: 5, onError: 'fastinter' };
-        doc.backends[0].forwardFor = { except: '10.0.0.1', trusted: ['192.168.0.0/16', '::1', '2001:db8::/32'] };
-        doc.backends[0].servers[0].tls = { pins: [`sha256/${Buffer.alloc(32, 7).toString('base64')}`] };
+        doc.backends[0]!.cookie = { sameSite: 'Lax', maxIdle: '30m', maxLife: '8h', secure: false };
+        doc.backends[0]!.check = { fastinter: '500ms', downinter: '10s', observe: 'layer7', errorLimit: 5, onError: 'fastinter' };
+        doc.backends[0]!.forwardFor = { except: '10.0.0.1', trusted: ['192.168.0.0/16', '::1', '2001:db8::/32'] };
+        doc.backends[0]!.servers[0]!.tls = { pins: [`sha256/${Buffer.alloc(32, 7).toString('base64')}`] };
       }),
     );
     const backend = config.backends[0]!;
@@ -257,7 +262,7 @@ describe('parseConfig defaults', () => {
           { name: 'b', bind: '[::1]:0', backend: 'web' },
         ];
         doc.admin = { bind: '[::1]:0' };
-        doc.backends[0].servers[0].address = '[fd00::2]:443';
+        doc.backends[0]!.servers[0]!.address = '[fd00::2]:443';
       }),
     );
     expect(config.frontends[0]!.bind).toEqual({ host: '::1', port: 0 });
@@ -316,9 +321,9 @@ describe('parseConfig problems', () => {
   const cases: [string, Doc | string, string][] = [
     ['empty file', '', '(root): the config file is empty'],
     ['not a mapping', '- 1\n', '(root): expected mapping, got list'],
-    ['frontends missing', withEdit((d) => delete d.frontends), 'frontends: required'],
+    ['frontends missing', withEdit((d: Obj) => delete d.frontends), 'frontends: required'],
     ['no frontend', withEdit((d) => (d.frontends = [])), 'frontends: at least one frontend is required'],
-    ['frontends not a list', withEdit((d) => (d.frontends = { name: 'x' })), 'frontends: expected list, got mapping'],
+    ['frontends not a list', withEdit((d: Obj) => (d.frontends = { name: 'x' })), 'frontends: expected list, got mapping'],
     ['workers 0', withEdit((d) => (d.workers = 0)), 'workers: must be >= 1'],
     ['workers word', withEdit((d) => (d.workers = 'many')), 'workers: expected a positive integer or "auto"'],
     ['maxconn fraction', withEdit((d) => (d.maxconn = 1.5)), 'maxconn: expected integer, got 1.5'],
@@ -361,13 +366,13 @@ describe('parseConfig problems', () => {
     [
       'backend and redirect',
       withEdit((d) => {
-        d.frontends[0].redirect = 'https';
+        d.frontends[0]!.redirect = 'https';
         d.frontends.push({ name: 'tls', bind: '127.0.0.1:8443', backend: 'web', tls: { certs: [{ cert: 'a', key: 'b' }] } });
       }),
       'frontends.0: set either backend or redirect, not both',
     ],
-    ['neither backend nor redirect', withEdit((d) => delete d.frontends[0].backend), 'frontends.0: needs a backend, a redirect or routes'],
-    ['unknown backend', withEdit((d) => (d.frontends[0].backend = 'api')), 'frontends.0.backend: unknown backend "api"'],
+    ['neither backend nor redirect', withEdit((d) => delete d.frontends[0]!.backend), 'frontends.0: needs a backend, a redirect or routes'],
+    ['unknown backend', withEdit((d) => (d.frontends[0]!.backend = 'api')), 'frontends.0.backend: unknown backend "api"'],
     [
       'redirect https without any tls frontend',
       withEdit((d) => d.frontends.push({ name: 'r', bind: '127.0.0.1:8081', redirect: 'https' })),
@@ -441,12 +446,12 @@ describe('parseConfig problems', () => {
     ['empty ca', withEdit((d) => (d.backends[0].servers[0].tls = { ca: '' })), 'backends.0.servers.0.tls.ca: must not be empty'],
     [
       'duplicate server name',
-      withEdit((d) => d.backends[0].servers.push({ name: 'web1', address: '127.0.0.1:9442' })),
+      withEdit((d) => d.backends[0]!.servers.push({ name: 'web1', address: '127.0.0.1:9442' })),
       'backends.0.servers.1.name: duplicate name "web1", also used by backends.0.servers.0',
     ],
     [
       'duplicate cookie value',
-      withEdit((d) => d.backends[0].servers.push({ name: 'web2', address: '127.0.0.1:9442', cookie: 'web1' })),
+      withEdit((d) => d.backends[0]!.servers.push({ name: 'web2', address: '127.0.0.1:9442', cookie: 'web1' })),
       'backends.0.servers.1.cookie: duplicate cookie value "web1", also used by backends.0.servers.0',
     ],
     ['cookie secure yes', withEdit((d) => (d.backends[0].cookie = { secure: 'yes' })), 'backends.0.cookie.secure: expected one of "auto", true, false, got "yes"'],
@@ -535,8 +540,8 @@ describe('parseConfig problems', () => {
       d.workers = 'many';
       d.timeouts = { client: '5 sec' };
       d.frontends.push({ name: 'http', bind: '127.0.0.1:8080', backend: 'api' });
-      d.backends[0].servers.push({ name: 'web2', address: 'nowhere' });
-      d.backends[0].check = { interval: '1s', timeout: '2s' };
+      d.backends[0]!.servers.push({ name: 'web2', address: 'nowhere' });
+      d.backends[0]!.check = { interval: '1s', timeout: '2s' };
     });
     expect(problemsOf(doc)).toEqual([
       'workers: expected a positive integer or "auto"',
@@ -550,7 +555,7 @@ describe('parseConfig problems', () => {
   });
 
   it('does not add a cross-field problem on a key the schema already rejected', () => {
-    const doc = withEdit((d) => (d.backends[0].check = { interval: 'soon', timeout: '2s' }));
+    const doc = withEdit((d) => (d.backends[0]!.check = { interval: 'soon', timeout: '2s' }));
     expect(problemsOf(doc)).toEqual(['backends.0.check.interval: invalid duration "soon"']);
   });
 
@@ -558,12 +563,12 @@ describe('parseConfig problems', () => {
     const doc = withEdit((d) => {
       d.wokers = 2;
       d.log = { level: 'info', colour: true };
-      d.frontends[0].tlss = {};
-      d.frontends[0].tls = { certs: [{ cert: 'a', key: 'b', chain: 'c' }], ciphers: 'x' };
-      d.backends[0].cookie = { domain: 'example.com', path: '/' };
-      d.backends[0].check = { method: 'HEAD' };
-      d.backends[0].servers[0].tls = { verify: false };
-      d.backends[0].servers[0].backup = true;
+      d.frontends[0]!.tlss = {};
+      d.frontends[0]!.tls = { certs: [{ cert: 'a', key: 'b', chain: 'c' }], ciphers: 'x' };
+      d.backends[0]!.cookie = { domain: 'example.com', path: '/' };
+      d.backends[0]!.check = { method: 'HEAD' };
+      d.backends[0]!.servers[0]!.tls = { verify: false };
+      d.backends[0]!.servers[0]!.backup = true;
     });
     expect([...problemsOf(doc)].sort()).toEqual(
       [
@@ -638,8 +643,8 @@ describe('paths', () => {
     const config = parse(
       withEdit((d) => {
         d.stateFile = '../var/state.json';
-        d.frontends[0].tls = { certs: [{ cert: 'certs/lb.crt', key: '/secure/lb.key' }] };
-        d.backends[0].servers[0].tls = { ca: './ca/web1.crt' };
+        d.frontends[0]!.tls = { certs: [{ cert: 'certs/lb.crt', key: '/secure/lb.key' }] };
+        d.backends[0]!.servers[0]!.tls = { ca: './ca/web1.crt' };
       }),
       '/srv/doorman/conf/lb.yaml',
     );
@@ -658,7 +663,7 @@ describe('paths', () => {
 
 describe('the result', () => {
   it('is deep-frozen', () => {
-    const config = parse(withEdit((d) => (d.backends[0].check = {})));
+    const config = parse(withEdit((d) => (d.backends[0]!.check = {})));
     expect(Object.isFrozen(config)).toBe(true);
     expect(() => {
       (config as { workers: unknown }).workers = 4;
@@ -720,8 +725,8 @@ describe('loadConfig and checkConfigFiles', () => {
   /** Writes a config using these files (relative names) and loads it. */
   async function configWith(cert: string, key: string, ca: string): Promise<Config> {
     const doc = withEdit((d) => {
-      d.frontends[0].tls = { certs: [{ cert, key }] };
-      d.backends[0].servers[0].tls = { ca };
+      d.frontends[0]!.tls = { certs: [{ cert, key }] };
+      d.backends[0]!.servers[0]!.tls = { ca };
     });
     const file = path.join(dir, 'lb.yaml');
     await writeFile(file, YAML.stringify(doc));

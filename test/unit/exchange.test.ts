@@ -2,13 +2,13 @@
 // protocol on either side, so these tests pin the decisions (cookie, retries,
 // redispatch, tunnel, endings, one record) without a socket. The integration tests
 // drive the same code through real node:http and undici.
-import { PassThrough, type Duplex } from 'node:stream';
+import { Socket } from 'node:net';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Backend } from '../../src/backend/backend.js';
 import { UpstreamServer } from '../../src/backend/server.js';
 import type { BackendConfig, ServerConfig, TimeoutsConfig } from '../../src/config/types.js';
-import { LbError, type UpstreamError } from '../../src/errors.js';
+import { LbError } from '../../src/errors.js';
 import type { AccessRecord } from '../../src/exchange/access-record.js';
 import type { Downstream } from '../../src/exchange/downstream.js';
 import { Exchange, type ExchangeContext } from '../../src/exchange/exchange.js';
@@ -77,7 +77,7 @@ class RecordingDownstream implements Downstream {
   abort(): void {
     this.aborted = true;
   }
-  tunnel(status: number, _headers: readonly string[], _upstream: Duplex, done: (a: number, b: number) => void): void {
+  tunnel(status: number, _headers: readonly string[], _upstream: Socket, done: (a: number, b: number) => void): void {
     this.tunneled = { status, done };
   }
   /** The client goes away. */
@@ -96,10 +96,10 @@ const ok: Script = (_req, h) => {
   h.onData(Buffer.from('hi'));
   h.onComplete([]);
 };
-const refused: Script = (_req, h) => h.onError(new LbError('LB_ERR_CONNECT', 'connect: ECONNREFUSED') as UpstreamError);
+const refused: Script = (_req, h) => h.onError(new LbError('LB_ERR_CONNECT', 'connect: ECONNREFUSED'));
 const closedAfterSend: Script = (_req, h) => {
   h.onConnect(() => {});
-  h.onError(new LbError('LB_ERR_UPSTREAM_CLOSED', 'closed: other side closed') as UpstreamError);
+  h.onError(new LbError('LB_ERR_UPSTREAM_CLOSED', 'closed: other side closed'));
 };
 
 function serverConfig(name: string): ServerConfig {
@@ -258,7 +258,7 @@ describe('Exchange', () => {
         (_req, h) => {
           h.onConnect(() => {});
           h.onResponse(200, 'OK', [], () => {});
-          h.onError(new LbError('LB_ERR_UPSTREAM_CLOSED', 'closed: reset') as UpstreamError);
+          h.onError(new LbError('LB_ERR_UPSTREAM_CLOSED', 'closed: reset'));
         },
       ],
     ]);
@@ -303,7 +303,7 @@ describe('Exchange', () => {
     down.leave();
     expect(aborted?.message).toBe('client aborted');
     // The upstream reports the abort back, as undici does.
-    handler.onError(new LbError('LB_ERR_UPSTREAM_CLOSED', 'closed: aborted') as UpstreamError);
+    handler.onError(new LbError('LB_ERR_UPSTREAM_CLOSED', 'closed: aborted'));
     expect(r.records).toHaveLength(1);
     expect(r.records[0]).toMatchObject({ termination: 'client-aborted' });
     expect(r.backend.servers[0]!.active).toBe(0);
@@ -315,7 +315,7 @@ describe('Exchange', () => {
         (req, h) => {
           expect(req.upgrade).toBe('websocket');
           h.onConnect(() => {});
-          h.onUpgrade(101, ['upgrade', 'websocket', 'sec-websocket-accept', 'k'], new PassThrough());
+          h.onUpgrade(101, ['upgrade', 'websocket', 'sec-websocket-accept', 'k'], new Socket());
         },
       ],
     ]);

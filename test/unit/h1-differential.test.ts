@@ -136,11 +136,11 @@ describe('Doorman h1 vs llhttp (strict)', () => {
         const bytes = Buffer.from(message + NEXT_REQUEST, 'latin1');
         expect(readConnection(bytes).error).toBeNull();
       }),
-      { seed: SEED, numRuns: RUNS / 2, interruptAfterTimeLimit: 20_000 },
+      { seed: SEED, numRuns: RUNS / 2, plugins: [fc.interruptAfterTimeLimit(20_000)] },
     );
   });
 
   it('agrees on mutated requests, or Doorman is the stricter for a listed reason', async () => {
-    await fc.assert(fc.asyncProperty(mutatedRequest, check), { seed: SEED, numRuns: RUNS, interruptAfterTimeLimit: 20_000 });
+    await fc.assert(fc.asyncProperty(mutatedRequest, check), { seed: SEED, numRuns: RUNS, plugins: [fc.interruptAfterTimeLimit(20_000)] });
   });
 });

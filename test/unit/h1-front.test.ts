@@ -5,7 +5,7 @@
 import https from 'node:https';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LbError, type UpstreamError } from '../../src/errors.js';
+import { LbError } from '../../src/errors.js';
 import { echo, RawClient, startFront, type FrontRig, type Script } from '../helpers/h1-front.js';
 import { testPki } from '../helpers/pki.js';
 import { waitFor } from '../helpers/wait.js';
@@ -296,7 +296,7 @@ describe('h1 front: timeouts, aborts, backpressure, tunnels', () => {
     const rig = await front((_req, h) => {
       h.onConnect(() => {
         aborted = true;
-        h.onError(new LbError('LB_ERR_UPSTREAM_CLOSED', 'aborted') as UpstreamError);
+        h.onError(new LbError('LB_ERR_UPSTREAM_CLOSED', 'aborted'));
       });
       h.onResponse(200, 'OK', ['content-length', '100'], () => {});
       h.onData(Buffer.from('partial'));

@@ -83,7 +83,7 @@ describe('Doorman h1 responses vs llhttp (strict)', () => {
           throw new Error(`${why}\n${method} ${JSON.stringify(text)}\nDoorman: ${show(mine)}\nllhttp: ${show(node)}`);
         }
       }),
-      { seed: SEED, numRuns: RUNS / 2, interruptAfterTimeLimit: 20_000 },
+      { seed: SEED, numRuns: RUNS / 2, plugins: [fc.interruptAfterTimeLimit(20_000)] },
     );
   });
 });

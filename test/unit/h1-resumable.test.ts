@@ -19,7 +19,7 @@ type Parse = typeof parseRequestHead | typeof parseResponseHead;
 function summary(result: ReturnType<Parse>): unknown {
   if (result.kind !== 'complete') return result;
   const head: H1Head = result.head;
-  return { ...result.head, buf: undefined, fields: Array.from(head.fields) };
+  return { ...(result.head as object), buf: undefined, fields: Array.from(head.fields) };
 }
 
 /**

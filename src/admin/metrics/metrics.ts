@@ -331,7 +331,7 @@ export class LbMetrics implements ExchangeObserver {
 
   #route(frontend: string, backend: string): RouteSeries {
     let byBackend = this.#routes.get(frontend);
-    if (byBackend === undefined) this.#routes.set(frontend, (byBackend = new Map()));
+    if (byBackend === undefined) this.#routes.set(frontend, (byBackend = new Map<string, RouteSeries>()));
     let route = byBackend.get(backend);
     if (route === undefined) {
       route = {
@@ -351,7 +351,7 @@ export class LbMetrics implements ExchangeObserver {
 
   #requestsOf(route: RouteSeries, r: AccessRecord): CounterSeries {
     let byCode = route.requests.get(r.server);
-    if (byCode === undefined) route.requests.set(r.server, (byCode = new Map()));
+    if (byCode === undefined) route.requests.set(r.server, (byCode = new Map<number, CounterSeries>()));
     let series = byCode.get(r.status);
     if (series === undefined) {
       series = this.#requests.child({ frontend: r.frontend, backend: r.backend, server: r.server, code: String(r.status) });

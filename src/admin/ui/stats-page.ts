@@ -18,13 +18,13 @@ function read(name: string): string {
   try {
     return readFileSync(url, 'utf8');
   } catch (err) {
-    throw new Error(`the stats page's ${url.pathname} cannot be read (run "npm run build"): ${(err as Error).message}`);
+    throw new Error(`the stats page's ${url.pathname} cannot be read (run "npm run build"): ${(err as Error).message}`, { cause: err });
   }
 }
 
 /** `html` with `tag` replaced by an inline `element` holding `text`; the tags are stats.html's, so a missing one is a build mistake. */
-function inline(html: string, tag: string, element: 'style' | 'script', text: string): string {
-  if (!html.includes(tag)) throw new Error(`stats.html has no ${tag} to inline`);
+function inline(html: string, tag: RegExp, element: 'style' | 'script', text: string): string {
+  if (!tag.test(html)) throw new Error(`stats.html has no ${tag.source} to inline`);
   // Text that closes its element would end the script or style mid-way.
   if (text.toLowerCase().includes(`</${element}`)) throw new Error(`the stats page's inline ${element} contains </${element}`);
   // A function, so `$&` and friends in the text stay as they are.
@@ -40,8 +40,9 @@ const SCRIPT = read('stats.js');
 
 /** The whole page. */
 export const STATS_PAGE = inline(
-  inline(read('stats.html'), '<link rel="stylesheet" href="stats.css">', 'style', STYLE),
-  '<script src="stats.js"></script>',
+  // The link written either way an HTML formatter may leave it (`<link ...>` or `<link ... />`).
+  inline(read('stats.html'), /<link rel="stylesheet" href="stats\.css"\s*\/?>/, 'style', STYLE),
+  /<script src="stats\.js"><\/script>/,
   'script',
   SCRIPT,
 );

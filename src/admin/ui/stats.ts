@@ -335,7 +335,7 @@
 
   /** HAProxy's words from its counter: "going down 2/3" (two more failed checks to DOWN), "going up 1/2". */
   function healthProgress(server: ServerView, check: CheckSettings | null): Note | null {
-    if (!check || server.healthCounter == null) return null;
+    if (!check || server.healthCounter === null) return null;
     const c = server.healthCounter;
     const max = check.rise + check.fall - 1;
     if (c >= check.rise && c < max) return { direction: 'down', text: `going down ${c - check.rise + 1}/${check.fall}` };
@@ -519,7 +519,7 @@
     const note = el('span', { class: 'note' });
     const buttons = ADMIN_STATES.map((target) => {
       const button = el('button', { type: 'button', 'data-state': target, 'aria-pressed': 'false' }, target);
-      button.addEventListener('click', () => setAdminState(backendName, name, target, group));
+      button.addEventListener('click', () => void setAdminState(backendName, name, target, group));
       return button;
     });
     const group = el('div', { class: 'actions', role: 'group', 'aria-label': `Set ${backendName}/${name} to` }, ...buttons);
@@ -596,7 +596,7 @@
     if (before !== undefined && before !== said) {
       announce(`${key} is ${said}${check && check.status !== 'ok' ? ` (${check.reason})` : ''}`);
       row.classList.remove('changed');
-      void row.offsetWidth; // restarts the highlight animation
+      row.getBoundingClientRect(); // a reflow: restarts the highlight animation
       row.classList.add('changed');
     }
     return { name: s.name, color, samples, rate: rates.requests };

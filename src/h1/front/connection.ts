@@ -5,7 +5,6 @@
 // head deadline, keep-alive idleness and body idleness; a tunnel after a 101. The
 // exchange decides everything else.
 import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
 import { Exchange } from '../../exchange/exchange.js';
 import { bodyKind } from '../body-kind.js';
 import { DEFAULT_CHUNKED_LIMITS } from '../chunked.js';
@@ -211,7 +210,7 @@ class Connection implements H1Connection, ResponseOwner, BodySource, TimerTarget
     if (this.#pending.bytes !== null) this.#parse();
   }
 
-  tunnel(head: string, upstream: Duplex, done: (fromClient: number, toClient: number) => void): void {
+  tunnel(head: string, upstream: Socket, done: (fromClient: number, toClient: number) => void): void {
     const socket = this.socket;
     this.#state = TUNNEL;
     this.#timer.stop();

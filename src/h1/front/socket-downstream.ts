@@ -4,7 +4,7 @@
 // (raw, chunk-encoded, or dropped), backpressure straight from the socket, and the end
 // handed back to the connection, which then reads the next request or closes.
 import type { Socket } from 'node:net';
-import type { Duplex, Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { Downstream } from '../../exchange/downstream.js';
 import { buildInterimHead, buildResponseHead, lastChunk, type ResponseFraming } from './response-writer.js';
 
@@ -20,7 +20,7 @@ export interface ResponseOwner {
   /** The response ended; `close`: the connection ends after it. */
   responseEnded(close: boolean): void;
   /** A 101: the connection becomes a tunnel to `upstream`. */
-  tunnel(head: string, upstream: Duplex, done: (fromClient: number, toClient: number) => void): void;
+  tunnel(head: string, upstream: Socket, done: (fromClient: number, toClient: number) => void): void;
 }
 
 const CRLF = '\r\n';
@@ -168,7 +168,7 @@ export class SocketDownstream implements Downstream {
     this.#owner.socket.destroy();
   }
 
-  tunnel(status: number, headers: readonly string[], upstream: Duplex, done: (fromClient: number, toClient: number) => void): void {
+  tunnel(status: number, headers: readonly string[], upstream: Socket, done: (fromClient: number, toClient: number) => void): void {
     if (this.finished) {
       upstream.destroy();
       return;

@@ -2,18 +2,16 @@
 // byte for byte, the bytes the client sent after its head delivered first, an idle limit
 // on both sides, and one `done` with the byte counts when either side closes.
 import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
 
 /** Joins `client` and `upstream`; `early` are client bytes read past the request head. */
 export function joinTunnel(
   client: Socket,
   head: string,
   early: Buffer | null,
-  upstreamDuplex: Duplex,
+  upstream: Socket,
   idleMs: number,
   done: (fromClient: number, toClient: number) => void,
 ): void {
-  const upstream = upstreamDuplex as Socket;
   let fromClient = early === null ? 0 : early.length;
   let toClient = 0;
   let closed = false;
