@@ -243,8 +243,8 @@ const limitsSchema = z.strictObject({
 const acmeDomain = z
   .string()
   .transform((text) => text.toLowerCase())
-  .refine((text) => !text.startsWith('*.'), { message: 'wildcard names need the dns-01 challenge, which Doorman does not offer', abort: true })
-  .refine((text) => isIP(text) === 0, { message: 'expected a DNS name, not an IP address', abort: true })
+  .refine((text) => !text.startsWith('*.'), { error: 'wildcard names need the dns-01 challenge, which Doorman does not offer', abort: true })
+  .refine((text) => isIP(text) === 0, { error: 'expected a DNS name, not an IP address', abort: true })
   .refine((text) => /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/.test(text), 'expected a DNS name such as shop.example');
 
 const frontendAcmeSchema = z.strictObject({

@@ -6,7 +6,7 @@
 import { validateHeaderName, validateHeaderValue } from 'node:http';
 import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough } from 'node:stream';
 import { LbError } from '../errors.js';
 import type { Downstream } from '../exchange/downstream.js';
 import { Exchange, type ExchangeContext } from '../exchange/exchange.js';
@@ -37,7 +37,7 @@ function trailerPairs(headers: IncomingHttpHeaders): string[] {
   for (const name of Object.keys(headers)) {
     const value = headers[name];
     if (Array.isArray(value)) for (const v of value) pairs.push(name, v);
-    else if (value !== undefined) pairs.push(name, String(value));
+    else if (value !== undefined) pairs.push(name, value);
   }
   return pairs;
 }

@@ -127,8 +127,8 @@ export function createFrontendTls(tls: FrontendTlsConfig, options: FrontendTlsOp
   // One context per issued certificate, made at its first handshake.
   const issuedContexts = new WeakMap<PemPair, SecureContext>();
   // Handshakes answering a tls-alpn-01 challenge, and those whose certificate is chosen.
-  const challengeHandshakes = new WeakSet<object>();
-  const chosenHandshakes = new WeakSet<object>();
+  const challengeHandshakes = new WeakSet();
+  const chosenHandshakes = new WeakSet();
 
   function issuedContext(name: string): SecureContext | undefined {
     const pair = dynamic?.certificate(name);

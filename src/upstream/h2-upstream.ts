@@ -135,11 +135,13 @@ class H2Upstream implements Upstream {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.#takeAll().map((session) => (session.destroyed ? undefined : new Promise<void>((resolve) => session.close(resolve)))));
+    const open = this.#takeAll().filter((session) => !session.destroyed);
+    await Promise.all(open.map((session) => new Promise<void>((resolve) => session.close(resolve))));
   }
 
-  async destroy(): Promise<void> {
+  destroy(): Promise<void> {
     for (const session of this.#takeAll()) session.destroy();
+    return Promise.resolve();
   }
 }
 
@@ -209,7 +211,7 @@ class Attempt {
       if (this.#cancelled) return;
       if (!handler.onData(chunk)) stream.pause();
     });
-    stream.on('trailers', (trailers) => (this.#trailers = pairsOf(trailers)));
+    stream.on('trailers', (trailers: IncomingHttpHeaders) => (this.#trailers = pairsOf(trailers)));
     stream.on('end', () => this.#settle(this.#cancelled ? new LbError('LB_ERR_UPSTREAM_CLOSED', 'closed: cancelled') : null));
     stream.on('error', (err) => this.#settle(err));
     stream.on('close', () => this.#settle(new LbError('LB_ERR_UPSTREAM_CLOSED', `closed: stream reset (${stream.rstCode})`)));

@@ -57,8 +57,8 @@ interface Running {
 
 function run(command: string, args: readonly string[], env: NodeJS.ProcessEnv, sink: (text: string) => void): Running {
   const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.on('data', (c: Buffer) => sink(c.toString()));
-  child.stderr!.on('data', (c: Buffer) => sink(c.toString()));
+  child.stdout.on('data', (c: Buffer) => sink(c.toString()));
+  child.stderr.on('data', (c: Buffer) => sink(c.toString()));
   child.on('error', (err) => sink(`${command}: ${err.message}\n`));
   const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
   return { child, exited };

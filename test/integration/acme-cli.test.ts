@@ -52,7 +52,7 @@ describe('ACME from the command line', () => {
     ]);
 
     const names = acmeConfig('http://ca.example/dir', 8080, 8443);
-    (names.frontends as Record<string, any>[])[0]!.tls.acme.domains = ['*.shop.test'];
+    (names.frontends as Array<{ tls: { acme: { domains: string[] } } }>)[0]!.tls.acme.domains = ['*.shop.test'];
     writeFileSync(join(dir, 'names.yaml'), stringify(names));
     const refused = await runCli(['--check', '-c', 'names.yaml'], dir);
     expect(refused.code).toBe(1);
@@ -72,7 +72,7 @@ describe('ACME from the command line', () => {
     const web = await startBackend({ name: 'web1' });
     cleanups.push(() => web.close());
     const config = acmeConfig(pebble.directory, httpPort, tlsPort);
-    (config.backends as Record<string, any>[])[0]!.servers[0].address = web.address;
+    (config.backends as Array<{ servers: Array<{ address: string }> }>)[0]!.servers[0]!.address = web.address;
     writeFileSync(join(dir, 'lb.yaml'), stringify({ ...config, workers: 2, admin: { bind: '127.0.0.1:0' }, timeouts: { shutdown: '2s' } }));
     const cli = startCli(['-c', 'lb.yaml'], dir);
     cleanups.push(() => cli.kill());
@@ -96,12 +96,12 @@ describe('ACME from the command line', () => {
     expect(servedBy.size).toBe(1);
     const admin = `http://127.0.0.1:${adminLine.port as number}`;
     const { certs } = (await (await fetch(`${admin}/api/certs`)).json()) as { certs: Array<Record<string, unknown>> };
-    expect(certs).toEqual([expect.objectContaining({ frontend: 'https', names: ['shop.test'], source: 'acme', issuer: expect.stringContaining('Pebble') })]);
+    expect(certs).toEqual([expect.objectContaining({ frontend: 'https', names: ['shop.test'], source: 'acme', issuer: expect.stringContaining('Pebble') as unknown })]);
     const samples = parseMetrics(await (await fetch(`${admin}/metrics`)).text());
     expect(metric(samples, 'lb_acme_renewals_total', { result: 'success' })).toBe(1);
     expect(metric(samples, 'lb_cert_expiry_timestamp_seconds', { frontend: 'https', name: 'shop.test' })).toBeGreaterThan(Date.now() / 1000);
     // The challenge was answered by a worker (the primary serves nothing): its access line says so.
-    await waitFor(() => cli.lines.some((l) => l.msg === 'access' && String(l.path ?? l.url ?? '').includes('/.well-known/acme-challenge/') && l.pid !== primaryPid), 5_000, 'the challenge in a worker\'s access log');
+    await waitFor(() => cli.lines.some((l) => l.msg === 'access' && typeof l.path === 'string' && l.path.includes('/.well-known/acme-challenge/') && l.pid !== primaryPid), 5_000, 'the challenge in a worker\'s access log');
     expect(cli.lines.filter((l) => l.msg === 'acme certificate issued')).toHaveLength(1);
   });
 });

@@ -90,7 +90,7 @@ describe('ACME with Pebble', () => {
       // Meanwhile: the stand-in certificate.
       const before = await servedCertificate(s.tlsPort, 'shop.test');
       expect(before.issuer).toContain('Doorman placeholder');
-      await waitFor(() => acmeCert(lb)?.notAfter != null, 15_000, 'the issued certificate');
+      await waitFor(() => typeof acmeCert(lb)?.notAfter === 'string', 15_000, 'the issued certificate');
       const root = await s.pebble.root();
       for (const name of ['shop.test', 'www.shop.test']) {
         const served = await servedCertificate(s.tlsPort, name, root);
@@ -126,7 +126,7 @@ describe('ACME with Pebble', () => {
     expect(failures[1]!.retryInMs as number).toBeGreaterThanOrEqual(failures[0]!.retryInMs as number);
     expect(await renewals(lb, 'failure')).toBeGreaterThanOrEqual(2);
     expect((await servedCertificate(s.tlsPort, 'shop.test')).issuer).toContain('Doorman placeholder');
-    expect(acmeCert(lb)).toMatchObject({ notAfter: null, issuer: null, acme: { lastError: expect.stringContaining('ECONNREFUSED') } });
+    expect(acmeCert(lb)).toMatchObject({ notAfter: null, issuer: null, acme: { lastError: expect.stringContaining('ECONNREFUSED') as unknown } });
     await s.pebble.start();
     await waitFor(() => issued(lb).length === 1, 15_000, 'the certificate after the CA came back');
     const served = await servedCertificate(s.tlsPort, 'shop.test', await s.pebble.root());
@@ -141,7 +141,7 @@ describe('ACME with Pebble', () => {
     const failure = lb.logs.find((l) => l.msg === 'acme order failed')!;
     expect(String(failure.err)).toMatch(/blocked|rejected|policy/i);
     expect(await renewals(lb, 'failure')).toBeGreaterThanOrEqual(2);
-    expect(acmeCert(lb)).toMatchObject({ names: ['blocked.test'], notAfter: null, acme: { failures: expect.any(Number) } });
+    expect(acmeCert(lb)).toMatchObject({ names: ['blocked.test'], notAfter: null, acme: { failures: expect.any(Number) as unknown } });
     expect((await servedCertificate(s.tlsPort, 'blocked.test')).issuer).toContain('Doorman placeholder');
     expect(issued(lb)).toHaveLength(0);
   });
@@ -187,13 +187,13 @@ describe('ACME with Pebble', () => {
     writeFileSync(join(s.dir, 'front.crt'), pki.front.cert);
     writeFileSync(join(s.dir, 'front.key'), pki.front.key);
     const cfg = config(s, 'http-01');
-    (cfg.frontends as Record<string, any>[])[0]!.tls.certs = [{ cert: 'front.crt', key: 'front.key' }];
+    (cfg.frontends as Array<{ tls: { certs: unknown } }>)[0]!.tls.certs = [{ cert: 'front.crt', key: 'front.key' }];
     const lb = await start(s, cfg);
-    await waitFor(() => acmeCert(lb)?.nextRenewal != null, 15_000, 'the certificate and its renewal schedule');
+    await waitFor(() => typeof acmeCert(lb)?.nextRenewal === 'string', 15_000, 'the certificate and its renewal schedule');
     const certs = lb.lb.certificates();
     expect(certs).toEqual([
-      { frontend: 'https', names: ['localhost'], issuer: 'Doorman Test CA', notAfter: expect.any(String), source: 'file', nextRenewal: null },
-      expect.objectContaining({ frontend: 'https', names: ['shop.test', 'www.shop.test'], source: 'acme', issuer: expect.stringContaining('Pebble'), nextRenewal: expect.any(String) }),
+      { frontend: 'https', names: ['localhost'], issuer: 'Doorman Test CA', notAfter: expect.any(String) as unknown, source: 'file', nextRenewal: null },
+      expect.objectContaining({ frontend: 'https', names: ['shop.test', 'www.shop.test'], source: 'acme', issuer: expect.stringContaining('Pebble') as unknown, nextRenewal: expect.any(String) as unknown }),
     ]);
     const samples = parseMetrics(await lb.lb.metrics.registry.metrics());
     expect(metric(samples, 'lb_cert_expiry_timestamp_seconds', { frontend: 'https', name: 'shop.test' })).toBe(Math.floor(Date.parse(certs[1]!.notAfter!) / 1000));

@@ -79,7 +79,7 @@ describe.each([
     // The frontend trusts 127.0.0.0/8, so a direct client sends UNKNOWN: the connection's own address counts.
     const socket = await connectWithHeader(running.port(), Buffer.from('PROXY UNKNOWN\r\n'));
     const session = h2SessionOver(socket, pki.ca.cert);
-    cleanups.push(async () => void session.close());
+    cleanups.push(() => new Promise<void>((resolve) => session.close(resolve)));
     for (let i = 0; i < 3; i++) expect((await h2Get(session, '/')).body).toBe('source=127.0.0.1\n');
     expect(backend.headers).toHaveLength(1);
   });
@@ -98,7 +98,7 @@ describe('health checks to a server that takes a PROXY header', () => {
     // Traffic still names its client.
     const socket = await connectWithHeader(running.port(), v1Header('192.0.2.50', '198.51.100.1', 1, 443));
     const session = h2SessionOver(socket, pki.ca.cert);
-    cleanups.push(async () => void session.close());
+    cleanups.push(() => new Promise<void>((resolve) => session.close(resolve)));
     expect((await h2Get(session, '/')).body).toBe('source=192.0.2.50\n');
   });
 });

@@ -45,7 +45,7 @@ describe.each(['leastconn', 'roundrobin'])('slow start with %s', (balance) => {
     expect(shown.effectiveWeight).toBeLessThan(0.5);
 
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    cleanups.push(async () => agent.destroy());
+    cleanups.push(() => Promise.resolve(agent.destroy()));
     const served = { web1: 0, web2: 0 };
     for (let i = 0; i < REQUESTS; i++) {
       const reply = await request({ port: running.port('http'), agent });

@@ -496,8 +496,13 @@ describe('parseConfig problems', () => {
   ];
 
   /** A valid document with ACME: a plain frontend for http-01 and a TLS frontend whose names come from the CA. */
-  function withAcme(edit: (doc: Doc) => void): Doc {
-    const doc = minimal();
+  /** The minimal document with `acme:` and a TLS frontend whose names come from it. */
+  interface AcmeDoc extends Doc {
+    acme: Obj;
+    frontends: (Obj & { tls: { acme: Obj } })[];
+  }
+  function withAcme(edit: (doc: AcmeDoc) => void): Doc {
+    const doc = minimal() as AcmeDoc;
     doc.acme = { directory: 'https://ca.example/dir', storage: 'var/acme' };
     doc.frontends.push({ name: 'https', bind: '127.0.0.1:8443', backend: 'web', tls: { acme: { domains: ['shop.example', 'www.shop.example'] } } });
     edit(doc);

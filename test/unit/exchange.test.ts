@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Backend } from '../../src/backend/backend.js';
 import { UpstreamServer } from '../../src/backend/server.js';
 import type { BackendConfig, ServerConfig, TimeoutsConfig } from '../../src/config/types.js';
-import { LbError } from '../../src/errors.js';
+import { LbError, type UpstreamError } from '../../src/errors.js';
 import type { AccessRecord } from '../../src/exchange/access-record.js';
 import type { Downstream } from '../../src/exchange/downstream.js';
 import { Exchange, type ExchangeContext } from '../../src/exchange/exchange.js';
