@@ -45,14 +45,20 @@ function measure(fn) {
 
 let sink = 0;
 const results = [];
-results.push(['doorman parseRequestHead', measure(() => {
-  const result = parseRequestHead(HEAD, 0);
-  sink += result.head.end;
-})]);
-results.push(['doorman + host + cookie strings', measure(() => {
-  const { head } = parseRequestHead(HEAD, 0);
-  sink += head.host.length + head.cookie.length;
-})]);
+results.push([
+  'doorman parseRequestHead',
+  measure(() => {
+    const result = parseRequestHead(HEAD, 0);
+    sink += result.head.end;
+  }),
+]);
+results.push([
+  'doorman + host + cookie strings',
+  measure(() => {
+    const { head } = parseRequestHead(HEAD, 0);
+    sink += head.host.length + head.cookie.length;
+  }),
+]);
 
 // llhttp through Node's internal binding: deprecated (DEP0111) and absent in some
 // builds, so only when it loads; one parser fed the same keep-alive head again and again.

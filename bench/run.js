@@ -53,7 +53,8 @@ function pickScenarios(only) {
   if (!only) return SCENARIOS.filter((s) => s.quick).filter(runnable);
   if (only.includes('all')) return SCENARIOS.filter(runnable);
   const unknown = only.filter((n) => !SCENARIOS.some((s) => s.name === n));
-  if (unknown.length) throw new Error(`--only: unknown scenario(s) ${unknown.join(', ')}; known: ${SCENARIOS.map((s) => s.name).join(', ')}, all`);
+  if (unknown.length)
+    throw new Error(`--only: unknown scenario(s) ${unknown.join(', ')}; known: ${SCENARIOS.map((s) => s.name).join(', ')}, all`);
   return SCENARIOS.filter((s) => only.includes(s.name)).filter(runnable);
 }
 
@@ -88,10 +89,15 @@ function variantsOf(scenario, contenders) {
 async function startServers(dir, certs) {
   const servers = [];
   for (const name of SERVER_NAMES) {
-    const proc = startProcess(name, process.execPath, [join(ROOT, 'bench/backend.js'), '--name', name, '--cert', certs.servers[name].cert, '--key', certs.servers[name].key], {
-      stdoutFile: 'pipe',
-      stderrFile: join(dir, `${name}.err`),
-    });
+    const proc = startProcess(
+      name,
+      process.execPath,
+      [join(ROOT, 'bench/backend.js'), '--name', name, '--cert', certs.servers[name].cert, '--key', certs.servers[name].key],
+      {
+        stdoutFile: 'pipe',
+        stderrFile: join(dir, `${name}.err`),
+      },
+    );
     const { port } = await readFirstJsonLine(proc);
     servers.push({ name, port, proc });
   }
@@ -168,14 +174,29 @@ async function runOne({ scenario, variant, round, args, certs, servers, dir }) {
     connections: scenario.connections ? scenario.connections(args) : args.connections,
   });
   if (error) anomalies.unshift(`run failed: ${error}`);
-  return { scenario: scenario.name, contender: variant.contender.name, balance: variant.balance, label: variant.label, round, tls, prepared, result, facts, anomalies };
+  return {
+    scenario: scenario.name,
+    contender: variant.contender.name,
+    balance: variant.balance,
+    label: variant.label,
+    round,
+    tls,
+    prepared,
+    result,
+    facts,
+    anomalies,
+  };
 }
 
 function progressLine(run, rounds) {
   const r = run.result;
   const head = `[${run.scenario} ${run.round}/${rounds}] ${run.label.padEnd(20)}`;
   if (!r) return `${head} FAILED`;
-  const parts = [`${Math.round(r.reqPerSec).toLocaleString('en-US').padStart(7)} req/s`, `p50 ${r.latency.p50?.toFixed(2)} ms`, `p99 ${r.latency.p99?.toFixed(2)} ms`];
+  const parts = [
+    `${Math.round(r.reqPerSec).toLocaleString('en-US').padStart(7)} req/s`,
+    `p50 ${r.latency.p50?.toFixed(2)} ms`,
+    `p99 ${r.latency.p99?.toFixed(2)} ms`,
+  ];
   if (r.cpuSecPer10k !== null) parts.push(`${r.cpuSecPer10k.toFixed(2)} CPU-s/10k`, `peak ${r.peakRssMb.toFixed(1)} MB`);
   if (r.errors + r.timeouts + r.non2xx > 0) parts.push(`errors ${r.errors + r.timeouts} non-2xx ${r.non2xx}`);
   return `${head} ${parts.join('  ')}`;
@@ -212,7 +233,9 @@ async function main() {
   const contenders = await pickContenders(args.contenders);
   const machine = machineInfo();
   for (const line of machineLines(machine)) say(line);
-  say(`duration ${args.durationSec} s, warm-up ${args.warmupSec} s, rounds ${args.rounds}, connections ${args.connections}, front key ${args.frontKey}; scenarios: ${scenarios.map((s) => s.name).join(', ')}`);
+  say(
+    `duration ${args.durationSec} s, warm-up ${args.warmupSec} s, rounds ${args.rounds}, connections ${args.connections}, front key ${args.frontKey}; scenarios: ${scenarios.map((s) => s.name).join(', ')}`,
+  );
   for (const c of contenders) say(`- ${c.name}: ${c.describe()}`);
 
   const dir = mkdtempSync(join(tmpdir(), 'doorman-bench-'));
@@ -244,14 +267,28 @@ async function main() {
       for (let round = 1; round <= rounds && !interrupted; round += 1) {
         for (const variant of variants) {
           if (interrupted) break;
-          const run = await runOne({ scenario, variant, round, args, certs, servers: servers.map(({ name, port, proc }) => ({ name, port, pid: proc.pid })), dir });
+          const run = await runOne({
+            scenario,
+            variant,
+            round,
+            args,
+            certs,
+            servers: servers.map(({ name, port, proc }) => ({ name, port, pid: proc.pid })),
+            dir,
+          });
           runs.push(run);
           say(progressLine(run, rounds));
           for (const a of run.anomalies) say(`    ! ${a}`);
-          for (const s of servers) if (s.proc.exited) throw new Error(`web server ${s.name} died: ${JSON.stringify(s.proc.exited)} ${tail(s.proc.stderrFile)}`);
+          for (const s of servers)
+            if (s.proc.exited) throw new Error(`web server ${s.name} died: ${JSON.stringify(s.proc.exited)} ${tail(s.proc.stderrFile)}`);
         }
       }
-      const rows = variants.map((v) => summarize(v, runs.filter((r) => r.label === v.label)));
+      const rows = variants.map((v) =>
+        summarize(
+          v,
+          runs.filter((r) => r.label === v.label),
+        ),
+      );
       report.scenarios[scenario.name] = { title: scenario.title, rows, runs };
       const text = scenarioReport(scenario, rows, runs);
       printed.push(text);
@@ -262,13 +299,19 @@ async function main() {
   }
   if (interrupted) return;
 
-  const anomalies = Object.values(report.scenarios).flatMap((s) => s.runs.flatMap((r) => r.anomalies.map((a) => `${r.scenario} r${r.round} ${r.label}: ${a}`)));
+  const anomalies = Object.values(report.scenarios).flatMap((s) =>
+    s.runs.flatMap((r) => r.anomalies.map((a) => `${r.scenario} r${r.round} ${r.label}: ${a}`)),
+  );
   report.anomalies = anomalies;
   report.finishedAt = new Date().toISOString();
   say('\n================ summary ================\n');
   for (const line of machineLines(machine)) say(line);
-  const memoryNote = report.scenarios.memory ? `; memory: 1 round of ${args.memoryDurationSec} s, ${args.idleConnections} idle connections` : '';
-  say(`duration ${args.durationSec} s per run (after ${args.warmupSec} s warm-up), ${args.rounds} round(s), ${args.connections} connections, front certificate ${args.frontKey === 'ecdsa' ? 'ECDSA P-256' : 'RSA-2048'}${memoryNote}; figures are medians over rounds\n`);
+  const memoryNote = report.scenarios.memory
+    ? `; memory: 1 round of ${args.memoryDurationSec} s, ${args.idleConnections} idle connections`
+    : '';
+  say(
+    `duration ${args.durationSec} s per run (after ${args.warmupSec} s warm-up), ${args.rounds} round(s), ${args.connections} connections, front certificate ${args.frontKey === 'ecdsa' ? 'ECDSA P-256' : 'RSA-2048'}${memoryNote}; figures are medians over rounds\n`,
+  );
   say(printed.join('\n\n'));
   say(`\n${anomalies.length ? `anomalies (${anomalies.length}):\n${anomalies.map((a) => `- ${a}`).join('\n')}` : 'anomalies: none'}`);
   if (args.writeJson) {

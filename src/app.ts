@@ -38,7 +38,10 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
 
   let errorPages = new ErrorPages(config);
   const backends = new BackendSet(config, logger);
-  const metrics = new LbMetrics(() => backends.values(), { processMetrics: options.processMetrics, haproxyCompat: config.metrics.haproxyCompat });
+  const metrics = new LbMetrics(() => backends.values(), {
+    processMetrics: options.processMetrics,
+    haproxyCompat: config.metrics.haproxyCompat,
+  });
   for (const backend of backends.values()) metrics.addBackend(backend);
   backends.onServerChange((server, kind) => metrics.serverChanged(server, kind));
   const health = createServerHealth(backends.map, logger, { metrics, passiveSink: options.passiveSink });
@@ -46,8 +49,17 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
 
   const gate = new ConnectionGate(config.maxconn);
   const frontendStats = new FrontendStats(served(config));
-  const access = new AccessObserver(config, { accessLogger: options.accessLogger, writeLine: options.accessLine, gate, stats: frontendStats, backends });
-  const observer = new RequestObservers([health, metrics, ...(options.observers ?? [])], [access, frontendStats, metrics, ...(options.observers ?? [])]);
+  const access = new AccessObserver(config, {
+    accessLogger: options.accessLogger,
+    writeLine: options.accessLine,
+    gate,
+    stats: frontendStats,
+    backends,
+  });
+  const observer = new RequestObservers(
+    [health, metrics, ...(options.observers ?? [])],
+    [access, frontendStats, metrics, ...(options.observers ?? [])],
+  );
 
   // ACME: what this process serves (certificates, challenge answers), and in the controlling
   // process the manager that orders them, the certificate list and the expiry warning.
@@ -108,7 +120,15 @@ export function createLoadBalancer(initialConfig: Config, options: LoadBalancerO
   });
   const adminConfig = (c: Config) => (role.controls ? c.admin : null);
   const frontendView = () => frontendStats.view().map((f) => ({ ...f, routes: routings.get(f.name)?.view() ?? [] }));
-  const admin = new AdminListener({ ...options, config: () => config.admin!, control, frontends: frontendView, metrics, draining: () => draining, certificates });
+  const admin = new AdminListener({
+    ...options,
+    config: () => config.admin!,
+    control,
+    frontends: frontendView,
+    metrics,
+    draining: () => draining,
+    certificates,
+  });
 
   async function applyConfig(next: Config): Promise<string[]> {
     // Files are read before anything changes: one that cannot be read refuses the reload.

@@ -68,7 +68,10 @@ function groupsOf(text: string): number[] | null {
   const tail: number[] = [];
   const lastColon = body.lastIndexOf(':');
   if (body.indexOf('.', lastColon) >= 0) {
-    const quad = body.slice(lastColon + 1).split('.').map(Number);
+    const quad = body
+      .slice(lastColon + 1)
+      .split('.')
+      .map(Number);
     tail.push((quad[0]! << 8) | quad[1]!, (quad[2]! << 8) | quad[3]!);
     // Keep the colon of a `::` that precedes the quad (`::1.2.3.4`, `::ffff:1.2.3.4`).
     body = body.endsWith(`::${body.slice(lastColon + 1)}`) ? body.slice(0, lastColon + 1) : body.slice(0, lastColon);
@@ -93,7 +96,7 @@ function mappedIPv4(groups: readonly number[]): string | null {
 export function formatIPv6(groups: readonly number[]): string {
   let bestStart = -1;
   let bestLength = 1;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== 0) {
       i++;
       continue;
@@ -103,7 +106,11 @@ export function formatIPv6(groups: readonly number[]): string {
     if (j - i > bestLength) [bestStart, bestLength] = [i, j - i];
     i = j;
   }
-  const text = (from: number, to: number) => groups.slice(from, to).map((g) => g.toString(16)).join(':');
+  const text = (from: number, to: number) =>
+    groups
+      .slice(from, to)
+      .map((g) => g.toString(16))
+      .join(':');
   if (bestStart < 0) return text(0, 8);
   return `${text(0, bestStart)}::${text(bestStart + bestLength, 8)}`;
 }

@@ -54,7 +54,8 @@ function serverRef(text: string | undefined): { backend: string; server: string 
 }
 
 function expectArgs(words: readonly string[], count: number, command: string): void {
-  if (words.length !== count + 1) throw new UsageError(`${command}: expected ${count} argument${count === 1 ? '' : 's'}, got ${words.length - 1}`);
+  if (words.length !== count + 1)
+    throw new UsageError(`${command}: expected ${count} argument${count === 1 ? '' : 's'}, got ${words.length - 1}`);
 }
 
 /** Parses argv (without node and the script) and the environment; throws UsageError on a mistake. */
@@ -137,7 +138,12 @@ async function call(inv: CtlInvocation, method: string, path: string, body?: unk
   if (body !== undefined) headers['content-type'] = 'application/json';
   let response: Response;
   try {
-    response = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(15_000) });
+    response = await fetch(url, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(15_000),
+    });
   } catch (err) {
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
     throw new ApiError(`cannot reach the admin API at ${inv.admin}: ${cause?.code ?? cause?.message ?? (err as Error).message}`);

@@ -70,10 +70,21 @@ async function main(): Promise<void> {
   if (workers > 1) return runPrimary(config, workers, log, reread);
 
   const { logger, accessLogger, writeLine, flush } = log;
-  const reload = createReload(reread, (next) => lb.reload(next), () => lb.draining, logger);
+  const reload = createReload(
+    reread,
+    (next) => lb.reload(next),
+    () => lb.draining,
+    logger,
+  );
   const lb = createLoadBalancer(config, { logger, accessLogger, accessLine: writeLine, reload });
   // Signals are handled from the first moment: a SIGHUP during start must not kill us.
-  handleStopSignals({ logger, flush, shutdown: () => lb.shutdown(), reload, details: { drainMs: config.timeouts.shutdownMs, graceMs: config.timeouts.graceMs } });
+  handleStopSignals({
+    logger,
+    flush,
+    shutdown: () => lb.shutdown(),
+    reload,
+    details: { drainMs: config.timeouts.shutdownMs, graceMs: config.timeouts.graceMs },
+  });
   try {
     await lb.listen();
   } catch (err) {
@@ -128,7 +139,11 @@ async function runPrimary(config: Config, workers: number, log: LogOutput, rerea
     flush,
     shutdown: async () => (await starting).stop(),
     reload,
-    kill: () => void starting.then((primary) => primary.kill(), () => {}),
+    kill: () =>
+      void starting.then(
+        (primary) => primary.kill(),
+        () => {},
+      ),
     details: { drainMs: config.timeouts.shutdownMs, graceMs: config.timeouts.graceMs, workers },
   });
   try {

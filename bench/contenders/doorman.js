@@ -18,7 +18,9 @@ const BASE_LB = process.env.DOORMAN_BASE_LB;
 /** `n` routes that no bench request matches (hosts and path prefixes), so every request walks them all. */
 function unmatchedRoutes(n) {
   return Array.from({ length: n }, (_, i) =>
-    i % 2 === 0 ? { name: `r${i}`, match: { host: `app${i}.example`, path: `/v${i}/` }, backend: 'web' } : { name: `r${i}`, match: { path: `/static${i}/` }, respond: { status: 404 } },
+    i % 2 === 0
+      ? { name: `r${i}`, match: { host: `app${i}.example`, path: `/v${i}/` }, backend: 'web' }
+      : { name: `r${i}`, match: { path: `/static${i}/` }, respond: { status: 404 } },
   );
 }
 

@@ -81,7 +81,8 @@ ${serverLines.join('\n')}
 
 export default {
   name: 'haproxy',
-  describe: () => `${haproxyVersion() ?? 'haproxy'}, nbthread 1, equivalent config (cookie, checks, verify required, http-reuse always, httplog to a file)`,
+  describe: () =>
+    `${haproxyVersion() ?? 'haproxy'}, nbthread 1, equivalent config (cookie, checks, verify required, http-reuse always, httplog to a file)`,
   balances: ['leastconn', 'roundrobin'],
   available() {
     return Promise.resolve(haproxyVersion() ? { ok: true } : { ok: false, why: 'haproxy is not on PATH' });

@@ -16,7 +16,8 @@ export function findAnomalies({ contender, scenario, result, facts, connections 
     if (result.non2xx > 0) out.push(`${result.non2xx} non-2xx responses ${JSON.stringify(result.statusCodes ?? {})}`);
     if (result.memory) {
       const m = result.memory;
-      if (m.idleOpened < m.idleConnections) out.push(`only ${m.idleOpened}/${m.idleConnections} idle connections opened ${JSON.stringify(m.idleFailures)}`);
+      if (m.idleOpened < m.idleConnections)
+        out.push(`only ${m.idleOpened}/${m.idleConnections} idle connections opened ${JSON.stringify(m.idleFailures)}`);
       if (m.idleStillOpen < m.idleOpened) out.push(`${m.idleOpened - m.idleStillOpen} idle connections closed by the proxy within 2 s`);
     }
   }
@@ -38,7 +39,9 @@ export function findAnomalies({ contender, scenario, result, facts, connections 
     // per connection, for the warm-up and the measured run, ends as client-aborted.
     const expectedAborts = 2 * connections + 5;
     const aborted = log.termination['client-aborted'] ?? 0;
-    const bad = Object.entries(log.status).filter(([code, n]) => !code.startsWith('2') && !(code === '0' && n <= aborted && aborted <= expectedAborts));
+    const bad = Object.entries(log.status).filter(
+      ([code, n]) => !code.startsWith('2') && !(code === '0' && n <= aborted && aborted <= expectedAborts),
+    );
     if (bad.length) out.push(`access log non-2xx: ${JSON.stringify(Object.fromEntries(bad))}`);
     const terms = Object.entries(log.termination).filter(([t]) => t !== 'normal' && !(t === 'client-aborted' && aborted <= expectedAborts));
     if (terms.length) out.push(`access log terminations other than normal: ${JSON.stringify(Object.fromEntries(terms))}`);
@@ -48,9 +51,11 @@ export function findAnomalies({ contender, scenario, result, facts, connections 
     if (scenario === 'sticky' && log.access > 0) {
       const valid = log.cookieIn.V ?? 0;
       // Only the probe comes without the cookie.
-      if (valid < log.access - 5) out.push(`sticky: only ${valid}/${log.access} requests had a valid cookie (cookieIn ${JSON.stringify(log.cookieIn)})`);
+      if (valid < log.access - 5)
+        out.push(`sticky: only ${valid}/${log.access} requests had a valid cookie (cookieIn ${JSON.stringify(log.cookieIn)})`);
     }
   }
-  if (facts.stderr?.trim() && (contender !== 'haproxy' || /\[(ALERT|WARNING)\]/.test(facts.stderr))) out.push(`stderr: ${facts.stderr.trim().split('\n').slice(0, 3).join(' / ')}`);
+  if (facts.stderr?.trim() && (contender !== 'haproxy' || /\[(ALERT|WARNING)\]/.test(facts.stderr)))
+    out.push(`stderr: ${facts.stderr.trim().split('\n').slice(0, 3).join(' / ')}`);
   return out;
 }

@@ -8,7 +8,18 @@ const LEVEL_NAMES = { 40: 'warn', 50: 'error', 60: 'fatal' };
 
 /** Tallies the log file; bounded: at most 20 distinct warn+ messages are kept. */
 export async function summarizeDoormanLog(file) {
-  const summary = { lines: 0, access: 0, status: {}, termination: {}, cookieIn: {}, cookieOut: {}, server: {}, problems: {}, other: {}, unparsed: 0 };
+  const summary = {
+    lines: 0,
+    access: 0,
+    status: {},
+    termination: {},
+    cookieIn: {},
+    cookieOut: {},
+    server: {},
+    problems: {},
+    other: {},
+    unparsed: 0,
+  };
   const lines = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
   for await (const line of lines) {
     if (!line) continue;

@@ -20,7 +20,17 @@ export function h2loadVersion() {
 export function runH2load({ port, servername, path, connections, streams, durationSec }) {
   const dir = mkdtempSync(join(tmpdir(), 'doorman-h2load-'));
   const logFile = join(dir, 'requests.log');
-  const args = ['-c', String(connections), '-m', String(streams), '-D', String(durationSec), '--log-file', logFile, `https://${servername}:${port}${path}`];
+  const args = [
+    '-c',
+    String(connections),
+    '-m',
+    String(streams),
+    '-D',
+    String(durationSec),
+    '--log-file',
+    logFile,
+    `https://${servername}:${port}${path}`,
+  ];
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const child = spawn('h2load', args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -39,7 +49,9 @@ export function runH2load({ port, servername, path, connections, streams, durati
       unregister();
       try {
         if (code !== 0) throw new Error(`h2load exited with ${code}: ${out.slice(-500)}`);
-        const counts = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(out);
+        const counts = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(
+          out,
+        );
         const codes = /status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(out);
         const traffic = /traffic: .*?\((\d+)\) total/.exec(out);
         if (!counts || !codes) throw new Error(`unexpected h2load output: ${out.slice(-500)}`);

@@ -35,7 +35,7 @@ export function summarize(variant, runs) {
     peakRssMb: max(ok.map((r) => r.result.peakRssMb)),
     generatorCpuPct: median(ok.map((r) => r.result.generatorCpuPct)),
     otherCpuPct: max(ok.map((r) => r.result.otherCpuPct)),
-    memory: ok.length ? ok[ok.length - 1].result.memory ?? null : null,
+    memory: ok.length ? (ok[ok.length - 1].result.memory ?? null) : null,
   };
 }
 
@@ -57,7 +57,20 @@ function table(header, rows) {
 /** The main table of a scenario. */
 export function scenarioTable(rows) {
   return table(
-    ['contender', 'req/s', 'spread', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'CPU-s/10k req', 'proxy CPU', 'peak RSS MB', 'loadgen CPU', 'other CPU'],
+    [
+      'contender',
+      'req/s',
+      'spread',
+      'p50 ms',
+      'p99 ms',
+      'errors',
+      'non-2xx',
+      'CPU-s/10k req',
+      'proxy CPU',
+      'peak RSS MB',
+      'loadgen CPU',
+      'other CPU',
+    ],
     rows.map((r) => [
       r.label + (r.failedRuns ? ` (${r.failedRuns} run(s) failed)` : ''),
       fmt.int(r.reqPerSec),
@@ -84,7 +97,9 @@ const NOISY_PCT = 25;
 export function footnotes(rows) {
   const lines = [];
   if (rows.some((r) => r.generatorCpuPct >= CLIENT_BOUND_PCT)) {
-    lines.push(`¹ the load generator (one Node thread) used ≥ ${CLIENT_BOUND_PCT} % of a core: that figure is capped by the client, not the contender`);
+    lines.push(
+      `¹ the load generator (one Node thread) used ≥ ${CLIENT_BOUND_PCT} % of a core: that figure is capped by the client, not the contender`,
+    );
   }
   if (rows.some((r) => r.otherCpuPct >= NOISY_PCT)) {
     lines.push(`² processes outside the bench used ≥ ${NOISY_PCT} % of a core during a run (worst round shown): that figure is disturbed`);
@@ -94,9 +109,11 @@ export function footnotes(rows) {
 
 function ratioLine(name, a, b) {
   if (!a || !b) return null;
-  return `- ${name}: req/s ${fmt.ratio(a.reqPerSec / b.reqPerSec)}, p50 ${fmt.ratio(a.p50 / b.p50)}, p99 ${fmt.ratio(a.p99 / b.p99)}` +
+  return (
+    `- ${name}: req/s ${fmt.ratio(a.reqPerSec / b.reqPerSec)}, p50 ${fmt.ratio(a.p50 / b.p50)}, p99 ${fmt.ratio(a.p99 / b.p99)}` +
     (a.cpuSecPer10k !== null && b.cpuSecPer10k !== null ? `, CPU-s/10k ${fmt.ratio(a.cpuSecPer10k / b.cpuSecPer10k)}` : '') +
-    (a.peakRssMb !== null && b.peakRssMb !== null ? `, peak RSS ${fmt.ratio(a.peakRssMb / b.peakRssMb)}` : '');
+    (a.peakRssMb !== null && b.peakRssMb !== null ? `, peak RSS ${fmt.ratio(a.peakRssMb / b.peakRssMb)}` : '')
+  );
 }
 
 /** The ratio lines under a scenario table: Doorman/HAProxy and Doorman/direct per policy. */
@@ -115,7 +132,8 @@ export function ratioLines(rows) {
   for (const name of ['doorman', 'haproxy']) {
     const lc = byKey.get(`${name} leastconn`);
     const rr = byKey.get(`${name} roundrobin`);
-    if (lc && rr) lines.push(`- ${name} p99 roundrobin / leastconn: ${fmt.ratio(rr.p99 / lc.p99)} (${fmt.ms(rr.p99)} ms vs ${fmt.ms(lc.p99)} ms)`);
+    if (lc && rr)
+      lines.push(`- ${name} p99 roundrobin / leastconn: ${fmt.ratio(rr.p99 / lc.p99)} (${fmt.ms(rr.p99)} ms vs ${fmt.ms(lc.p99)} ms)`);
   }
   return lines.filter(Boolean);
 }
@@ -127,7 +145,19 @@ export function memoryTable(rows) {
   const n = withMemory[0].memory.idleConnections;
   const sec = withMemory[0].memory.sustainedSec;
   return table(
-    ['contender', `req/s (${sec} s)`, 'RSS start MB', 'RSS end MB', 'drift', 'RSS max MB', 'idle: before MB', `with ${n} idle conns MB`, 'KB/conn', 'after close MB', 'conns opened'],
+    [
+      'contender',
+      `req/s (${sec} s)`,
+      'RSS start MB',
+      'RSS end MB',
+      'drift',
+      'RSS max MB',
+      'idle: before MB',
+      `with ${n} idle conns MB`,
+      'KB/conn',
+      'after close MB',
+      'conns opened',
+    ],
     withMemory.map((r) => {
       const m = r.memory;
       return [

@@ -47,7 +47,9 @@ export function requestOnce({ port, servername, ca, path = '/', headers = {}, ke
       if (!parser.push(chunk)) fail(new Error('malformed or oversized response head'));
       else if (parser.complete()) succeed();
     });
-    socket.on('end', () => (parser.complete() || parser.closeDelimited() ? succeed() : fail(new Error('connection closed before a complete response'))));
+    socket.on('end', () =>
+      parser.complete() || parser.closeDelimited() ? succeed() : fail(new Error('connection closed before a complete response')),
+    );
     socket.on('error', fail);
   });
 }
@@ -98,7 +100,16 @@ function responseParser() {
  * `durationSec` passes or `maxRequests` have started. Latency is from the TCP connect
  * to the last response byte.
  */
-export function newConnectionLoad({ port, servername, ca, path = '/', concurrency, durationSec, maxRequests = 10_000_000, connTimeoutMs = 10_000 }) {
+export function newConnectionLoad({
+  port,
+  servername,
+  ca,
+  path = '/',
+  concurrency,
+  durationSec,
+  maxRequests = 10_000_000,
+  connTimeoutMs = 10_000,
+}) {
   return new Promise((resolve) => {
     const latencies = new LatencyRecorder();
     const request = Buffer.from(`GET ${path} HTTP/1.1\r\nHost: ${servername}\r\nConnection: close\r\n\r\n`);

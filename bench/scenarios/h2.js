@@ -15,5 +15,12 @@ export default {
   skip: ['direct', 'http-proxy'],
   available: () => (h2loadVersion() ? { ok: true } : { ok: false, why: 'h2load not on PATH (apt-get install nghttp2-client)' }),
   run: (target, { durationSec }) =>
-    runH2load({ port: target.port, servername: target.servername, path: '/?size=100', connections: CONNECTIONS, streams: STREAMS, durationSec }),
+    runH2load({
+      port: target.port,
+      servername: target.servername,
+      path: '/?size=100',
+      connections: CONNECTIONS,
+      streams: STREAMS,
+      durationSec,
+    }),
 };

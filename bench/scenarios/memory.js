@@ -36,7 +36,13 @@ export default {
     const drift = rssDrift(result.rssSamples);
     await sleep(SETTLE_MS);
     const idleBaselineMb = treeRssMb(pid);
-    const idle = await openIdleConnections({ port: target.port, servername: target.servername, ca: target.ca, path: '/?size=100', count: idleConnections });
+    const idle = await openIdleConnections({
+      port: target.port,
+      servername: target.servername,
+      ca: target.ca,
+      path: '/?size=100',
+      count: idleConnections,
+    });
     await sleep(SETTLE_MS);
     const idleOpenMb = treeRssMb(pid);
     const stillOpen = idle.open();

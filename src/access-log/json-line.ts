@@ -21,9 +21,31 @@ function num(value: number): string {
 
 /** Every field of the record, in the order the line carries them (tsc fails here when the record grows a field this file does not write). */
 export const ACCESS_FIELDS = [
-  'reqId', 'frontend', 'route', 'backend', 'server', 'clientAddress', 'clientPort', 'method', 'path', 'httpVersion',
-  'status', 'bytesOut', 'bytesIn', 'queueMs', 'connectMs', 'responseMs', 'totalMs', 'serverQueueAhead', 'backendQueueAhead',
-  'termination', 'retries', 'redispatched', 'cookieIn', 'cookieOut', 'error',
+  'reqId',
+  'frontend',
+  'route',
+  'backend',
+  'server',
+  'clientAddress',
+  'clientPort',
+  'method',
+  'path',
+  'httpVersion',
+  'status',
+  'bytesOut',
+  'bytesIn',
+  'queueMs',
+  'connectMs',
+  'responseMs',
+  'totalMs',
+  'serverQueueAhead',
+  'backendQueueAhead',
+  'termination',
+  'retries',
+  'redispatched',
+  'cookieIn',
+  'cookieOut',
+  'error',
 ] as const satisfies readonly (keyof AccessRecord)[];
 const _everyField: Exclude<keyof AccessRecord, (typeof ACCESS_FIELDS)[number]> extends never ? true : never = true;
 

@@ -28,7 +28,12 @@ export function parseRenewalInfo(body: unknown): RenewalWindow {
 }
 
 /** Fetches the CA's window for `certPem` from `renewalInfoUrl`; throws on any failure (the caller falls back). */
-export async function fetchRenewalWindow(renewalInfoUrl: string, certPem: string, agent: Agent | null, timeoutMs: number): Promise<RenewalWindow> {
+export async function fetchRenewalWindow(
+  renewalInfoUrl: string,
+  certPem: string,
+  agent: Agent | null,
+  timeoutMs: number,
+): Promise<RenewalWindow> {
   const url = `${renewalInfoUrl.replace(/\/$/, '')}/${ariCertificateId(certPem)}`;
   const response = await getJson(url, agent, timeoutMs);
   if (response.status !== 200) throw new Error(`renewalInfo: HTTP ${response.status}`);

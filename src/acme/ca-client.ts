@@ -23,7 +23,12 @@ interface RequestingClient {
  * A client for `config`'s CA with `accountKey` (and the account's URL when known). `ca` is
  * the PEM of acme.ca, added to the system's trust anchors for this client only.
  */
-export async function createCaClient(config: AcmeConfig, ca: string | null, accountKey: string, accountUrl: string | null): Promise<CaClient> {
+export async function createCaClient(
+  config: AcmeConfig,
+  ca: string | null,
+  accountKey: string,
+  accountUrl: string | null,
+): Promise<CaClient> {
   const acmeClient = await loadAcmeClient();
   const client = new acmeClient.Client({
     directoryUrl: config.directory,
@@ -43,10 +48,16 @@ export async function createCaClient(config: AcmeConfig, ca: string | null, acco
   const request = http.request.bind(http);
   http.request = async (url, method, opts = {}) => {
     try {
-      return await request(url, method, { ...opts, timeout: REQUEST_TIMEOUT_MS, retryAttempt: Number.MAX_SAFE_INTEGER - 1, httpsAgent: agent });
+      return await request(url, method, {
+        ...opts,
+        timeout: REQUEST_TIMEOUT_MS,
+        retryAttempt: Number.MAX_SAFE_INTEGER - 1,
+        httpsAgent: agent,
+      });
     } catch (err) {
       // acme-client's interceptor loses a network error (no response) in a TypeError: name what happened.
-      if ((err as { response?: unknown }).response === undefined && agent.lastError) throw new Error(`cannot reach the CA at ${url}: ${agent.lastError}`, { cause: err });
+      if ((err as { response?: unknown }).response === undefined && agent.lastError)
+        throw new Error(`cannot reach the CA at ${url}: ${agent.lastError}`, { cause: err });
       throw err;
     }
   };

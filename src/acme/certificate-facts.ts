@@ -39,7 +39,12 @@ export function factsOf(x509: X509Certificate): CertificateFacts {
         .filter((entry) => entry.startsWith('DNS:'))
         .map((entry) => entry.slice(4).toLowerCase())
     : [commonName(x509.subject)?.toLowerCase()].filter((name): name is string => name !== undefined);
-  return { names, issuer: commonName(x509.issuer) ?? x509.issuer.replace(/\n/g, ', '), notBefore: new Date(x509.validFrom), notAfter: new Date(x509.validTo) };
+  return {
+    names,
+    issuer: commonName(x509.issuer) ?? x509.issuer.replace(/\n/g, ', '),
+    notBefore: new Date(x509.validFrom),
+    notAfter: new Date(x509.validTo),
+  };
 }
 
 /**
@@ -54,7 +59,7 @@ export function pairProblem(certPem: string, keyPem: string, domains: readonly s
     return `the certificate does not parse (${(err as Error).message})`;
   }
   try {
-    if (!leaf.checkPrivateKey(createPrivateKey(keyPem))) return 'the key is not the certificate\'s';
+    if (!leaf.checkPrivateKey(createPrivateKey(keyPem))) return "the key is not the certificate's";
   } catch (err) {
     return `the key does not parse or does not fit the certificate (${(err as Error).message})`;
   }

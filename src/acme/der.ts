@@ -49,7 +49,7 @@ function expect(tlv: Tlv | undefined, tag: number, what: string): Tlv {
 /** The items directly inside a constructed `parent`. */
 function children(bytes: Uint8Array, parent: Tlv): Tlv[] {
   const items: Tlv[] = [];
-  for (let offset = parent.start; offset < parent.end; ) {
+  for (let offset = parent.start; offset < parent.end;) {
     const item = readTlv(bytes, offset, parent.end);
     items.push(item);
     offset = item.end;

@@ -34,7 +34,10 @@ export class ExpiryWatch {
       if (leftMs >= EXPIRY_WARNING_MS || this.#warned.has(key)) continue;
       this.#warned.add(key);
       const days = Math.floor(leftMs / 86_400_000);
-      this.#logger.warn({ frontend: view.frontend, names: view.names, notAfter: view.notAfter, source: view.source, daysLeft: days }, leftMs <= 0 ? 'certificate expired' : 'certificate expires in less than 14 days');
+      this.#logger.warn(
+        { frontend: view.frontend, names: view.names, notAfter: view.notAfter, source: view.source, daysLeft: days },
+        leftMs <= 0 ? 'certificate expired' : 'certificate expires in less than 14 days',
+      );
     }
   }
 

@@ -16,7 +16,12 @@ export interface CertificateView {
   /** ACME: when the next order (renewal or retry) is due; null for files and while an order runs. */
   readonly nextRenewal: string | null;
   /** ACME only: how the CA validates, whether an order runs, and the last failure. */
-  readonly acme?: { readonly challenge: AcmeChallengeType; readonly ordering: boolean; readonly failures: number; readonly lastError: string | null };
+  readonly acme?: {
+    readonly challenge: AcmeChallengeType;
+    readonly ordering: boolean;
+    readonly failures: number;
+    readonly lastError: string | null;
+  };
 }
 
 /** A certificate file of a frontend, read. */
@@ -39,11 +44,22 @@ export function readFileCertificates(config: Config): FileCertificate[] {
 }
 
 /** The views of `files` and of the ACME certificates of `config`'s frontends, frontend by frontend. */
-export function certificateViews(config: Config, files: readonly FileCertificate[], managed: readonly ManagedCertificateView[]): CertificateView[] {
+export function certificateViews(
+  config: Config,
+  files: readonly FileCertificate[],
+  managed: readonly ManagedCertificateView[],
+): CertificateView[] {
   return config.frontends.flatMap((frontend): CertificateView[] => {
     const own = files
       .filter((file) => file.frontend === frontend.name)
-      .map((file): CertificateView => ({ frontend: frontend.name, names: file.facts.names, issuer: file.facts.issuer, notAfter: file.facts.notAfter.toISOString(), source: 'file', nextRenewal: null }));
+      .map((file): CertificateView => ({
+        frontend: frontend.name,
+        names: file.facts.names,
+        issuer: file.facts.issuer,
+        notAfter: file.facts.notAfter.toISOString(),
+        source: 'file',
+        nextRenewal: null,
+      }));
     const acme = frontend.tls?.acme;
     const entry = acme ? managed.find((m) => m.domains.join(',') === acme.domains.join(',')) : undefined;
     if (acme && entry) {

@@ -135,7 +135,19 @@ export class AcmeManager {
         if (!managed.running && managed.stored && managed.failures === 0) this.#scheduleRenewal(managed);
         continue;
       }
-      const fresh: Managed = { key, domains, challenge, stored: null, facts: null, timer: null, nextAttemptMs: null, running: false, failures: 0, lastError: null, live: true };
+      const fresh: Managed = {
+        key,
+        domains,
+        challenge,
+        stored: null,
+        facts: null,
+        timer: null,
+        nextAttemptMs: null,
+        running: false,
+        failures: 0,
+        lastError: null,
+        live: true,
+      };
       this.#managed.set(key, fresh);
       this.#load(fresh).catch((err: unknown) => {
         // A stored certificate that could not be handed out: order a fresh one.
@@ -275,9 +287,18 @@ export class AcmeManager {
     try {
       const client = await this.#client(context);
       const replaces = renewing && (await this.#renewalInfoUrl(context)) ? tryCertificateId(managed.stored!.cert) : undefined;
-      const issued = await orderCertificate(client, { domains: managed.domains, challenge: managed.challenge, ...(replaces ? { replaces } : {}) }, this.#options.publish);
+      const issued = await orderCertificate(
+        client,
+        { domains: managed.domains, challenge: managed.challenge, ...(replaces ? { replaces } : {}) },
+        this.#options.publish,
+      );
       if (!managed.live) return;
-      const stored: StoredCertificate = { directory: context.config.directory, domains: managed.domains, cert: issued.cert, key: issued.key };
+      const stored: StoredCertificate = {
+        directory: context.config.directory,
+        domains: managed.domains,
+        cert: issued.cert,
+        key: issued.key,
+      };
       await context.store.saveCertificate(stored);
       await this.#install(managed, stored);
       managed.running = false;
@@ -288,7 +309,13 @@ export class AcmeManager {
       const minimum = Date.now() + context.config.backoff.minMs;
       if (next < minimum) next = minimum; // renewBefore longer than the lifetime: not a busy loop
       this.#logger.info(
-        { domains: managed.domains, renewal: renewing, notAfter: managed.facts!.notAfter, nextRenewal: new Date(next), durationMs: Date.now() - startedAt },
+        {
+          domains: managed.domains,
+          renewal: renewing,
+          notAfter: managed.facts!.notAfter,
+          nextRenewal: new Date(next),
+          durationMs: Date.now() - startedAt,
+        },
         'acme certificate issued',
       );
       if (managed.live) this.#schedule(managed, next);
@@ -302,7 +329,14 @@ export class AcmeManager {
       if (/accountDoesNotExist|account.*does not exist/i.test(managed.lastError)) context.client = null;
       this.#options.renewal?.('failure');
       this.#logger.warn(
-        { domains: managed.domains, renewal: renewing, attempt: managed.failures, err: managed.lastError, retryInMs, keepsServing: managed.stored !== null ? 'the current certificate' : 'the fallback certificate' },
+        {
+          domains: managed.domains,
+          renewal: renewing,
+          attempt: managed.failures,
+          err: managed.lastError,
+          retryInMs,
+          keepsServing: managed.stored !== null ? 'the current certificate' : 'the fallback certificate',
+        },
         'acme order failed',
       );
       this.#schedule(managed, Date.now() + retryInMs);
@@ -331,8 +365,6 @@ export class AcmeManager {
     return made;
   }
 }
-
-
 
 function tryCertificateId(cert: string): string | undefined {
   try {

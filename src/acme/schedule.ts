@@ -17,7 +17,12 @@ const MAX_JITTER_MS = 4 * 3_600_000;
  * lifetime is left; the last two moved earlier by up to min(lifetime / 20, 4 h).
  * `random` is in [0, 1).
  */
-export function renewalTime(validity: Validity, renewBeforeMs: number | null, window: { startMs: number; endMs: number } | null, random: number): number {
+export function renewalTime(
+  validity: Validity,
+  renewBeforeMs: number | null,
+  window: { startMs: number; endMs: number } | null,
+  random: number,
+): number {
   if (window) return window.startMs + Math.floor((window.endMs - window.startMs) * random);
   const lifetimeMs = Math.max(0, validity.notAfterMs - validity.notBeforeMs);
   const due = validity.notAfterMs - (renewBeforeMs ?? Math.floor(lifetimeMs / 3));

@@ -34,7 +34,11 @@ export class AcmeServingState implements DynamicCertificates {
         return;
       case 'tls-alpn-01':
         if (update.challenge === null) this.#alpn.delete(update.name);
-        else this.#alpn.set(update.name, { pair: update.challenge, context: createSecureContext({ cert: update.challenge.cert, key: update.challenge.key }) });
+        else
+          this.#alpn.set(update.name, {
+            pair: update.challenge,
+            context: createSecureContext({ cert: update.challenge.cert, key: update.challenge.key }),
+          });
         return;
     }
   }

@@ -76,7 +76,8 @@ export class AcmeStore {
   async account(): Promise<StoredAccount | null> {
     return this.#read<StoredAccount>(this.#accountFile, (value) => {
       const { directory, key, url } = (value ?? {}) as Record<string, unknown>;
-      if (typeof directory !== 'string' || typeof key !== 'string' || (url !== null && typeof url !== 'string')) return { problem: 'not an account file written by Doorman' };
+      if (typeof directory !== 'string' || typeof key !== 'string' || (url !== null && typeof url !== 'string'))
+        return { problem: 'not an account file written by Doorman' };
       if (directory !== this.#directory) return { problem: `belongs to another CA (${directory})` };
       if (!key.includes('PRIVATE KEY-----')) return { problem: 'the account key is not a PEM private key' };
       return { value: { directory, key, url } };
@@ -125,7 +126,10 @@ export class AcmeStore {
     if ('value' in outcome) return outcome.value;
     const aside = `${file}.rejected-${new Date().toISOString().replace(/[:.]/g, '-')}`;
     await rename(file, aside);
-    this.#logger.error({ file, movedTo: aside, reason: outcome.problem }, 'acme storage file is corrupt or foreign: moved aside, a new one will be written');
+    this.#logger.error(
+      { file, movedTo: aside, reason: outcome.problem },
+      'acme storage file is corrupt or foreign: moved aside, a new one will be written',
+    );
     return null;
   }
 }

@@ -7,7 +7,6 @@ import { AdminGuard } from './guard.js';
 import { sendText } from './respond.js';
 import { STATS_PAGE, STATS_PAGE_CSP } from './ui/stats-page.js';
 
-
 export interface AdminServerOptions extends ApiOptions {
   readonly metrics: LbMetrics;
   readonly draining: () => boolean;
@@ -28,7 +27,10 @@ export function createAdminServer(options: AdminServerOptions): http.Server {
     if (guard?.config !== config) guard = { config, guard: new AdminGuard(config) };
     const refused = guard.guard.check(req);
     if (refused) {
-      logger.warn({ admin: true, clientAddress: req.socket.remoteAddress, host: req.headers.host, origin: req.headers.origin, reason: refused }, 'admin request refused');
+      logger.warn(
+        { admin: true, clientAddress: req.socket.remoteAddress, host: req.headers.host, origin: req.headers.origin, reason: refused },
+        'admin request refused',
+      );
       return sendText(res, 403, `${refused}\n`);
     }
     const url = new URL(req.url ?? '/', 'http://admin');

@@ -46,7 +46,10 @@ export interface Persistence {
 }
 
 function createPersistence(config: CookieConfig, servers: readonly UpstreamServer[]): Persistence {
-  const cookie = createPersistenceCookie(config, servers.map((s) => s.config.cookie));
+  const cookie = createPersistenceCookie(
+    config,
+    servers.map((s) => s.config.cookie),
+  );
   return {
     config,
     cookie,
@@ -206,10 +209,13 @@ export class Backend {
         );
       };
       enqueue(queue);
-      timer = setTimeout(() => {
-        waiter?.cancel();
-        finish(() => reject(new LbError('LB_ERR_QUEUE_TIMEOUT', 'queue timeout')));
-      }, Math.max(0, deadline - performance.now()));
+      timer = setTimeout(
+        () => {
+          waiter?.cancel();
+          finish(() => reject(new LbError('LB_ERR_QUEUE_TIMEOUT', 'queue timeout')));
+        },
+        Math.max(0, deadline - performance.now()),
+      );
     });
     return {
       promise,

@@ -346,7 +346,10 @@ export class UpstreamServer {
       JSON.stringify([config.address, config.tls]) === JSON.stringify([this.#config.address, this.#config.tls]) &&
       (ca === null ? this.#ca === null : this.#ca !== null && ca.equals(this.#ca));
     const sameConnection =
-      sameEndpoint && config.maxconn === this.#config.maxconn && timeouts.connectMs === this.#timeouts.connectMs && timeouts.serverMs === this.#timeouts.serverMs;
+      sameEndpoint &&
+      config.maxconn === this.#config.maxconn &&
+      timeouts.connectMs === this.#timeouts.connectMs &&
+      timeouts.serverMs === this.#timeouts.serverMs;
     this.#config = config;
     this.#timeouts = timeouts;
     if (!sameEndpoint) {

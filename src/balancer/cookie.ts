@@ -221,7 +221,8 @@ export function privateCacheControl(existing: string | undefined): string | unde
     const equals = directive.indexOf('=');
     const name = (equals < 0 ? directive : directive.slice(0, equals)).trim().toLowerCase();
     if (name === 'private' || name === 'no-store') return undefined;
-    if (name === 'public') droppedPublic = true; // contradicts private
+    if (name === 'public')
+      droppedPublic = true; // contradicts private
     else kept.push(directive);
   }
   if (!droppedPublic) return `private, ${existing.trim()}`;

@@ -7,10 +7,7 @@ import { createRoundRobinPolicy } from './round-robin.js';
 import { createSourceHashPolicy } from './source-hash.js';
 
 /** The balancing policy named by `algorithm` over `servers`. */
-export function createPolicy<T extends BalanceTarget>(
-  algorithm: BalanceAlgorithm,
-  servers: readonly T[],
-): BalancePolicy<T> {
+export function createPolicy<T extends BalanceTarget>(algorithm: BalanceAlgorithm, servers: readonly T[]): BalancePolicy<T> {
   switch (algorithm) {
     case 'leastconn':
       return createLeastConnPolicy(servers);

@@ -26,7 +26,14 @@ export interface WorkerTraffic {
 /** Primary → worker. */
 export type ToWorker =
   /** The config (first, or a reload) with the server states and ACME certificates and challenges; answered with its problems. */
-  | { readonly type: 'config'; readonly id: number; readonly config: Config; readonly ticketKeys: string; readonly states: readonly ServerStateUpdate[]; readonly acme: readonly AcmeUpdate[] }
+  | {
+      readonly type: 'config';
+      readonly id: number;
+      readonly config: Config;
+      readonly ticketKeys: string;
+      readonly states: readonly ServerStateUpdate[];
+      readonly acme: readonly AcmeUpdate[];
+    }
   /** An ACME certificate or challenge from the primary (the only process that talks to the CA); answered once applied. */
   | { readonly type: 'acme'; readonly id: number; readonly update: AcmeUpdate }
   | { readonly type: 'server-states'; readonly states: readonly ServerStateUpdate[] }

@@ -86,7 +86,14 @@ export async function startPrimary(options: PrimaryOptions): Promise<Primary> {
   const { workers: count, log } = options;
   const logger: Logger = log.logger;
   const ticketKeys = randomBytes(48).toString('base64');
-  const slots: Slot[] = Array.from({ length: count }, (_, index) => ({ index, worker: null, startedAt: 0, backoffMs: RESTART_MIN_MS, listening: false, restart: null }));
+  const slots: Slot[] = Array.from({ length: count }, (_, index) => ({
+    index,
+    worker: null,
+    startedAt: 0,
+    backoffMs: RESTART_MIN_MS,
+    listening: false,
+    restart: null,
+  }));
   let stopping = false;
   let nextId = 1;
   const pending = new Map<number, { worker: Worker; resolve: (value: unknown) => void }>();
@@ -131,7 +138,11 @@ export async function startPrimary(options: PrimaryOptions): Promise<Primary> {
 
   function configure(slot: Slot, worker: Worker, config: Config): Promise<unknown> {
     const share = workerShare(config, count, slot.index);
-    return ask(worker, (id) => ({ type: 'config', id, config: share, ticketKeys, states: allStates(), acme: lb.acme.snapshot() }), CONFIG_TIMEOUT_MS);
+    return ask(
+      worker,
+      (id) => ({ type: 'config', id, config: share, ticketKeys, states: allStates(), acme: lb.acme.snapshot() }),
+      CONFIG_TIMEOUT_MS,
+    );
   }
 
   // ---- what the admin API shows: this process's state plus the workers' traffic ----
@@ -191,7 +202,9 @@ export async function startPrimary(options: PrimaryOptions): Promise<Primary> {
 
   async function metricsText(): Promise<string> {
     const answers = await Promise.all(live().map((w) => ask(w, (id) => ({ type: 'query', id, what: 'metrics' }))));
-    const parts = [await lb.metrics.registry.getMetricsAsJSON(), ...answers.filter((a) => Array.isArray(a))] as MetricObjectWithValues<MetricValue<string>>[][];
+    const parts = [await lb.metrics.registry.getMetricsAsJSON(), ...answers.filter((a) => Array.isArray(a))] as MetricObjectWithValues<
+      MetricValue<string>
+    >[][];
     return AggregatorRegistry.aggregate(parts).metrics();
   }
 
@@ -278,7 +291,10 @@ export async function startPrimary(options: PrimaryOptions): Promise<Primary> {
       if (ranMs > STABLE_MS) slot.backoffMs = RESTART_MIN_MS;
       const delayMs = slot.backoffMs;
       slot.backoffMs = Math.min(RESTART_MAX_MS, slot.backoffMs * 2);
-      logger.error({ worker: slot.index, workerPid: worker.process.pid, code, signal, ranMs, restartInMs: delayMs }, 'worker died: restarting');
+      logger.error(
+        { worker: slot.index, workerPid: worker.process.pid, code, signal, ranMs, restartInMs: delayMs },
+        'worker died: restarting',
+      );
       slot.restart = setTimeout(() => {
         slot.restart = null;
         if (!stopping) fork(slot);
@@ -328,9 +344,12 @@ export async function startPrimary(options: PrimaryOptions): Promise<Primary> {
       });
       for (const worker of live()) send(worker, { type: 'shutdown' });
       // Workers drain for up to timeouts.grace + timeouts.shutdown; one that hangs past that is killed.
-      const deadline = setTimeout(() => {
-        for (const slot of slots) slot.worker?.process.kill('SIGKILL');
-      }, lb.config.timeouts.graceMs + lb.config.timeouts.shutdownMs + 2_000);
+      const deadline = setTimeout(
+        () => {
+          for (const slot of slots) slot.worker?.process.kill('SIGKILL');
+        },
+        lb.config.timeouts.graceMs + lb.config.timeouts.shutdownMs + 2_000,
+      );
       await exited;
       await Promise.all(outputs);
       clearTimeout(deadline);

@@ -25,7 +25,14 @@ function trafficOf(lb: LoadBalancer): WorkerTraffic {
   for (const backend of lb.backends.values()) {
     backendQueues[backend.name] = backend.queue.size;
     for (const s of backend.servers) {
-      servers.push({ backend: backend.name, server: s.name, active: s.active, queued: s.queue.size, requests: s.requests, errors: s.errors });
+      servers.push({
+        backend: backend.name,
+        server: s.name,
+        active: s.active,
+        queued: s.queue.size,
+        requests: s.requests,
+        errors: s.errors,
+      });
     }
   }
   return { frontends: lb.frontendView(), servers, backendQueues };

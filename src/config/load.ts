@@ -7,15 +7,7 @@ import path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { ConfigError } from '../errors.js';
 import { formatDuration, parseDuration } from './duration.js';
-import {
-  configErrorMap,
-  configSchema,
-  formatProblem,
-  issuesToProblems,
-  parseHostPort,
-  type Problem,
-  type RawConfig,
-} from './schema.js';
+import { configErrorMap, configSchema, formatProblem, issuesToProblems, parseHostPort, type Problem, type RawConfig } from './schema.js';
 import type { Config, HeaderOps, HeaderRules, HostPort } from './types.js';
 
 /** Reads and validates the config file at `file`; throws ConfigError listing every problem. */
@@ -38,9 +30,7 @@ export function parseConfig(text: string, file: string): Config {
   const result = configSchema.safeParse(document, { error: configErrorMap });
   const schemaProblems = result.success ? [] : issuesToProblems(result.error.issues);
   // A rule is not reported on a key the schema already rejected (or inside one).
-  const ruleProblems = checkRules(document).filter(
-    (rule) => !schemaProblems.some((problem) => isPrefix(problem.path, rule.path)),
-  );
+  const ruleProblems = checkRules(document).filter((rule) => !schemaProblems.some((problem) => isPrefix(problem.path, rule.path)));
   const problems = [...schemaProblems, ...ruleProblems];
   if (!result.success || problems.length > 0) throw new ConfigError(problems.map(formatProblem));
   return deepFreeze(toConfig(result.data, absolute));
@@ -113,7 +103,8 @@ function toHeaderRules(rules: { request: RawHeaderOps; response: RawHeaderOps })
 function toConfig(raw: RawConfig, file: string): Config {
   const dir = path.dirname(file);
   const resolve = (p: string): string => path.resolve(dir, p);
-  const toErrorPages = (pages: Record<string, string>) => Object.fromEntries(Object.entries(pages).map(([status, page]) => [Number(status), resolve(page)]));
+  const toErrorPages = (pages: Record<string, string>) =>
+    Object.fromEntries(Object.entries(pages).map(([status, page]) => [Number(status), resolve(page)]));
   return {
     file,
     workers: raw.workers,
@@ -159,18 +150,26 @@ function toConfig(raw: RawConfig, file: string): Config {
               requestRate:
                 frontend.limits.requestRate === null
                   ? null
-                  : { rate: frontend.limits.requestRate.rate, perMs: frontend.limits.requestRate.per, burst: frontend.limits.requestRate.burst ?? frontend.limits.requestRate.rate },
+                  : {
+                      rate: frontend.limits.requestRate.rate,
+                      perMs: frontend.limits.requestRate.per,
+                      burst: frontend.limits.requestRate.burst ?? frontend.limits.requestRate.rate,
+                    },
             },
-      hsts: frontend.hsts === null ? null : { maxAgeMs: frontend.hsts.maxAge, includeSubDomains: frontend.hsts.includeSubDomains, preload: frontend.hsts.preload },
+      hsts:
+        frontend.hsts === null
+          ? null
+          : { maxAgeMs: frontend.hsts.maxAge, includeSubDomains: frontend.hsts.includeSubDomains, preload: frontend.hsts.preload },
       routes: frontend.routes.map((route, i) => ({
         name: route.name ?? `#${i + 1}`,
         headers: toHeaderRules(route.headers),
         match: { host: route.match.host, path: route.match.path, methods: route.match.method, header: route.match.header },
-        action: route.backend !== null
-          ? { kind: 'backend' as const, backend: route.backend, stripPrefix: route.stripPrefix }
-          : route.redirect !== null
-            ? { kind: 'redirect' as const, ...route.redirect }
-            : { kind: 'respond' as const, ...route.respond! },
+        action:
+          route.backend !== null
+            ? { kind: 'backend' as const, backend: route.backend, stripPrefix: route.stripPrefix }
+            : route.redirect !== null
+              ? { kind: 'redirect' as const, ...route.redirect }
+              : { kind: 'respond' as const, ...route.respond! },
       })),
       tls:
         frontend.tls === null
@@ -345,7 +344,8 @@ function routeRules(routes: readonly unknown[], at: Path, backendNames: Readonly
     const actions = ['backend', 'redirect', 'respond'].filter((key) => isSet(route[key]));
     if (actions.length !== 1) problems.push({ path: here, message: 'set exactly one of backend, redirect or respond' });
     const backend = str(route.backend);
-    if (backend !== undefined && !backendNames.has(backend)) problems.push({ path: [...here, 'backend'], message: `unknown backend "${backend}"` });
+    if (backend !== undefined && !backendNames.has(backend))
+      problems.push({ path: [...here, 'backend'], message: `unknown backend "${backend}"` });
     const match = rec(route.match);
     if (route.stripPrefix === true && (backend === undefined || !isSet(match?.path))) {
       problems.push({ path: [...here, 'stripPrefix'], message: 'needs a backend and match.path' });
@@ -353,19 +353,25 @@ function routeRules(routes: readonly unknown[], at: Path, backendNames: Readonly
     const redirect = rec(route.redirect);
     const to = str(redirect?.to);
     if (to !== undefined && (/[\r\n]/.test(to) || !/^(https?:\/\/[^/\s]+)?\/?\S*$/.test(to))) {
-      problems.push({ path: [...here, 'redirect', 'to'], message: 'expected an absolute http(s) URL or a path, without spaces or line breaks' });
+      problems.push({
+        path: [...here, 'redirect', 'to'],
+        message: 'expected an absolute http(s) URL or a path, without spaces or line breaks',
+      });
     }
     const respond = rec(route.respond);
     for (const key of ['type'] as const) {
       const value = str(respond?.[key]);
-      if (value !== undefined && /[\r\n]/.test(value)) problems.push({ path: [...here, 'respond', key], message: 'must not contain CR or LF' });
+      if (value !== undefined && /[\r\n]/.test(value))
+        problems.push({ path: [...here, 'respond', key], message: 'must not contain CR or LF' });
     }
     const header = rec(match?.header);
     const headerValue = str(header?.value);
-    if (headerValue !== undefined && /[\r\n\0]/.test(headerValue)) problems.push({ path: [...here, 'match', 'header', 'value'], message: 'must not contain CR, LF or NUL' });
+    if (headerValue !== undefined && /[\r\n\0]/.test(headerValue))
+      problems.push({ path: [...here, 'match', 'header', 'value'], message: 'must not contain CR, LF or NUL' });
     const key = JSON.stringify(match ?? {});
     const earlier = seen.get(key);
-    if (earlier !== undefined) problems.push({ path: [...here, 'match'], message: `same match as ${[...at, earlier].join('.')}: this route can never match` });
+    if (earlier !== undefined)
+      problems.push({ path: [...here, 'match'], message: `same match as ${[...at, earlier].join('.')}: this route can never match` });
     else seen.set(key, i);
   });
   return problems;
@@ -387,14 +393,20 @@ function acmeRules(root: Rec): Problem[] {
     if (acme === undefined) return;
     if (!isSet(root.acme)) problems.push({ path: [...at, 'acme'], message: 'needs the top-level acme section (the CA to order from)' });
     if ((acme.challenge ?? 'http-01') === 'http-01' && !anyPlain) {
-      problems.push({ path: [...at, 'acme', 'challenge'], message: 'http-01 needs a plain-HTTP frontend (port 80) to answer on; use tls-alpn-01 or add one' });
+      problems.push({
+        path: [...at, 'acme', 'challenge'],
+        message: 'http-01 needs a plain-HTTP frontend (port 80) to answer on; use tls-alpn-01 or add one',
+      });
     }
     const domains = list(acme.domains).flatMap((d) => (typeof d === 'string' ? [d.toLowerCase()] : []));
     const key = domains.join(',');
     for (const [j, domain] of domains.entries()) {
       const earlier = owner.get(domain);
       if (earlier !== undefined && earlier.domains !== key) {
-        problems.push({ path: [...at, 'acme', 'domains', j], message: `"${domain}" is also in ${earlier.at} with other names: a name gets one certificate, list the same names there` });
+        problems.push({
+          path: [...at, 'acme', 'domains', j],
+          message: `"${domain}" is also in ${earlier.at} with other names: a name gets one certificate, list the same names there`,
+        });
       } else if (earlier === undefined) owner.set(domain, { at: [...at, 'acme', 'domains'].join('.'), domains: key });
     }
   });
@@ -487,11 +499,13 @@ function backendRules(backend: Rec | undefined, at: Path): Problem[] {
   const problems = [...names, ...cookies];
   servers.forEach((server, i) => {
     const tls = rec(rec(server)?.tls);
-    if (isSet(tls?.cert) !== isSet(tls?.key)) problems.push({ path: [...at, 'servers', i, 'tls'], message: 'set both cert and key for mutual TLS, or neither' });
+    if (isSet(tls?.cert) !== isSet(tls?.key))
+      problems.push({ path: [...at, 'servers', i, 'tls'], message: 'set both cert and key for mutual TLS, or neither' });
   });
   if (backend.protocol === 'h2') {
     servers.forEach((server, i) => {
-      if (!isSet(rec(server)?.tls)) problems.push({ path: [...at, 'servers', i, 'tls'], message: 'protocol h2 needs tls (plain-text h2c to servers is not offered)' });
+      if (!isSet(rec(server)?.tls))
+        problems.push({ path: [...at, 'servers', i, 'tls'], message: 'protocol h2 needs tls (plain-text h2c to servers is not offered)' });
     });
   }
   const check = rec(backend.check);

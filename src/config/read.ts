@@ -6,7 +6,8 @@ import { applyOverrides, loadConfig, type ConfigOverrides } from './load.js';
 import type { Config } from './types.js';
 
 /** The config in `file`, or every problem found as `path.to.key: message`. */
-export type ReadResult = { readonly config: Config; readonly problems?: undefined } | { readonly config?: undefined; readonly problems: readonly string[] };
+export type ReadResult =
+  { readonly config: Config; readonly problems?: undefined } | { readonly config?: undefined; readonly problems: readonly string[] };
 
 /** Reads and checks `file`; `checkFiles` also reads every certificate and key. Never throws a ConfigError. */
 export async function readConfig(file: string, overrides: ConfigOverrides, checkFiles: boolean): Promise<ReadResult> {

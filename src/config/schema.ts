@@ -40,9 +40,7 @@ export function parseHostPort(text: string, minPort: 0 | 1): HostPort {
 function isHostname(host: string): boolean {
   if (isIP(host) === 4) return true;
   if (/^[\d.]+$/.test(host)) return false; // looks like IPv4 but is not one
-  return /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/.test(
-    host,
-  );
+  return /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/.test(host);
 }
 
 /**
@@ -108,10 +106,7 @@ const timerDuration = duration
   .refine((ms) => ms <= MAX_TIMER_MS, `must be at most ${MAX_TIMER_MS}ms (about 24.8 days)`);
 
 /** A duration that may be 0 and must fit a Node timer. */
-const timerDurationOrZero = duration.refine(
-  (ms) => ms <= MAX_TIMER_MS,
-  `must be at most ${MAX_TIMER_MS}ms (about 24.8 days)`,
-);
+const timerDurationOrZero = duration.refine((ms) => ms <= MAX_TIMER_MS, `must be at most ${MAX_TIMER_MS}ms (about 24.8 days)`);
 
 // HAProxy's characters for proxy and server names; also safe in URLs and metric labels.
 const name = z.string().regex(/^[A-Za-z0-9._:-]+$/, 'must be letters, digits, ".", "_", ":" or "-"');
@@ -150,7 +145,14 @@ const adminSchema = z.strictObject({
   bind: bindAddress.default({ host: '127.0.0.1', port: 9090 }),
   token: nonEmpty.nullable().default(null),
   // Host values accepted besides loopback names and addresses and the bind address (DNS rebinding).
-  allowedHosts: z.array(z.string().min(1).transform((h) => h.toLowerCase())).default([]),
+  allowedHosts: z
+    .array(
+      z
+        .string()
+        .min(1)
+        .transform((h) => h.toLowerCase()),
+    )
+    .default([]),
   // CIDRs allowed to connect; empty: any.
   allow: z.array(cidr).default([]),
 });
@@ -161,20 +163,29 @@ const fieldName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'not a valid
 const hostPattern = z
   .string()
   .transform((text) => text.toLowerCase())
-  .refine((text) => /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(text), 'expected a host name such as shop.example or *.shop.example');
+  .refine(
+    (text) => /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(text),
+    'expected a host name such as shop.example or *.shop.example',
+  );
 
 /** `{ 503: errors/503.html }`: statuses Doorman answers itself, and the files served instead of its text bodies. */
 const ERROR_PAGE_STATUSES = ['400', '403', '404', '408', '429', '431', '500', '502', '503', '504'];
 const errorPages = z
   .record(z.string(), z.string().min(1))
-  .refine((pages) => Object.keys(pages).every((status) => ERROR_PAGE_STATUSES.includes(status)), `keys must be statuses Doorman answers: ${ERROR_PAGE_STATUSES.join(', ')}`)
+  .refine(
+    (pages) => Object.keys(pages).every((status) => ERROR_PAGE_STATUSES.includes(status)),
+    `keys must be statuses Doorman answers: ${ERROR_PAGE_STATUSES.join(', ')}`,
+  )
   .default({});
 
 /** A header value template: no CR, LF or NUL (variables such as %{client_ip} are expanded per request). */
 const headerValue = z
   .string()
   .refine((v) => !/[\r\n\0]/.test(v), 'must not contain CR, LF or NUL')
-  .refine((v) => [...v.matchAll(/%\{([a-z_]+)\}/g)].every((m) => ['client_ip', 'request_id', 'ssl', 'server'].includes(m[1]!)), 'unknown variable: use %{client_ip}, %{request_id}, %{ssl} or %{server}');
+  .refine(
+    (v) => [...v.matchAll(/%\{([a-z_]+)\}/g)].every((m) => ['client_ip', 'request_id', 'ssl', 'server'].includes(m[1]!)),
+    'unknown variable: use %{client_ip}, %{request_id}, %{ssl} or %{server}',
+  );
 const headerOps = z
   .strictObject({
     set: z.record(fieldName, headerValue).default({}),
@@ -182,7 +193,9 @@ const headerOps = z
     remove: z.array(fieldName).default([]),
   })
   .default({ set: {}, add: {}, remove: [] });
-const headerRules = z.strictObject({ request: headerOps, response: headerOps }).default({ request: { set: {}, add: {}, remove: [] }, response: { set: {}, add: {}, remove: [] } });
+const headerRules = z
+  .strictObject({ request: headerOps, response: headerOps })
+  .default({ request: { set: {}, add: {}, remove: [] }, response: { set: {}, add: {}, remove: [] } });
 
 const routeSchema = z.strictObject({
   name: name.nullable().default(null),
@@ -196,7 +209,10 @@ const routeSchema = z.strictObject({
         .refine((methods) => methods.every((m) => /^[A-Z]+$/.test(m)), 'expected method names such as GET')
         .nullable()
         .default(null),
-      header: z.strictObject({ name: fieldName, value: z.string().nullable().default(null) }).nullable().default(null),
+      header: z
+        .strictObject({ name: fieldName, value: z.string().nullable().default(null) })
+        .nullable()
+        .default(null),
     })
     .default({ host: null, path: null, method: null, header: null }),
   backend: name.nullable().default(null),
@@ -243,9 +259,15 @@ const limitsSchema = z.strictObject({
 const acmeDomain = z
   .string()
   .transform((text) => text.toLowerCase())
-  .refine((text) => !text.startsWith('*.'), { error: 'wildcard names need the dns-01 challenge, which Doorman does not offer', abort: true })
+  .refine((text) => !text.startsWith('*.'), {
+    error: 'wildcard names need the dns-01 challenge, which Doorman does not offer',
+    abort: true,
+  })
   .refine((text) => isIP(text) === 0, { error: 'expected a DNS name, not an IP address', abort: true })
-  .refine((text) => /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/.test(text), 'expected a DNS name such as shop.example');
+  .refine(
+    (text) => /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/.test(text),
+    'expected a DNS name such as shop.example',
+  );
 
 const frontendAcmeSchema = z.strictObject({
   domains: z
@@ -290,7 +312,12 @@ const frontendSchema = z.strictObject({
     .default(null),
   http2: z
     .strictObject({
-      maxConcurrentStreams: z.number().int().min(1).max(2 ** 31 - 1).default(100),
+      maxConcurrentStreams: z
+        .number()
+        .int()
+        .min(1)
+        .max(2 ** 31 - 1)
+        .default(100),
       maxHeaderListSize: size.refine((n) => n >= 1024 && n <= 16 * 1024 * 1024, 'must be between 1KiB and 16MiB').default(64 * 1024),
       maxResetsPerSecond: z.number().int().min(1).default(100),
     })
@@ -315,8 +342,14 @@ const cookieSchema = z.strictObject({
   secure: z.literal(['auto', true, false]).default('auto'),
   secret: nonEmpty.nullable().default(null),
   sameSite: z.enum(['Strict', 'Lax', 'None']).nullable().default(null),
-  maxIdle: duration.refine((ms) => ms > 0, 'must be greater than 0').nullable().default(null),
-  maxLife: duration.refine((ms) => ms > 0, 'must be greater than 0').nullable().default(null),
+  maxIdle: duration
+    .refine((ms) => ms > 0, 'must be greater than 0')
+    .nullable()
+    .default(null),
+  maxLife: duration
+    .refine((ms) => ms > 0, 'must be greater than 0')
+    .nullable()
+    .default(null),
 });
 
 const forwardForSchema = z.strictObject({
@@ -325,7 +358,10 @@ const forwardForSchema = z.strictObject({
 });
 
 const checkSchema = z.strictObject({
-  path: z.string().regex(/^\/\S*$/, 'must be a path starting with /').default('/health'),
+  path: z
+    .string()
+    .regex(/^\/\S*$/, 'must be a path starting with /')
+    .default('/health'),
   interval: timerDuration.default(2_000),
   timeout: timerDuration.default(1_000),
   rise: z.int().min(1).default(2),
@@ -375,18 +411,25 @@ const backendSchema = z.strictObject({
 });
 
 const acmeSchema = z.strictObject({
-  directory: z.string({ error: typeError('expected the https URL of the CA\'s ACME directory') }).refine((text) => {
+  directory: z.string({ error: typeError("expected the https URL of the CA's ACME directory") }).refine((text) => {
     try {
       const url = new URL(text);
       return url.protocol === 'https:' && url.hostname !== '';
     } catch {
       return false;
     }
-  }, 'expected the https URL of the CA\'s ACME directory'),
-  email: z.string().regex(/^[^@\s]+@[^@\s]+$/, 'expected an email address').nullable().default(null),
+  }, "expected the https URL of the CA's ACME directory"),
+  email: z
+    .string()
+    .regex(/^[^@\s]+@[^@\s]+$/, 'expected an email address')
+    .nullable()
+    .default(null),
   storage: nonEmpty,
   ca: nonEmpty.nullable().default(null),
-  renewBefore: duration.refine((ms) => ms > 0, 'must be greater than 0').nullable().default(null),
+  renewBefore: duration
+    .refine((ms) => ms > 0, 'must be greater than 0')
+    .nullable()
+    .default(null),
   eab: z
     .strictObject({
       kid: nonEmpty,
@@ -395,16 +438,12 @@ const acmeSchema = z.strictObject({
     .nullable()
     .default(null),
   // Retries after a failed order: doubling from min up to max.
-  backoff: z
-    .strictObject({ min: timerDuration.default(60_000), max: timerDuration.default(12 * 3_600_000) })
-    .prefault({}),
+  backoff: z.strictObject({ min: timerDuration.default(60_000), max: timerDuration.default(12 * 3_600_000) }).prefault({}),
 });
 
 /** The whole raw document: every SPEC key plus Doorman's HAProxy-style extras, strict. */
 export const configSchema = z.strictObject({
-  workers: z
-    .union([z.int().min(1), z.literal('auto')], { error: typeError('expected a positive integer or "auto"') })
-    .default(1),
+  workers: z.union([z.int().min(1), z.literal('auto')], { error: typeError('expected a positive integer or "auto"') }).default(1),
   maxconn: z.int().min(1).default(20_000),
   log: logSchema.prefault({}),
   metrics: metricsSchema.prefault({}),

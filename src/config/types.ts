@@ -161,7 +161,13 @@ export interface RouteMatch {
 
 export type RouteAction =
   | { readonly kind: 'backend'; readonly backend: string; readonly stripPrefix: boolean }
-  | { readonly kind: 'redirect'; readonly to: string; readonly status: 301 | 302 | 303 | 307 | 308; readonly keepPath: boolean; readonly keepQuery: boolean }
+  | {
+      readonly kind: 'redirect';
+      readonly to: string;
+      readonly status: 301 | 302 | 303 | 307 | 308;
+      readonly keepPath: boolean;
+      readonly keepQuery: boolean;
+    }
   | { readonly kind: 'respond'; readonly status: number; readonly body: string; readonly type: string };
 
 export interface RouteConfig {

@@ -104,7 +104,10 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
       serverPorts,
       tryLines: tryLines(lb, certDir, varDir, ports === 0 ? 0 : ports.admin),
       shutdown() {
-        stopped ??= lb.shutdown().then(closeServers).then(() => undefined);
+        stopped ??= lb
+          .shutdown()
+          .then(closeServers)
+          .then(() => undefined);
         return stopped;
       },
     };
@@ -134,7 +137,10 @@ function demoPage(name: DemoServerName): (req: IncomingMessage, res: ServerRespo
       ['requests served by this server', String(served)],
       ['X-Forwarded-For', header(req, 'x-forwarded-for')],
       ['X-Forwarded-Proto', header(req, 'x-forwarded-proto')],
-      [`${COOKIE_NAME} cookie arrived`, cookieArrived ? 'yes (it should have been stripped!)' : 'no (stripped by the balancer, as it should be)'],
+      [
+        `${COOKIE_NAME} cookie arrived`,
+        cookieArrived ? 'yes (it should have been stripped!)' : 'no (stripped by the balancer, as it should be)',
+      ],
     ];
     const html = (req.headers.accept ?? '').includes('text/html');
     const body = html

@@ -34,5 +34,10 @@ export interface Downstream {
    * Answers a 101 and joins the client and `upstream` byte for byte; `done` is called
    * once when either side closes, with the bytes that went each way.
    */
-  tunnel(status: number, headers: readonly string[], upstream: Socket, done: (bytesFromClient: number, bytesToClient: number) => void): void;
+  tunnel(
+    status: number,
+    headers: readonly string[],
+    upstream: Socket,
+    done: (bytesFromClient: number, bytesToClient: number) => void,
+  ): void;
 }

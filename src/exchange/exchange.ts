@@ -301,7 +301,14 @@ export class Exchange implements UpstreamHandler {
     this.#attemptStartedAt = performance.now();
     const head = this.#head;
     server.upstream.dispatch(
-      { method: head.method, path: this.#target, headers: this.#upstreamHeaders, body: this.#down.body, upgrade: head.upgrade, client: head },
+      {
+        method: head.method,
+        path: this.#target,
+        headers: this.#upstreamHeaders,
+        body: this.#down.body,
+        upgrade: head.upgrade,
+        client: head,
+      },
       this,
     );
   }
@@ -525,7 +532,10 @@ export class Exchange implements UpstreamHandler {
     const status = err.status ?? 502;
     const page = this.#ctx.errorPages?.response(status, this.#ctx.frontend.name, this.#backend?.name ?? null);
     const response = page ?? errorResponse(status);
-    this.#answerLocally(extraHeaders ? { ...response, headers: [...response.headers, ...extraHeaders] } : response, closesConnection(status));
+    this.#answerLocally(
+      extraHeaders ? { ...response, headers: [...response.headers, ...extraHeaders] } : response,
+      closesConnection(status),
+    );
     this.#finish(err.termination ?? LB_ERRORS.LB_ERR_INTERNAL.termination);
   }
 

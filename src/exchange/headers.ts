@@ -2,15 +2,7 @@
 // every header named in Connection), X-Forwarded-*, and the persistence cookie.
 
 /** Hop-by-hop headers never forwarded in either direction. */
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
 /** Request headers we set ourselves, or that the front answers itself (expect: 100-continue). X-Request-Id is kept only from trusted clients. */
 const REPLACED_ON_REQUEST = new Set(['x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'expect']);

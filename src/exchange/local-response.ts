@@ -33,7 +33,11 @@ export function httpsRedirect(host: string, httpsPort: number, target: string): 
 /** A route's redirect: `status` to `location`, with a one-line body. */
 export function redirectResponse(status: number, location: string): LocalResponse {
   const body = `Redirecting to ${location}\n`;
-  return { status, headers: ['location', location, 'content-type', 'text/plain; charset=utf-8', 'content-length', String(Buffer.byteLength(body))], body };
+  return {
+    status,
+    headers: ['location', location, 'content-type', 'text/plain; charset=utf-8', 'content-length', String(Buffer.byteLength(body))],
+    body,
+  };
 }
 
 /** A route's own answer. */

@@ -7,10 +7,17 @@ import { normalizePath, queryOf } from './normalize-path.js';
 import type { RequestHead } from './request-head.js';
 
 /** What the frontend does when no route matches. */
-export type Fallback = { readonly kind: 'backend'; readonly backend: Backend } | { readonly kind: 'https'; readonly port: () => number } | null;
+export type Fallback =
+  { readonly kind: 'backend'; readonly backend: Backend } | { readonly kind: 'https'; readonly port: () => number } | null;
 
 export type RouteDecision =
-  | { readonly kind: 'backend'; readonly backend: Backend; readonly route: string; readonly target: string; readonly headers: HeaderRules | null }
+  | {
+      readonly kind: 'backend';
+      readonly backend: Backend;
+      readonly route: string;
+      readonly target: string;
+      readonly headers: HeaderRules | null;
+    }
   | { readonly kind: 'redirect'; readonly status: number; readonly location: string; readonly route: string }
   | { readonly kind: 'respond'; readonly status: number; readonly body: string; readonly type: string; readonly route: string }
   | { readonly kind: 'https'; readonly port: number }
@@ -39,7 +46,8 @@ function hostMatches(pattern: string, host: string): boolean {
 
 function headerValue(head: RequestHead, name: string): string | undefined {
   const headers = head.headers;
-  for (let i = 0; i < headers.length; i += 2) if (headers[i]!.length === name.length && headers[i]!.toLowerCase() === name) return headers[i + 1];
+  for (let i = 0; i < headers.length; i += 2)
+    if (headers[i]!.length === name.length && headers[i]!.toLowerCase() === name) return headers[i + 1];
   return undefined;
 }
 
@@ -103,7 +111,8 @@ export class FrontendRouting {
     const action = route.action;
     switch (action.kind) {
       case 'backend': {
-        const target = action.stripPrefix && route.match.path !== null ? stripPrefix(path, route.match.path) + queryOf(head.target) : head.target;
+        const target =
+          action.stripPrefix && route.match.path !== null ? stripPrefix(path, route.match.path) + queryOf(head.target) : head.target;
         return { kind: 'backend', backend: this.#backends.get(action.backend)!, route: route.name, target, headers: route.headers };
       }
       case 'redirect': {
@@ -119,8 +128,16 @@ export class FrontendRouting {
 }
 
 /** A frontend's routing: its routes, then its backend or https redirect (to `httpsPort`). */
-export function createRouting(frontend: FrontendConfig, backends: ReadonlyMap<string, Backend>, httpsPort: (() => number) | null): FrontendRouting {
+export function createRouting(
+  frontend: FrontendConfig,
+  backends: ReadonlyMap<string, Backend>,
+  httpsPort: (() => number) | null,
+): FrontendRouting {
   const fallback: Fallback =
-    frontend.redirect === 'https' && httpsPort ? { kind: 'https', port: httpsPort } : frontend.backend ? { kind: 'backend', backend: backends.get(frontend.backend)! } : null;
+    frontend.redirect === 'https' && httpsPort
+      ? { kind: 'https', port: httpsPort }
+      : frontend.backend
+        ? { kind: 'backend', backend: backends.get(frontend.backend)! }
+        : null;
   return new FrontendRouting(frontend.routes, backends, fallback);
 }

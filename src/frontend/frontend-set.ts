@@ -73,7 +73,13 @@ function bindKey(frontend: FrontendConfig): string {
 }
 
 function factsOf(frontend: FrontendConfig, port: number): FrontendFacts {
-  return { name: frontend.name, proto: frontend.tls ? 'https' : 'http', port: String(port), headers: frontend.headers, hsts: hstsValue(frontend.hsts) };
+  return {
+    name: frontend.name,
+    proto: frontend.tls ? 'https' : 'http',
+    port: String(port),
+    headers: frontend.headers,
+    hsts: hstsValue(frontend.hsts),
+  };
 }
 
 /** `max-age=31536000; includeSubDomains; preload`, or null. */
@@ -138,7 +144,8 @@ export class FrontendSet {
     this.#timeouts = timeouts;
     const byBind = new Map<string, RunningFrontend>();
     // One that failed to bind is not kept: the reload tries it again.
-    for (const running of this.#frontends.values()) if (running.bound || !this.#listening) byBind.set(bindKey(running.listener.config), running);
+    for (const running of this.#frontends.values())
+      if (running.bound || !this.#listening) byBind.set(bindKey(running.listener.config), running);
     const problems: string[] = [];
     const next = new Map<string, RunningFrontend>();
     const pending: Array<[FrontendConfig, RunningFrontend]> = [];
@@ -164,13 +171,16 @@ export class FrontendSet {
         try {
           await this.#bind(running);
         } catch (err) {
-          problems.push(`frontends.${plan.configs.indexOf(frontend)}.bind: cannot listen on ${frontend.bind.host}:${frontend.bind.port}: ${(err as Error).message}`);
+          problems.push(
+            `frontends.${plan.configs.indexOf(frontend)}.bind: cannot listen on ${frontend.bind.host}:${frontend.bind.port}: ${(err as Error).message}`,
+          );
         }
       }
     }
     const { stats } = this.#options;
     stats.setConfigs(plan.configs);
-    for (const running of this.#frontends.values()) if (running.bound) stats.listening(running.listener.config.name, Number(running.facts.port));
+    for (const running of this.#frontends.values())
+      if (running.bound) stats.listening(running.listener.config.name, Number(running.facts.port));
     return problems;
   }
 
@@ -250,7 +260,10 @@ export class FrontendSet {
     running.bound = true;
     const { config } = listener;
     this.#options.stats.listening(config.name, port);
-    this.#options.logger[this.#options.listeningLevel]({ frontend: config.name, address: config.bind.host, port, tls: config.tls !== null }, 'listening');
+    this.#options.logger[this.#options.listeningLevel](
+      { frontend: config.name, address: config.bind.host, port, tls: config.tls !== null },
+      'listening',
+    );
   }
 
   /** Stops a removed frontend: no new connection, idle ones closed, the rest after timeouts.shutdown. */

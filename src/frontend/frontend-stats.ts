@@ -43,7 +43,8 @@ export class FrontendStats {
   /** A reload's frontends: kept names keep their counts, new ones start at 0. */
   setConfigs(configs: readonly FrontendConfig[]): void {
     const counts = new Map<string, Counts>();
-    for (const config of configs) counts.set(config.name, this.#counts.get(config.name) ?? { port: config.bind.port, connections: 0, requests: 0, errors: 0 });
+    for (const config of configs)
+      counts.set(config.name, this.#counts.get(config.name) ?? { port: config.bind.port, connections: 0, requests: 0, errors: 0 });
     this.#configs = configs;
     this.#counts = counts;
   }

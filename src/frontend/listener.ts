@@ -26,7 +26,13 @@ export interface ListenerHandlers {
   /** What the HTTP/1.1 engine needs: the exchange context in force and request ids. */
   readonly h1Front: { readonly exchange: ExchangeContext; readonly requestId: () => string };
   /** An HTTP/2 stream opened (connections that negotiated h2) on a connection with these addresses. */
-  stream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[], addresses: ConnectionAddresses): void;
+  stream(
+    stream: ServerHttp2Stream,
+    headers: IncomingHttpHeaders,
+    flags: number,
+    rawHeaders: string[],
+    addresses: ConnectionAddresses,
+  ): void;
   /** What a connection goes through between accept and TLS: the PROXY header, the client's limits. */
   readonly accept: AcceptPolicy;
   /** A client connection opened (+1) or closed (-1). */
@@ -108,10 +114,14 @@ export function createListener(
     const addresses = book.of(session.socket);
     sessionAddresses.set(session, addresses);
     const address = addresses.clientAddress;
-    const guard = new SessionGuard(session, () => ({ resetsPerSecond: current.config.http2.maxResetsPerSecond }), (reason) => {
-      current.handlers.http2Abuse?.(reason);
-      logger.warn({ frontend: current.config.name, clientAddress: address, reason }, 'http2 connection closed for abuse');
-    });
+    const guard = new SessionGuard(
+      session,
+      () => ({ resetsPerSecond: current.config.http2.maxResetsPerSecond }),
+      (reason) => {
+        current.handlers.http2Abuse?.(reason);
+        logger.warn({ frontend: current.config.name, clientAddress: address, reason }, 'http2 connection closed for abuse');
+      },
+    );
     sessions.set(session, guard);
     // Floods and protocol errors end the session in nghttp2; they are the client's problem, not ours.
     session.on('error', () => {});
@@ -148,22 +158,25 @@ export function createListener(
     socket.once('close', () => h1Connections.delete(conn));
   }
   const tlsServer = tls
-    ? tlsModule.createServer({
-        ...tls.serverOptions,
-        // Node calls both with the handshake's TLSSocket as `this`: a tls-alpn-01 validation is
-        // recognised by its ALPN and answered with the challenge certificate (see FrontendTls).
-        ALPNCallback(this: TLSSocket, { servername, protocols }) {
-          return current.tls!.acmeChallenge(this, servername, protocols) ? ACME_TLS_ALPN : chooseProtocol(current.config.alpn, protocols);
+    ? tlsModule.createServer(
+        {
+          ...tls.serverOptions,
+          // Node calls both with the handshake's TLSSocket as `this`: a tls-alpn-01 validation is
+          // recognised by its ALPN and answered with the challenge certificate (see FrontendTls).
+          ALPNCallback(this: TLSSocket, { servername, protocols }) {
+            return current.tls!.acmeChallenge(this, servername, protocols) ? ACME_TLS_ALPN : chooseProtocol(current.config.alpn, protocols);
+          },
+          SNICallback(this: TLSSocket, name, cb) {
+            cb(null, current.tls!.contextFor(name, this));
+          },
         },
-        SNICallback(this: TLSSocket, name, cb) {
-          cb(null, current.tls!.contextFor(name, this));
+        (socket: TLSSocket) => {
+          // A validation handshake carries nothing else (RFC 8737).
+          if (socket.alpnProtocol === ACME_TLS_ALPN) socket.end();
+          else if (socket.alpnProtocol === 'h2') h2.emit('connection', socket);
+          else serveOwn(socket, book.of(socket));
         },
-      }, (socket: TLSSocket) => {
-        // A validation handshake carries nothing else (RFC 8737).
-        if (socket.alpnProtocol === ACME_TLS_ALPN) socket.end();
-        else if (socket.alpnProtocol === 'h2') h2.emit('connection', socket);
-        else serveOwn(socket, book.of(socket));
-      })
+      )
     : null;
   // The socket listens; the http(s) server only serves what the gate admits.
   const acceptor = net.createServer({ pauseOnConnect: true, noDelay: true }, (socket) => {
@@ -215,7 +228,8 @@ export function createListener(
       if (acceptor.listening) acceptor.close();
     },
     update(nextConfig, nextTls, nextTimeouts, nextHandlers) {
-      if ((nextTls === null) !== (current.tls === null)) throw new Error(`frontend ${nextConfig.name}: cannot switch TLS on a running listener`);
+      if ((nextTls === null) !== (current.tls === null))
+        throw new Error(`frontend ${nextConfig.name}: cannot switch TLS on a running listener`);
       current = { config: nextConfig, tls: nextTls, handlers: nextHandlers, timeouts: nextTimeouts };
       h2.updateSettings(h2Options(nextConfig).settings);
       // The default certificate (no or unknown SNI) and the TLS settings of new handshakes.

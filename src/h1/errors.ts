@@ -25,7 +25,10 @@ export const H1_ERRORS = {
   'bad-content-length': { status: 400, message: 'a Content-Length value that is not only digits, or too large' },
   'conflicting-content-length': { status: 400, message: 'Content-Length fields with different values' },
   'te-and-cl': { status: 400, message: 'Transfer-Encoding and Content-Length in one message' },
-  'bad-transfer-encoding': { status: 400, message: 'Transfer-Encoding is malformed, or chunked is not its last and only chunked coding, or sent in HTTP/1.0' },
+  'bad-transfer-encoding': {
+    status: 400,
+    message: 'Transfer-Encoding is malformed, or chunked is not its last and only chunked coding, or sent in HTTP/1.0',
+  },
   'unknown-transfer-coding': { status: 501, message: 'a transfer coding other than chunked, gzip, deflate, compress' },
   'connect-with-body': { status: 400, message: 'a CONNECT request with Content-Length or Transfer-Encoding' },
   'head-too-large': { status: 431, message: 'the head is larger than maxHeadBytes' },
@@ -36,7 +39,11 @@ export const H1_ERRORS = {
   'chunk-line-too-long': { status: 400, message: 'a chunk-size line longer than maxChunkLineBytes' },
   'bad-chunk-data-end': { status: 400, message: 'chunk data not followed by CRLF' },
   'trailers-too-large': { status: 400, message: 'a trailer section larger than maxTrailerBytes' },
-  'forbidden-trailer': { status: 400, message: 'a trailer field that frames, routes or belongs to the connection (Content-Length, Transfer-Encoding, Host, Connection, Upgrade, Keep-Alive, TE, Trailer)' },
+  'forbidden-trailer': {
+    status: 400,
+    message:
+      'a trailer field that frames, routes or belongs to the connection (Content-Length, Transfer-Encoding, Host, Connection, Upgrade, Keep-Alive, TE, Trailer)',
+  },
 } as const satisfies Record<string, { readonly status: H1RequestStatus; readonly message: string }>;
 
 /** A stable code for each way a message can be malformed. */

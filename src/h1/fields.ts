@@ -123,7 +123,15 @@ export function scanFields(buf: Buffer, pos: number, end: number, maxHeaders: nu
 }
 
 /** Sets the facts a framing field carries; false (with the error in `scan`) when its value is invalid. */
-function interpret(buf: Buffer, nameStart: number, nameLength: number, start: number, end: number, lineEnd: number, scan: FieldScan): boolean {
+function interpret(
+  buf: Buffer,
+  nameStart: number,
+  nameLength: number,
+  start: number,
+  end: number,
+  lineEnd: number,
+  scan: FieldScan,
+): boolean {
   switch (nameLength) {
     case 4:
       if (equalsLower(buf, nameStart, HOST)) {

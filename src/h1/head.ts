@@ -58,7 +58,15 @@ export class H1Head {
   /** The Content-Length value, or -1 when none was sent. */
   readonly contentLength: number;
 
-  constructor(buf: Buffer, start: number, startLineEnd: number, end: number, fields: readonly number[], flags: number, contentLength: number) {
+  constructor(
+    buf: Buffer,
+    start: number,
+    startLineEnd: number,
+    end: number,
+    fields: readonly number[],
+    flags: number,
+    contentLength: number,
+  ) {
     this.buf = buf;
     this.start = start;
     this.startLineEnd = startLineEnd;

@@ -20,7 +20,16 @@ export class RequestHead extends H1Head {
   /** Field index of the Host field, or -1 (HTTP/1.0 only). */
   readonly hostIndex: number;
 
-  constructor(buf: Buffer, start: number, startLineEnd: number, end: number, scan: FieldScan, method: string, target: string, form: TargetForm) {
+  constructor(
+    buf: Buffer,
+    start: number,
+    startLineEnd: number,
+    end: number,
+    scan: FieldScan,
+    method: string,
+    target: string,
+    form: TargetForm,
+  ) {
     super(buf, start, startLineEnd, end, scan.fields(), scan.flags, scan.contentLength);
     this.method = method;
     this.target = target;

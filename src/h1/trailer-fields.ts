@@ -10,7 +10,17 @@ const UNSAFE_VALUE = /[\r\n\0]/;
  * Fields that frame, route or belong to one connection: acted on before the content, so
  * never after it (RFC 9110 §6.5.1), and connection-specific in HTTP/2 (RFC 9113 §8.2.2).
  */
-const FORBIDDEN = new Set(['content-length', 'transfer-encoding', 'host', 'connection', 'upgrade', 'keep-alive', 'proxy-connection', 'te', 'trailer']);
+const FORBIDDEN = new Set([
+  'content-length',
+  'transfer-encoding',
+  'host',
+  'connection',
+  'upgrade',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+]);
 
 /** Why a trailer field is refused (a client sending it is answered as malformed), or null when it may pass. */
 export function trailerFieldProblem(name: string, value: string): string | null {

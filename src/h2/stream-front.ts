@@ -202,19 +202,24 @@ class StreamDownstream implements Downstream {
   }
 }
 
-
 /**
  * The HTTP/1.1 head of an HTTP/2 request: pseudo-headers out, Host from :authority,
  * the split Cookie fields joined into one (RFC 9113 §8.2.3); the error of the table when
  * the request cannot be carried.
  */
-export function requestHeadOfStream(headers: IncomingHttpHeaders, rawHeaders: readonly string[], hasBody: boolean, addresses: ConnectionAddresses): RequestHead | LbError {
+export function requestHeadOfStream(
+  headers: IncomingHttpHeaders,
+  rawHeaders: readonly string[],
+  hasBody: boolean,
+  addresses: ConnectionAddresses,
+): RequestHead | LbError {
   const method = headers[':method'] ?? '';
   const path = headers[':path'];
   const authority = headers[':authority'];
   if (method === 'CONNECT') return new LbError('LB_ERR_BAD_REQUEST', 'CONNECT is not proxied');
   if (!path || path.charCodeAt(0) !== 47 /* '/' */) return new LbError('LB_ERR_BAD_REQUEST', 'request target must be a path');
-  if (!isCleanValue(path) || /\s/.test(path) || (authority !== undefined && !isCleanValue(authority))) return new LbError('LB_ERR_BAD_REQUEST', 'malformed pseudo-header');
+  if (!isCleanValue(path) || /\s/.test(path) || (authority !== undefined && !isCleanValue(authority)))
+    return new LbError('LB_ERR_BAD_REQUEST', 'malformed pseudo-header');
   const out: string[] = [];
   const cookies: string[] = [];
   let host: string | undefined;
@@ -271,7 +276,9 @@ export interface StreamFrontOptions {
 }
 
 /** Builds the `stream` listener of one frontend's HTTP/2 sessions. */
-export function createStreamFront(options: StreamFrontOptions): (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[], addresses: ConnectionAddresses) => void {
+export function createStreamFront(
+  options: StreamFrontOptions,
+): (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[], addresses: ConnectionAddresses) => void {
   const { exchange: ctx, clientTimeoutMs, requestId } = options;
   return function handleStream(stream, headers, _flags, rawHeaders, addresses) {
     options.streamOpened();

@@ -34,7 +34,12 @@ export interface ServerHealth {
 const TLS_REASON = 'tls:';
 
 /** Connection-level failures: what `observe: layer4` counts. */
-const LAYER4_FAILURES = new Set<UpstreamErrorCode>(['LB_ERR_CONNECT', 'LB_ERR_CONNECT_TIMEOUT', 'LB_ERR_UPSTREAM_TLS', 'LB_ERR_UPSTREAM_CLOSED']);
+const LAYER4_FAILURES = new Set<UpstreamErrorCode>([
+  'LB_ERR_CONNECT',
+  'LB_ERR_CONNECT_TIMEOUT',
+  'LB_ERR_UPSTREAM_TLS',
+  'LB_ERR_UPSTREAM_CLOSED',
+]);
 
 function targetsOf(backends: Iterable<Backend>): HealthTarget[] {
   const targets: HealthTarget[] = [];
@@ -64,7 +69,11 @@ export interface ServerHealthOptions {
   readonly passiveSink?: (key: string, ok: boolean) => void;
 }
 
-export function createServerHealth(backends: ReadonlyMap<string, Backend>, logger: Logger, options: ServerHealthOptions = {}): ServerHealth {
+export function createServerHealth(
+  backends: ReadonlyMap<string, Backend>,
+  logger: Logger,
+  options: ServerHealthOptions = {},
+): ServerHealth {
   const { metrics } = options;
   const byKey = new Map<string, { backend: Backend; server: UpstreamServer }>();
   const index = (all: ReadonlyMap<string, Backend>) => {
@@ -92,7 +101,13 @@ export function createServerHealth(backends: ReadonlyMap<string, Backend>, logge
         if (!result.ok && result.reason.startsWith(TLS_REASON)) metrics?.upstreamTlsError(backend.name, server.name);
       }
       const description = describeHealth(health, check);
-      const lastCheck = result && { ok: result.ok, code: result.status, durationMs: result.durationMs, reason: result.reason, at: Date.now() };
+      const lastCheck = result && {
+        ok: result.ok,
+        code: result.status,
+        durationMs: result.durationMs,
+        reason: result.reason,
+        at: Date.now(),
+      };
       server.recordCheck(lastCheck, description, health.counter);
       if (!transition) return;
       server.markHealth(transition.to === 'UP', description);

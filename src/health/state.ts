@@ -67,9 +67,7 @@ export function forceDown(state: HealthState, params: HealthParams): HealthStep 
  */
 export function rescaleHealth(state: HealthState, params: HealthParams): HealthState {
   const counter =
-    state.status === 'UP'
-      ? Math.min(Math.max(state.counter, params.rise), maxCounter(params))
-      : Math.min(state.counter, params.rise - 1);
+    state.status === 'UP' ? Math.min(Math.max(state.counter, params.rise), maxCounter(params)) : Math.min(state.counter, params.rise - 1);
   return stateOf(Math.max(counter, 0), params);
 }
 

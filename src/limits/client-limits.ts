@@ -236,7 +236,8 @@ export class ClientLimits {
     const rate = this.#config.requestRate;
     if (rate === null) return;
     const refillMs = (rate.burst * rate.perMs) / rate.rate;
-    for (let entry = this.#resting.oldest; entry !== null && now - entry.stampMs >= refillMs; entry = this.#resting.oldest) this.#resting.delete(entry);
+    for (let entry = this.#resting.oldest; entry !== null && now - entry.stampMs >= refillMs; entry = this.#resting.oldest)
+      this.#resting.delete(entry);
   }
 
   #makeRoom(now: number): void {

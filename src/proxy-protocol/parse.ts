@@ -95,7 +95,10 @@ function parseV1(buf: Buffer): ProxyParseResult {
   if (sourcePort < 0 || destinationPort < 0) return error('bad-port');
   return {
     kind: 'complete',
-    header: { version: 1, addresses: { clientAddress: source, clientPort: sourcePort, localAddress: destination, localPort: destinationPort } },
+    header: {
+      version: 1,
+      addresses: { clientAddress: source, clientPort: sourcePort, localAddress: destination, localPort: destinationPort },
+    },
     length,
   };
 }
@@ -151,8 +154,18 @@ function parseV2(buf: Buffer): ProxyParseResult {
   const at = V2_FIXED_BYTES;
   const addresses =
     family === AF_INET
-      ? { clientAddress: ipv4At(buf, at), localAddress: ipv4At(buf, at + 4), clientPort: buf.readUInt16BE(at + 8), localPort: buf.readUInt16BE(at + 10) }
-      : { clientAddress: ipv6At(buf, at), localAddress: ipv6At(buf, at + 16), clientPort: buf.readUInt16BE(at + 32), localPort: buf.readUInt16BE(at + 34) };
+      ? {
+          clientAddress: ipv4At(buf, at),
+          localAddress: ipv4At(buf, at + 4),
+          clientPort: buf.readUInt16BE(at + 8),
+          localPort: buf.readUInt16BE(at + 10),
+        }
+      : {
+          clientAddress: ipv6At(buf, at),
+          localAddress: ipv6At(buf, at + 16),
+          clientPort: buf.readUInt16BE(at + 32),
+          localPort: buf.readUInt16BE(at + 34),
+        };
   // TLVs (after the addresses, up to `length`) are skipped: Doorman uses none of them.
   return { kind: 'complete', header: { version: 2, addresses }, length };
 }

@@ -8,7 +8,8 @@ import { parseProxyHeader, type ProxyHeader, type ProxyHeaderErrorCode } from '.
 /** Why no header was read: the parser's refusal, the deadline, or the peer leaving first. */
 export type ProxyReadErrorCode = ProxyHeaderErrorCode | 'timeout' | 'closed';
 
-export type ProxyReadResult = { readonly ok: true; readonly header: ProxyHeader } | { readonly ok: false; readonly code: ProxyReadErrorCode };
+export type ProxyReadResult =
+  { readonly ok: true; readonly header: ProxyHeader } | { readonly ok: false; readonly code: ProxyReadErrorCode };
 
 /**
  * Reads the header from `socket` (paused, nothing read yet) within `timeoutMs`, then

@@ -23,7 +23,10 @@ export function selfSignedCertificate(names: readonly string[]): PemPair {
   cert.serialNumber = `01${forge.util.bytesToHex(forge.random.getBytesSync(15))}`;
   cert.validity.notBefore = new Date(Date.now() - DAY_MS);
   cert.validity.notAfter = new Date(Date.now() + 90 * DAY_MS);
-  const subject = [{ name: 'commonName', value: names[0] ?? 'doorman' }, { name: 'organizationName', value: 'Doorman placeholder' }];
+  const subject = [
+    { name: 'commonName', value: names[0] ?? 'doorman' },
+    { name: 'organizationName', value: 'Doorman placeholder' },
+  ];
   cert.setSubject(subject);
   cert.setIssuer(subject);
   cert.setExtensions([

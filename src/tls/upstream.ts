@@ -68,7 +68,10 @@ export function createDialer(server: ServerConfig, tlsOptions: ConnectionOptions
   if (tlsOptions === null) return tcp;
   return (alpn) => {
     const alpnOption = alpn ? { ALPNProtocols: [...alpn] } : {};
-    const socket = preface === null ? tls.connect({ ...tlsOptions, host, port, ...alpnOption }) : tls.connect({ ...tlsOptions, socket: tcp(), ...alpnOption });
+    const socket =
+      preface === null
+        ? tls.connect({ ...tlsOptions, host, port, ...alpnOption })
+        : tls.connect({ ...tlsOptions, socket: tcp(), ...alpnOption });
     socket.setNoDelay(true);
     return socket;
   };

@@ -4,7 +4,13 @@
 import { LbError, type LbErrorCode, type UpstreamError, type UpstreamErrorCode } from '../errors.js';
 
 /** node:http2's ways of saying the stream or session ended early. */
-const HTTP2_CLOSED = new Set(['ERR_HTTP2_STREAM_ERROR', 'ERR_HTTP2_SESSION_ERROR', 'ERR_HTTP2_GOAWAY_SESSION', 'ERR_HTTP2_STREAM_CANCEL', 'ERR_HTTP2_INVALID_SESSION']);
+const HTTP2_CLOSED = new Set([
+  'ERR_HTTP2_STREAM_ERROR',
+  'ERR_HTTP2_SESSION_ERROR',
+  'ERR_HTTP2_GOAWAY_SESSION',
+  'ERR_HTTP2_STREAM_CANCEL',
+  'ERR_HTTP2_INVALID_SESSION',
+]);
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN']);
 const UPSTREAM_CODES = new Set<LbErrorCode>([
   'LB_ERR_CONNECT',

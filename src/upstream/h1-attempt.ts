@@ -94,7 +94,14 @@ export class H1Attempt implements PoolUser {
 
   readonly preface: Buffer | null;
 
-  constructor(pool: H1Pool, request: UpstreamRequest, handler: UpstreamHandler, head: UpstreamRequestHead, serverMs: number, preface: Buffer | null = null) {
+  constructor(
+    pool: H1Pool,
+    request: UpstreamRequest,
+    handler: UpstreamHandler,
+    head: UpstreamRequestHead,
+    serverMs: number,
+    preface: Buffer | null = null,
+  ) {
     this.#pool = pool;
     this.preface = preface;
     this.#request = request;
@@ -168,7 +175,8 @@ export class H1Attempt implements PoolUser {
         return;
       case HEAD:
         if (this.#reused && this.#retryCause === null && !this.#gotBytes && this.#bodySent === 0 && !isTimeout(err)) {
-          this.#retryCause = err !== undefined ? classifyUpstreamError(err) : new LbError('LB_ERR_UPSTREAM_CLOSED', 'closed: before the response');
+          this.#retryCause =
+            err !== undefined ? classifyUpstreamError(err) : new LbError('LB_ERR_UPSTREAM_CLOSED', 'closed: before the response');
           this.#detachBody(true);
           this.#state = PENDING;
           this.#requestWritten = false;
@@ -178,7 +186,9 @@ export class H1Attempt implements PoolUser {
         this.#fail(err !== undefined ? classifyUpstreamError(err) : new LbError('LB_ERR_UPSTREAM_CLOSED', 'closed: before the response'));
         return;
       default:
-        this.#fail(err !== undefined ? classifyUpstreamError(err) : new LbError('LB_ERR_UPSTREAM_CLOSED', 'closed: during the response body'));
+        this.#fail(
+          err !== undefined ? classifyUpstreamError(err) : new LbError('LB_ERR_UPSTREAM_CLOSED', 'closed: during the response body'),
+        );
     }
   }
 

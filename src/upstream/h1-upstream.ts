@@ -42,7 +42,10 @@ class H1Upstream implements Upstream {
     const options = this.#tls;
     return new H1Pool({
       connect: (preface) => {
-        if (preface === null) return options === null ? net.connect({ host, port, highWaterMark: READ_HIGH_WATER_MARK } as net.NetConnectOpts) : this.#connectTls(options, { host, port });
+        if (preface === null)
+          return options === null
+            ? net.connect({ host, port, highWaterMark: READ_HIGH_WATER_MARK } as net.NetConnectOpts)
+            : this.#connectTls(options, { host, port });
         const tcp = net.connect({ host, port, highWaterMark: READ_HIGH_WATER_MARK } as net.NetConnectOpts);
         // Queued until connected and written then, before any TLS byte (TLS starts on a later 'connect' listener).
         tcp.write(preface);
@@ -61,7 +64,9 @@ class H1Upstream implements Upstream {
    */
   #connectTls(options: ConnectionOptions, to: { host: string; port: number } | { socket: net.Socket }): tls.TLSSocket {
     // highWaterMark: Node >= 15.9, not in the types.
-    const socket = tls.connect({ ...options, ...to, session: this.#session, highWaterMark: READ_HIGH_WATER_MARK } as ConnectionOptions & { highWaterMark: number });
+    const socket = tls.connect({ ...options, ...to, session: this.#session, highWaterMark: READ_HIGH_WATER_MARK } as ConnectionOptions & {
+      highWaterMark: number;
+    });
     let verified = false;
     let pending: Buffer | undefined;
     socket.on('session', (session: Buffer) => {

@@ -38,7 +38,8 @@ function sendTrailers(stream: ClientHttp2Stream, trailers: readonly string[] | u
     for (let i = 0; i < trailers.length; i += 2) {
       const name = trailers[i]!.toLowerCase();
       const seen = out[name];
-      out[name] = seen === undefined ? trailers[i + 1]! : Array.isArray(seen) ? [...seen, trailers[i + 1]!] : [String(seen), trailers[i + 1]!];
+      out[name] =
+        seen === undefined ? trailers[i + 1]! : Array.isArray(seen) ? [...seen, trailers[i + 1]!] : [String(seen), trailers[i + 1]!];
     }
   }
   try {
@@ -163,7 +164,14 @@ class Attempt {
   /** The exchange cancelled: frames still arriving before the reset are not passed on. */
   #cancelled = false;
 
-  constructor(stream: ClientHttp2Stream, session: ClientHttp2Session, request: UpstreamRequest, handler: UpstreamHandler, serverMs: number, sessionError: () => unknown) {
+  constructor(
+    stream: ClientHttp2Stream,
+    session: ClientHttp2Session,
+    request: UpstreamRequest,
+    handler: UpstreamHandler,
+    serverMs: number,
+    sessionError: () => unknown,
+  ) {
     this.#stream = stream;
     this.#session = session;
     this.#request = request;

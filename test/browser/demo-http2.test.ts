@@ -17,7 +17,12 @@ describe.skipIf(!hasChromium)('the demo in Chromium', () => {
   it('negotiates h2 and shows a demo server, with the persistence cookie set', async () => {
     const root = tempDir();
     const quiet = new Writable({ write: (_c, _e, done) => done() });
-    demo = await startDemo({ certDir: join(root, 'certs'), varDir: join(root, 'var'), ports: 0, log: createLogger({ level: 'warn' }, quiet) });
+    demo = await startDemo({
+      certDir: join(root, 'certs'),
+      varDir: join(root, 'var'),
+      ports: 0,
+      log: createLogger({ level: 'warn' }, quiet),
+    });
     const browser = await launchChromium();
     try {
       // The demo CA is per run and not in Chromium's store: trust is checked by the other tests.
@@ -25,7 +30,9 @@ describe.skipIf(!hasChromium)('the demo in Chromium', () => {
       const page = await context.newPage();
       const response = await page.goto(`https://localhost:${demo.lb.port('https')}/`);
       expect(response?.status()).toBe(200);
-      expect(await page.evaluate(() => (performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming).nextHopProtocol)).toBe('h2');
+      expect(
+        await page.evaluate(() => (performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming).nextHopProtocol),
+      ).toBe('h2');
       expect(await page.textContent('body')).toMatch(/Hello from web[12]/);
       expect((await context.cookies()).map((c) => c.name)).toContain('WEBSERVERID');
     } finally {

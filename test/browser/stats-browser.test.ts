@@ -34,7 +34,14 @@ interface Setup {
 
 /** Doorman with web1 and web2 checked every CHECK_INTERVAL_MS (fall 1 unless told), and a page on /stats. */
 async function setup(
-  options: { token?: string; fall?: number; context?: Parameters<Browser['newContext']>[0]; open?: boolean; frontend?: Record<string, unknown>; backend?: Record<string, unknown> } = {},
+  options: {
+    token?: string;
+    fall?: number;
+    context?: Parameters<Browser['newContext']>[0];
+    open?: boolean;
+    frontend?: Record<string, unknown>;
+    backend?: Record<string, unknown>;
+  } = {},
 ): Promise<Setup> {
   const web1 = await startBackend({ name: 'web1', tls: certs.web1 });
   cleanups.push(web1.close);
@@ -47,7 +54,10 @@ async function setup(
       { name: 'web2', address: web2.address, trust: certs.web2 },
     ],
     {
-      backend: { check: { path: '/health', interval: CHECK_INTERVAL_MS, timeout: 400, rise: 1, fall: options.fall ?? 1 }, ...options.backend },
+      backend: {
+        check: { path: '/health', interval: CHECK_INTERVAL_MS, timeout: 400, rise: 1, fall: options.fall ?? 1 },
+        ...options.backend,
+      },
       top: { admin: { bind: '127.0.0.1:0', ...(options.token ? { token: options.token } : {}) } },
       ...(options.frontend ? { frontend: options.frontend } : {}),
     },
@@ -128,7 +138,9 @@ describe.skipIf(!hasChromium)('/stats in headless Chromium', () => {
     const { page, web2, errors } = await setup({ fall: 3 });
     await row(page, 'web2').locator('.badge', { hasText: 'UP' }).waitFor({ timeout: 5_000 });
     web2.setHandler((_req, res) => res.writeHead(503).end());
-    await row(page, 'web2').locator('.note', { hasText: /going down [12]\/3/ }).waitFor({ timeout: CHECK_INTERVAL_MS * 1.1 + REFRESH_MS + SLACK_MS });
+    await row(page, 'web2')
+      .locator('.note', { hasText: /going down [12]\/3/ })
+      .waitFor({ timeout: CHECK_INTERVAL_MS * 1.1 + REFRESH_MS + SLACK_MS });
     expect(await row(page, 'web2').getAttribute('class')).toContain('going-down');
     expect(await row(page, 'web2').locator('.badge').textContent()).toBe('UP');
     expect(errors).toEqual([]);
@@ -140,7 +152,9 @@ describe.skipIf(!hasChromium)('/stats in headless Chromium', () => {
 
     await row(page, 'web1').getByRole('button', { name: 'DRAIN' }).click();
     await untilApiState(running, 'web1', 'DRAIN');
-    await row(page, 'web1').locator('.badge', { hasText: 'DRAIN' }).waitFor({ timeout: REFRESH_MS + SLACK_MS });
+    await row(page, 'web1')
+      .locator('.badge', { hasText: 'DRAIN' })
+      .waitFor({ timeout: REFRESH_MS + SLACK_MS });
     expect(await row(page, 'web1').getByRole('button', { name: 'DRAIN' }).getAttribute('aria-pressed')).toBe('true');
 
     // Keyboard only: Tab onto MAINT, Enter. The focus stays on the button across refreshes.
@@ -150,8 +164,12 @@ describe.skipIf(!hasChromium)('/stats in headless Chromium', () => {
     expect(await maint.evaluate((button) => button === document.activeElement)).toBe(true);
     await page.keyboard.press('Enter');
     await untilApiState(running, 'web2', 'MAINT');
-    await row(page, 'web2').locator('.badge', { hasText: 'MAINT' }).waitFor({ timeout: REFRESH_MS + SLACK_MS });
-    await page.waitForFunction(() => document.querySelector('#announcer')?.textContent?.includes('web/web2 is MAINT'), null, { timeout: REFRESH_MS + SLACK_MS });
+    await row(page, 'web2')
+      .locator('.badge', { hasText: 'MAINT' })
+      .waitFor({ timeout: REFRESH_MS + SLACK_MS });
+    await page.waitForFunction(() => document.querySelector('#announcer')?.textContent?.includes('web/web2 is MAINT'), null, {
+      timeout: REFRESH_MS + SLACK_MS,
+    });
     expect(await maint.evaluate((button) => button === document.activeElement)).toBe(true);
     expect(errors).toEqual([]);
   });

@@ -39,7 +39,10 @@ async function demoServer(name: string, errorShare = 0): Promise<DemoServer> {
     handler: (req, res) => {
       const fail = req.url === '/health' ? health.failing : Math.random() < (health.failing ? 0.5 : errorShare);
       const delayMs = 30 + Math.random() * 150;
-      setTimeout(() => res.writeHead(fail ? 503 : 200, { 'content-type': 'text/plain' }).end(fail ? 'unavailable\n' : `hello from ${name}\n`), delayMs);
+      setTimeout(
+        () => res.writeHead(fail ? 503 : 200, { 'content-type': 'text/plain' }).end(fail ? 'unavailable\n' : `hello from ${name}\n`),
+        delayMs,
+      );
     },
   });
   return Object.assign(health, { backend, cert });

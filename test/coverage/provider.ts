@@ -47,7 +47,12 @@ async function childCoverage(): Promise<{ map: CoverageMapData[]; processes: num
       const sourceMap = JSON.parse(readFileSync(`${jsFile}.map`, 'utf8')) as SourceMap;
       // Absolute sources, as vitest's own conversion makes them.
       sourceMap.sources = sourceMap.sources.map((source) => new URL(source, script.url).href);
-      return convert({ code, sourceMap, ast: parse(jsFile, code).then((result) => result.program), coverage: { url: script.url, functions: script.functions } });
+      return convert({
+        code,
+        sourceMap,
+        ast: parse(jsFile, code).then((result) => result.program),
+        coverage: { url: script.url, functions: script.functions },
+      });
     }),
   );
   rmSync(CHILD_DIR, { recursive: true, force: true });

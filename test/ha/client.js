@@ -57,8 +57,14 @@ function send(user, cookie) {
         clearTimeout(timer);
         const setCookie = res.headers['set-cookie']?.[0]?.split(';')[0];
         resolve({
-          user, start, ms: Date.now() - start, status: res.statusCode,
-          server: res.headers['x-server'], via: res.headers['x-peer'], setCookie: setCookie !== undefined, cookie: setCookie,
+          user,
+          start,
+          ms: Date.now() - start,
+          status: res.statusCode,
+          server: res.headers['x-server'],
+          via: res.headers['x-peer'],
+          setCookie: setCookie !== undefined,
+          cookie: setCookie,
         });
       });
       res.on('error', (err) => resolve({ user, start, ms: Date.now() - start, error: err.code ?? err.message }));

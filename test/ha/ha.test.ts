@@ -114,8 +114,16 @@ describe('an active/standby pair with keepalived', () => {
     for (const [index, name] of (['web1', 'web2'] as const).entries()) {
       const files = writePair(dir, name, serverCerts[name]);
       const backend = startIn('backends', name, [
-        process.execPath, join(HERE, 'backend.js'), '--name', name, '--bind', `${HOSTS.backends[index]}:8443`,
-        '--cert', join(dir, files.cert), '--key', join(dir, files.key),
+        process.execPath,
+        join(HERE, 'backend.js'),
+        '--name',
+        name,
+        '--bind',
+        `${HOSTS.backends[index]}:8443`,
+        '--cert',
+        join(dir, files.cert),
+        '--key',
+        join(dir, files.key),
       ]);
       await backend.waitForLine((line) => typeof line.listening === 'string', 10_000, `${name} listening`);
     }
@@ -162,17 +170,41 @@ describe('an active/standby pair with keepalived', () => {
       const nodeDir = join(dir, node);
       // Foreground, VRRP only, logging to stdout, with pid files of its own.
       startIn(node, `keepalived ${node}`, [
-        keepalived, '--vrrp', '--dont-fork', '--log-console', '--log-detail', '--use-file', join(nodeDir, 'keepalived.conf'),
-        '--pid', join(nodeDir, 'keepalived.pid'), '--vrrp_pid', join(nodeDir, 'vrrp.pid'),
+        keepalived,
+        '--vrrp',
+        '--dont-fork',
+        '--log-console',
+        '--log-detail',
+        '--use-file',
+        join(nodeDir, 'keepalived.conf'),
+        '--pid',
+        join(nodeDir, 'keepalived.pid'),
+        '--vrrp_pid',
+        join(nodeDir, 'vrrp.pid'),
       ]);
     }
     // init_fail: each node proves its Doorman healthy (2 s), then lb1 waits out the master-down timer.
     await watch.lb1.until(true, 10_000);
 
     const client = startIn('client', 'client', [
-      process.execPath, join(HERE, 'client.js'), '--url', `https://${VIRTUAL_ADDRESS}/`, '--ca', join(dir, 'ca.crt'),
-      '--servername', 'localhost', '--users', String(USERS), '--interval-ms', '50', '--timeout-ms', '3000',
-      '--max-requests', '6000', '--max-ms', '50000',
+      process.execPath,
+      join(HERE, 'client.js'),
+      '--url',
+      `https://${VIRTUAL_ADDRESS}/`,
+      '--ca',
+      join(dir, 'ca.crt'),
+      '--servername',
+      'localhost',
+      '--users',
+      String(USERS),
+      '--interval-ms',
+      '50',
+      '--timeout-ms',
+      '3000',
+      '--max-requests',
+      '6000',
+      '--max-ms',
+      '50000',
     ]);
     const records = () => client.lines.filter(isRequestRecord) as RequestRecord[];
     /** Waits until every user has had SETTLED successful requests through `node` started after `after`. */
@@ -211,7 +243,13 @@ describe('an active/standby pair with keepalived', () => {
     // 3. Operators change a server on both nodes, through both admin APIs (docs/ha.md).
     const ctl = (node: Balancer, ...words: string[]) => {
       const { command, args } = lab.inside('client', [
-        process.execPath, CTL_PATH, '--admin', `http://${LB_ADDRESS[node]}:9090`, '--token', token, ...words,
+        process.execPath,
+        CTL_PATH,
+        '--admin',
+        `http://${LB_ADDRESS[node]}:9090`,
+        '--token',
+        token,
+        ...words,
       ]);
       return run(command, args, 10_000);
     };
@@ -230,7 +268,11 @@ describe('an active/standby pair with keepalived', () => {
         return '';
       }
     };
-    await waitFor(() => /-> MASTER/.test(transitions('lb2')) && (transitions('lb1').match(/-> MASTER/g) ?? []).length >= 2, 5_000, 'notify lines');
+    await waitFor(
+      () => /-> MASTER/.test(transitions('lb2')) && (transitions('lb1').match(/-> MASTER/g) ?? []).length >= 2,
+      5_000,
+      'notify lines',
+    );
 
     console.log(
       [

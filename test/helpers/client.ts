@@ -56,9 +56,7 @@ export function request(options: RequestOptions): Promise<Reply> {
 /** Sends raw bytes over TLS (when `ca` is set) or TCP and collects everything until the server closes. */
 export function rawExchange(port: number, payload: string, ca?: string, timeoutMs = 10_000): Promise<string> {
   return new Promise((resolve, reject) => {
-    const socket = ca
-      ? tls.connect({ host: '127.0.0.1', port, ca, servername: 'localhost' })
-      : net.connect({ host: '127.0.0.1', port });
+    const socket = ca ? tls.connect({ host: '127.0.0.1', port, ca, servername: 'localhost' }) : net.connect({ host: '127.0.0.1', port });
     const chunks: Buffer[] = [];
     const timer = setTimeout(() => {
       socket.destroy();

@@ -34,13 +34,18 @@ export async function readBody(request: UpstreamRequest): Promise<string> {
 export function echo(options: { chunked?: boolean } = {}): Script {
   return (request, h) => {
     h.onConnect(() => {});
-    void readBody(request).then((body) => {
-      const text = `${request.method} ${request.path} ${body}`;
-      const headers = options.chunked ? ['content-type', 'text/plain'] : ['content-type', 'text/plain', 'content-length', String(Buffer.byteLength(text))];
-      h.onResponse(200, 'OK', headers, () => {});
-      h.onData(Buffer.from(text));
-      h.onComplete([]);
-    }, (err: unknown) => h.onError(err as never));
+    void readBody(request).then(
+      (body) => {
+        const text = `${request.method} ${request.path} ${body}`;
+        const headers = options.chunked
+          ? ['content-type', 'text/plain']
+          : ['content-type', 'text/plain', 'content-length', String(Buffer.byteLength(text))];
+        h.onResponse(200, 'OK', headers, () => {});
+        h.onData(Buffer.from(text));
+        h.onComplete([]);
+      },
+      (err: unknown) => h.onError(err as never),
+    );
   };
 }
 
@@ -78,7 +83,17 @@ export async function startFront(script: Script, clientTimeoutMs = 2000, maxconn
     headers: NO_RULES,
     errorPages: {},
     check: null,
-    servers: [{ name: 's1', address: { host: '127.0.0.1', port: 9 }, tls: null, maxconn, weight: 1, cookie: 's1', proxyProtocol: null } as ServerConfig],
+    servers: [
+      {
+        name: 's1',
+        address: { host: '127.0.0.1', port: 9 },
+        tls: null,
+        maxconn,
+        weight: 1,
+        cookie: 's1',
+        proxyProtocol: null,
+      } as ServerConfig,
+    ],
   } as unknown as BackendConfig;
   const server = new UpstreamServer('web', config.servers[0]!, 0, timeouts, () => upstream);
   const backend = new Backend(config, [server], timeouts);

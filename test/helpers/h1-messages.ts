@@ -7,7 +7,7 @@ import fc from 'fast-check';
 const VISIBLE = Array.from({ length: 94 }, (_, i) => String.fromCharCode(0x21 + i));
 const PATH_CHARS = VISIBLE.filter((c) => c !== '#');
 const VALUE_CHARS = [...VISIBLE, ' ', '\t', '\xe9'];
-const TOKEN_CHARS = Array.from('abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&\'*+-.^_`|~');
+const TOKEN_CHARS = Array.from("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-.^_`|~");
 
 const text = (chars: string[], min: number, max: number) =>
   fc.array(fc.constantFrom(...chars), { minLength: min, maxLength: max }).map((a) => a.join(''));
@@ -29,21 +29,26 @@ const body = fc.oneof(
     const bytes = Buffer.from(b).toString('latin1');
     return { framing: `Content-Length: ${bytes.length}\r\n`, bytes };
   }),
-  fc.tuple(fc.array(chunk, { maxLength: 3 }), fc.constantFrom('', 'X-Sum: 1\r\n', 'A: b\r\nC:\r\n'), fc.boolean()).map(([chunks, trailers, upper]) => {
-    let bytes = '';
-    for (const [data, ext] of chunks) {
-      const size = data.length.toString(16);
-      bytes += `${upper ? size.toUpperCase() : size}${ext}\r\n${Buffer.from(data).toString('latin1')}\r\n`;
-    }
-    return { framing: 'Transfer-Encoding: chunked\r\n', bytes: `${bytes}0\r\n${trailers}\r\n` };
-  }),
+  fc
+    .tuple(fc.array(chunk, { maxLength: 3 }), fc.constantFrom('', 'X-Sum: 1\r\n', 'A: b\r\nC:\r\n'), fc.boolean())
+    .map(([chunks, trailers, upper]) => {
+      let bytes = '';
+      for (const [data, ext] of chunks) {
+        const size = data.length.toString(16);
+        bytes += `${upper ? size.toUpperCase() : size}${ext}\r\n${Buffer.from(data).toString('latin1')}\r\n`;
+      }
+      return { framing: 'Transfer-Encoding: chunked\r\n', bytes: `${bytes}0\r\n${trailers}\r\n` };
+    }),
 );
 
 /** Valid HTTP/1.x requests, head and body, as latin1 strings. */
 export const validRequest: fc.Arbitrary<string> = fc
   .record({
     method: fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD'),
-    target: fc.oneof(text(PATH_CHARS, 0, 20).map((p) => '/' + p), text(PATH_CHARS, 0, 8).map((p) => 'http://a.example:8080/' + p)),
+    target: fc.oneof(
+      text(PATH_CHARS, 0, 20).map((p) => '/' + p),
+      text(PATH_CHARS, 0, 8).map((p) => 'http://a.example:8080/' + p),
+    ),
     http11: fc.boolean(),
     host: fc.constantFrom('a.example', 'a.example:8443', '[::1]:80', '127.0.0.1'),
     fields: fc.array(field, { maxLength: 6 }),
@@ -102,7 +107,33 @@ export const SEEDS: readonly string[] = [
 /** The request appended after every message, so both parsers must agree where the next one starts. */
 export const NEXT_REQUEST = 'GET /next HTTP/1.1\r\nHost: n.example\r\n\r\n';
 
-const INTERESTING = [' ', '\t', '\r', '\n', '\x00', ':', ',', ';', '"', '\\', 'a', 'Z', '0', '9', 'f', '#', '/', '@', '?', '=', '-', '\x7f', '\x80', '\xff', '\x0b'];
+const INTERESTING = [
+  ' ',
+  '\t',
+  '\r',
+  '\n',
+  '\x00',
+  ':',
+  ',',
+  ';',
+  '"',
+  '\\',
+  'a',
+  'Z',
+  '0',
+  '9',
+  'f',
+  '#',
+  '/',
+  '@',
+  '?',
+  '=',
+  '-',
+  '\x7f',
+  '\x80',
+  '\xff',
+  '\x0b',
+];
 const LINE_ENDS = ['\n', '\r', '\n\r', '\r\r\n', '\r\n\r\n', ''];
 
 export interface Mutation {

@@ -99,7 +99,7 @@ export function llhttpReadResponse(bytes: Buffer, method: string): Promise<SeenR
       setImmediate(() => {
         clearTimeout(timer);
         out.body = Buffer.concat(chunks);
-        out.complete = response !== null && (response).complete;
+        out.complete = response !== null && response.complete;
         if (out.complete) out.error = null; // an error after the response (bytes past its end) is no disagreement here
         resolve(out);
       }),

@@ -33,7 +33,13 @@ function hpackInt(value: number, prefixBits: number, firstByteFlags = 0): Buffer
 /** A header block of literal fields without indexing, new names. */
 export function headerBlock(headers: ReadonlyArray<readonly [string, string]>): Buffer {
   return Buffer.concat(
-    headers.flatMap(([name, value]) => [Buffer.from([0x00]), hpackInt(name.length, 7), Buffer.from(name), hpackInt(Buffer.byteLength(value), 7), Buffer.from(value)]),
+    headers.flatMap(([name, value]) => [
+      Buffer.from([0x00]),
+      hpackInt(name.length, 7),
+      Buffer.from(name),
+      hpackInt(Buffer.byteLength(value), 7),
+      Buffer.from(value),
+    ]),
   );
 }
 
@@ -72,7 +78,13 @@ export async function openRawH2(port: number, ca: string): Promise<RawH2> {
       const type = buffered.readUInt8(3);
       const streamId = buffered.readUInt32BE(5) & 0x7fffffff;
       const payload = buffered.subarray(9, 9 + length);
-      received.push(type === FRAME.GOAWAY ? { type, streamId, errorCode: payload.readUInt32BE(4) } : type === FRAME.RST_STREAM ? { type, streamId, errorCode: payload.readUInt32BE(0) } : { type, streamId });
+      received.push(
+        type === FRAME.GOAWAY
+          ? { type, streamId, errorCode: payload.readUInt32BE(4) }
+          : type === FRAME.RST_STREAM
+            ? { type, streamId, errorCode: payload.readUInt32BE(0) }
+            : { type, streamId },
+      );
       buffered = buffered.subarray(9 + length);
     }
   });

@@ -74,7 +74,12 @@ async function terminate(running: Running | null): Promise<void> {
 
 /** Prepares a Pebble (config written, ports chosen); nothing runs until start(). */
 export async function preparePebble(options: PebbleOptions): Promise<Pebble> {
-  const [acmePort, managementPort, dnsPort, challtestManagementPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const [acmePort, managementPort, dnsPort, challtestManagementPort] = [
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+  ];
   writeFileSync(join(options.dir, 'pebble.crt'), options.listener.cert);
   writeFileSync(join(options.dir, 'pebble.key'), options.listener.key);
   const configFile = join(options.dir, 'pebble.json');
@@ -121,13 +126,33 @@ export async function preparePebble(options: PebbleOptions): Promise<Pebble> {
     async start() {
       dns = run(
         'pebble-challtestsrv',
-        ['-defaultIPv4', '127.0.0.1', '-defaultIPv6', '', '-dns01', `127.0.0.1:${dnsPort}`, '-http01', '', '-https01', '', '-tlsalpn01', '', '-management', `127.0.0.1:${challtestManagementPort}`],
+        [
+          '-defaultIPv4',
+          '127.0.0.1',
+          '-defaultIPv6',
+          '',
+          '-dns01',
+          `127.0.0.1:${dnsPort}`,
+          '-http01',
+          '',
+          '-https01',
+          '',
+          '-tlsalpn01',
+          '',
+          '-management',
+          `127.0.0.1:${challtestManagementPort}`,
+        ],
         {},
         sink,
       );
       await waitFor(() => log.includes('Starting challenge servers'), 10_000, 'pebble-challtestsrv');
       // No random sleeps, no rejected nonces, every order validated anew: deterministic tests.
-      pebble = run('pebble', ['-config', configFile, '-dnsserver', `127.0.0.1:${dnsPort}`], { PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0', PEBBLE_AUTHZREUSE: '0' }, sink);
+      pebble = run(
+        'pebble',
+        ['-config', configFile, '-dnsserver', `127.0.0.1:${dnsPort}`],
+        { PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0', PEBBLE_AUTHZREUSE: '0' },
+        sink,
+      );
       await waitForValue(
         async () => {
           try {

@@ -51,7 +51,13 @@ export async function connectWithHeader(port: number, header: Buffer, step = 0):
 export async function requestOver(socket: net.Socket, ca: string, path = '/'): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     // No agent: createConnection is only used without one.
-    const req = https.request({ host: '127.0.0.1', path, ca, servername: 'localhost', createConnection: () => tls.connect({ socket, ca, servername: 'localhost' }) });
+    const req = https.request({
+      host: '127.0.0.1',
+      path,
+      ca,
+      servername: 'localhost',
+      createConnection: () => tls.connect({ socket, ca, servername: 'localhost' }),
+    });
     req.on('response', (res) => {
       let body = '';
       res.on('data', (c: Buffer) => (body += c.toString()));
@@ -64,7 +70,9 @@ export async function requestOver(socket: net.Socket, ca: string, path = '/'): P
 
 /** An HTTP/2 session (ALPN h2) over a socket that already sent its PROXY header. */
 export function h2SessionOver(socket: net.Socket, ca: string): http2.ClientHttp2Session {
-  const session = http2.connect('https://localhost', { createConnection: () => tls.connect({ socket, ca, servername: 'localhost', ALPNProtocols: ['h2'] }) });
+  const session = http2.connect('https://localhost', {
+    createConnection: () => tls.connect({ socket, ca, servername: 'localhost', ALPNProtocols: ['h2'] }),
+  });
   session.on('error', () => {});
   return session;
 }
@@ -117,7 +125,10 @@ function readHeader(socket: net.Socket): Promise<SeenHeader> {
         if (end < 0) return;
         length = end + 2;
         const fields = buf.toString('latin1', 6, end).split(' ');
-        seen = fields[0] === 'UNKNOWN' ? { version: 1, source: 'UNKNOWN', sourcePort: 0 } : { version: 1, source: fields[1]!, sourcePort: Number(fields[3]) };
+        seen =
+          fields[0] === 'UNKNOWN'
+            ? { version: 1, source: 'UNKNOWN', sourcePort: 0 }
+            : { version: 1, source: fields[1]!, sourcePort: Number(fields[3]) };
       } else if (buf.length >= 16 && buf.subarray(0, 12).equals(V2_SIGNATURE)) {
         length = 16 + buf.readUInt16BE(14);
         if (buf.length < length) return;
@@ -170,7 +181,11 @@ export async function startProxyBackend(tlsPair?: { cert: string; key: string },
     res.writeHead(200, { 'content-type': 'text/plain' });
     res.end(`source=${header.source}\n`);
   };
-  const server = tlsPair ? (options.h2 ? http2.createSecureServer({ ...tlsPair, allowHTTP1: true }, handler) : https.createServer(tlsPair, handler)) : http.createServer(handler);
+  const server = tlsPair
+    ? options.h2
+      ? http2.createSecureServer({ ...tlsPair, allowHTTP1: true }, handler)
+      : https.createServer(tlsPair, handler)
+    : http.createServer(handler);
   const sockets = new Set<net.Socket>();
   const state = { refused: 0 };
   const acceptor = net.createServer({ pauseOnConnect: true }, (socket) => {

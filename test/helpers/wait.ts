@@ -15,7 +15,11 @@ export async function waitFor(probe: () => boolean | Promise<boolean>, timeoutMs
 }
 
 /** Polls `probe` until it returns something other than undefined, and resolves with it; fails after `timeoutMs`. */
-export async function waitForValue<T>(probe: () => T | undefined | Promise<T | undefined>, timeoutMs = DEFAULT_DEADLINE_MS, what = 'a value'): Promise<T> {
+export async function waitForValue<T>(
+  probe: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = DEFAULT_DEADLINE_MS,
+  what = 'a value',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();

@@ -12,7 +12,9 @@ const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
 /** The Sec-WebSocket-Accept value for a Sec-WebSocket-Key. */
 export function acceptFor(key: string): string {
-  return createHash('sha1').update(key + GUID).digest('base64');
+  return createHash('sha1')
+    .update(key + GUID)
+    .digest('base64');
 }
 
 const OPCODE_TEXT = 0x1;
@@ -140,7 +142,9 @@ export async function startWsBackend(name: string, tlsPair: { cert: string; key:
     const greeting = answer.greeting === undefined ? Buffer.alloc(0) : encodeFrame(OPCODE_TEXT, Buffer.from(answer.greeting), false);
     socket.write(
       Buffer.concat([
-        Buffer.from(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptFor(key)}\r\n\r\n`),
+        Buffer.from(
+          `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptFor(key)}\r\n\r\n`,
+        ),
         greeting,
       ]),
     );

@@ -85,10 +85,13 @@ describe('ACME from the command line', () => {
     const servedBy = new Set<string>();
     for (let i = 0; i < 6; i++) {
       const peer = await new Promise<tls.PeerCertificate>((resolve, reject) => {
-        const socket = tls.connect({ host: '127.0.0.1', port: tlsPort, servername: 'shop.test', ca: root, ALPNProtocols: ['http/1.1'] }, () => {
-          resolve(socket.getPeerCertificate());
-          socket.end();
-        });
+        const socket = tls.connect(
+          { host: '127.0.0.1', port: tlsPort, servername: 'shop.test', ca: root, ALPNProtocols: ['http/1.1'] },
+          () => {
+            resolve(socket.getPeerCertificate());
+            socket.end();
+          },
+        );
         socket.once('error', reject);
       });
       servedBy.add(peer.serialNumber);
@@ -96,12 +99,29 @@ describe('ACME from the command line', () => {
     expect(servedBy.size).toBe(1);
     const admin = `http://127.0.0.1:${adminLine.port as number}`;
     const { certs } = (await (await fetch(`${admin}/api/certs`)).json()) as { certs: Array<Record<string, unknown>> };
-    expect(certs).toEqual([expect.objectContaining({ frontend: 'https', names: ['shop.test'], source: 'acme', issuer: expect.stringContaining('Pebble') as unknown })]);
+    expect(certs).toEqual([
+      expect.objectContaining({
+        frontend: 'https',
+        names: ['shop.test'],
+        source: 'acme',
+        issuer: expect.stringContaining('Pebble') as unknown,
+      }),
+    ]);
     const samples = parseMetrics(await (await fetch(`${admin}/metrics`)).text());
     expect(metric(samples, 'lb_acme_renewals_total', { result: 'success' })).toBe(1);
-    expect(metric(samples, 'lb_cert_expiry_timestamp_seconds', { frontend: 'https', name: 'shop.test' })).toBeGreaterThan(Date.now() / 1000);
+    expect(metric(samples, 'lb_cert_expiry_timestamp_seconds', { frontend: 'https', name: 'shop.test' })).toBeGreaterThan(
+      Date.now() / 1000,
+    );
     // The challenge was answered by a worker (the primary serves nothing): its access line says so.
-    await waitFor(() => cli.lines.some((l) => l.msg === 'access' && typeof l.path === 'string' && l.path.includes('/.well-known/acme-challenge/') && l.pid !== primaryPid), 5_000, 'the challenge in a worker\'s access log');
+    await waitFor(
+      () =>
+        cli.lines.some(
+          (l) =>
+            l.msg === 'access' && typeof l.path === 'string' && l.path.includes('/.well-known/acme-challenge/') && l.pid !== primaryPid,
+        ),
+      5_000,
+      "the challenge in a worker's access log",
+    );
     expect(cli.lines.filter((l) => l.msg === 'acme certificate issued')).toHaveLength(1);
   });
 });

@@ -29,7 +29,9 @@ interface Setup {
   readonly backend: string;
 }
 
-async function setup(options: { blocked?: string[]; validitySeconds?: number; startPebble?: boolean; eab?: Record<string, string> } = {}): Promise<Setup> {
+async function setup(
+  options: { blocked?: string[]; validitySeconds?: number; startPebble?: boolean; eab?: Record<string, string> } = {},
+): Promise<Setup> {
   const dir = tempDir('doorman-acme-');
   const [httpPort, tlsPort] = [await freePort(), await freePort()];
   writeFileSync(join(dir, 'pebble-ca.crt'), pki.ca.cert);
@@ -41,11 +43,27 @@ async function setup(options: { blocked?: string[]; validitySeconds?: number; st
   return { dir, httpPort, tlsPort, pebble, backend: web.address };
 }
 
-function config(s: Setup, challenge: 'http-01' | 'tls-alpn-01', extra: { acme?: Record<string, unknown>; domains?: string[] } = {}): Record<string, unknown> {
+function config(
+  s: Setup,
+  challenge: 'http-01' | 'tls-alpn-01',
+  extra: { acme?: Record<string, unknown>; domains?: string[] } = {},
+): Record<string, unknown> {
   return {
-    acme: { directory: s.pebble.directory, email: 'ops@shop.test', storage: 'acme', ca: 'pebble-ca.crt', backoff: { min: '200ms', max: '1s' }, ...extra.acme },
+    acme: {
+      directory: s.pebble.directory,
+      email: 'ops@shop.test',
+      storage: 'acme',
+      ca: 'pebble-ca.crt',
+      backoff: { min: '200ms', max: '1s' },
+      ...extra.acme,
+    },
     frontends: [
-      { name: 'https', bind: `127.0.0.1:${s.tlsPort}`, tls: { acme: { domains: extra.domains ?? ['shop.test', 'www.shop.test'], challenge } }, backend: 'web' },
+      {
+        name: 'https',
+        bind: `127.0.0.1:${s.tlsPort}`,
+        tls: { acme: { domains: extra.domains ?? ['shop.test', 'www.shop.test'], challenge } },
+        backend: 'web',
+      },
       // The challenge is answered before this redirect.
       { name: 'http', bind: `127.0.0.1:${s.httpPort}`, redirect: 'https' },
     ],
@@ -62,12 +80,15 @@ async function start(s: Setup, cfg: Record<string, unknown>): Promise<RunningLb>
 /** The certificate the https frontend serves for `servername`, the handshake verified against `ca` when given. */
 function servedCertificate(port: number, servername: string, ca?: string): Promise<X509Certificate> {
   return new Promise((resolve, reject) => {
-    const socket = tls.connect({ host: '127.0.0.1', port, servername, ALPNProtocols: ['http/1.1'], ...(ca ? { ca } : { rejectUnauthorized: false }) }, () => {
-      const peer = socket.getPeerX509Certificate();
-      socket.end();
-      if (peer) resolve(peer);
-      else reject(new Error('no peer certificate'));
-    });
+    const socket = tls.connect(
+      { host: '127.0.0.1', port, servername, ALPNProtocols: ['http/1.1'], ...(ca ? { ca } : { rejectUnauthorized: false }) },
+      () => {
+        const peer = socket.getPeerX509Certificate();
+        socket.end();
+        if (peer) resolve(peer);
+        else reject(new Error('no peer certificate'));
+      },
+    );
     socket.once('error', reject);
   });
 }
@@ -126,7 +147,11 @@ describe('ACME with Pebble', () => {
     expect(failures[1]!.retryInMs as number).toBeGreaterThanOrEqual(failures[0]!.retryInMs as number);
     expect(await renewals(lb, 'failure')).toBeGreaterThanOrEqual(2);
     expect((await servedCertificate(s.tlsPort, 'shop.test')).issuer).toContain('Doorman placeholder');
-    expect(acmeCert(lb)).toMatchObject({ notAfter: null, issuer: null, acme: { lastError: expect.stringContaining('ECONNREFUSED') as unknown } });
+    expect(acmeCert(lb)).toMatchObject({
+      notAfter: null,
+      issuer: null,
+      acme: { lastError: expect.stringContaining('ECONNREFUSED') as unknown },
+    });
     await s.pebble.start();
     await waitFor(() => issued(lb).length === 1, 15_000, 'the certificate after the CA came back');
     const served = await servedCertificate(s.tlsPort, 'shop.test', await s.pebble.root());
@@ -179,7 +204,9 @@ describe('ACME with Pebble', () => {
     for (const report of reports) expect(existsSync(report.movedTo as string)).toBe(true);
     const aside = readdirSync(join(s.dir, 'acme/certs')).find((f) => f.includes('.rejected-'))!;
     expect(readFileSync(join(s.dir, 'acme/certs', aside), 'utf8')).toBe('{ not json');
-    expect(JSON.parse(readFileSync(join(s.dir, 'acme/certs/shop.test.json'), 'utf8'))).toMatchObject({ domains: ['shop.test', 'www.shop.test'] });
+    expect(JSON.parse(readFileSync(join(s.dir, 'acme/certs/shop.test.json'), 'utf8'))).toMatchObject({
+      domains: ['shop.test', 'www.shop.test'],
+    });
   });
 
   it('shows file and ACME certificates in /api/certs and lb_cert_expiry_timestamp_seconds', async () => {
@@ -192,12 +219,29 @@ describe('ACME with Pebble', () => {
     await waitFor(() => typeof acmeCert(lb)?.nextRenewal === 'string', 15_000, 'the certificate and its renewal schedule');
     const certs = lb.lb.certificates();
     expect(certs).toEqual([
-      { frontend: 'https', names: ['localhost'], issuer: 'Doorman Test CA', notAfter: expect.any(String) as unknown, source: 'file', nextRenewal: null },
-      expect.objectContaining({ frontend: 'https', names: ['shop.test', 'www.shop.test'], source: 'acme', issuer: expect.stringContaining('Pebble') as unknown, nextRenewal: expect.any(String) as unknown }),
+      {
+        frontend: 'https',
+        names: ['localhost'],
+        issuer: 'Doorman Test CA',
+        notAfter: expect.any(String) as unknown,
+        source: 'file',
+        nextRenewal: null,
+      },
+      expect.objectContaining({
+        frontend: 'https',
+        names: ['shop.test', 'www.shop.test'],
+        source: 'acme',
+        issuer: expect.stringContaining('Pebble') as unknown,
+        nextRenewal: expect.any(String) as unknown,
+      }),
     ]);
     const samples = parseMetrics(await lb.lb.metrics.registry.metrics());
-    expect(metric(samples, 'lb_cert_expiry_timestamp_seconds', { frontend: 'https', name: 'shop.test' })).toBe(Math.floor(Date.parse(certs[1]!.notAfter!) / 1000));
-    expect(metric(samples, 'lb_cert_expiry_timestamp_seconds', { frontend: 'https', name: 'localhost' })).toBe(Math.floor(Date.parse(certs[0]!.notAfter!) / 1000));
+    expect(metric(samples, 'lb_cert_expiry_timestamp_seconds', { frontend: 'https', name: 'shop.test' })).toBe(
+      Math.floor(Date.parse(certs[1]!.notAfter!) / 1000),
+    );
+    expect(metric(samples, 'lb_cert_expiry_timestamp_seconds', { frontend: 'https', name: 'localhost' })).toBe(
+      Math.floor(Date.parse(certs[0]!.notAfter!) / 1000),
+    );
     // The file certificate stays the default (no SNI), the ACME one answers its names.
     expect((await servedCertificate(s.tlsPort, 'localhost')).subject).toContain('CN=localhost');
     expect((await servedCertificate(s.tlsPort, 'shop.test')).issuer).toContain('Pebble');
@@ -232,14 +276,19 @@ describe('ACME with Pebble', () => {
     const web = await startBackend({ name: 'web1' });
     cleanups.push(() => web.close());
     const lb = await startLb(
-      { frontends: [{ name: 'https', bind: '127.0.0.1:0', tls: { certs: [{ cert: 'soon.crt', key: 'soon.key' }] }, backend: 'web' }], backends: [{ name: 'web', servers: [{ name: 'web1', address: web.address }] }] },
+      {
+        frontends: [{ name: 'https', bind: '127.0.0.1:0', tls: { certs: [{ cert: 'soon.crt', key: 'soon.key' }] }, backend: 'web' }],
+        backends: [{ name: 'web', servers: [{ name: 'web1', address: web.address }] }],
+      },
       dir,
     );
     cleanups.push(() => lb.close());
     const warning = lb.logs.find((l) => l.msg === 'certificate expires in less than 14 days');
     expect(warning).toMatchObject({ level: 40, frontend: 'https', names: ['soon.test'], source: 'file', daysLeft: 4 });
     const samples = parseMetrics(await lb.lb.metrics.registry.metrics());
-    expect(metric(samples, 'lb_cert_expiry_timestamp_seconds', { frontend: 'https', name: 'soon.test' })).toBe(Math.floor(Date.parse(new X509Certificate(soon.cert).validTo) / 1000));
+    expect(metric(samples, 'lb_cert_expiry_timestamp_seconds', { frontend: 'https', name: 'soon.test' })).toBe(
+      Math.floor(Date.parse(new X509Certificate(soon.cert).validTo) / 1000),
+    );
   });
 
   it('binds the account to an external account (acme.eab) when the CA requires it, and reports the refusal without', async () => {

@@ -103,7 +103,18 @@ describe('PUT /api/backends/{b}/servers/{s}/state', () => {
 
   it('answers 400 to a bad body, bad JSON or an unknown state, and changes nothing', async () => {
     const { running } = await twoServers();
-    const bodies: unknown[] = ['{"state": ', 'not json', '', {}, { state: 5 }, { state: 'OFF' }, { state: null }, [], 'null', { weight: 3 }];
+    const bodies: unknown[] = [
+      '{"state": ',
+      'not json',
+      '',
+      {},
+      { state: 5 },
+      { state: 'OFF' },
+      { state: null },
+      [],
+      'null',
+      { weight: 3 },
+    ];
     for (const body of bodies) {
       const reply = await admin(running, stateUrl('web1'), { method: 'PUT', body });
       expect(reply.status, JSON.stringify(body)).toBe(400);
@@ -271,7 +282,8 @@ describe('admin API against web pages (DNS rebinding, cross-site requests)', () 
       req.on('error', reject);
       req.end(body);
     });
-  const put = (running: RunningLb, headers: Record<string, string>, body = '{"state":"MAINT"}') => send(running, 'PUT', stateUrl('web1'), headers, body);
+  const put = (running: RunningLb, headers: Record<string, string>, body = '{"state":"MAINT"}') =>
+    send(running, 'PUT', stateUrl('web1'), headers, body);
   const web1State = (running: RunningLb) => running.lb.backends.get('web')!.server('web1')!.adminState;
 
   it('refuses a Host that is not loopback, the bind address or allowed, changing nothing', async () => {
@@ -283,7 +295,14 @@ describe('admin API against web pages (DNS rebinding, cross-site requests)', () 
     expect((await send(running, 'GET', '/api/state', { host: 'evil.example:9090' })).status).toBe(403);
     expect(web1State(running)).toBe('READY');
     // An address cannot be a rebinding: an operator may use the machine's IP.
-    for (const host of ['localhost', '127.0.0.1', 'lb.internal:9090', `127.0.0.1:${running.lb.adminPort()}`, '192.0.2.7:9090', '[2001:db8::1]:9090']) {
+    for (const host of [
+      'localhost',
+      '127.0.0.1',
+      'lb.internal:9090',
+      `127.0.0.1:${running.lb.adminPort()}`,
+      '192.0.2.7:9090',
+      '[2001:db8::1]:9090',
+    ]) {
       expect((await send(running, 'GET', '/api/state', { host })).status, host).toBe(200);
     }
   });
@@ -294,7 +313,10 @@ describe('admin API against web pages (DNS rebinding, cross-site requests)', () 
     expect([foreign.status, await foreign.text()]).toEqual([403, 'cross-site request\n']);
     const form = await put(running, { 'content-type': 'text/plain' });
     expect([form.status, await form.text()]).toEqual([403, 'body must be application/json\n']);
-    const reload = await fetch(`http://127.0.0.1:${running.lb.adminPort()}/api/reload`, { method: 'POST', headers: { 'sec-fetch-site': 'cross-site' } });
+    const reload = await fetch(`http://127.0.0.1:${running.lb.adminPort()}/api/reload`, {
+      method: 'POST',
+      headers: { 'sec-fetch-site': 'cross-site' },
+    });
     expect(reload.status).toBe(403);
     expect(web1State(running)).toBe('READY');
     // The stats page's own requests (same origin, JSON) still work.

@@ -180,7 +180,9 @@ describe('--check', () => {
 });
 
 describe('running', () => {
-  async function start(extra: Record<string, unknown> = {}): Promise<{ cli: RunningCli; backend: TestBackend; https: number; http: number }> {
+  async function start(
+    extra: Record<string, unknown> = {},
+  ): Promise<{ cli: RunningCli; backend: TestBackend; https: number; http: number }> {
     const backend = await backendServer();
     const dir = tempDir('doorman-cli-');
     writeConfig(validConfig(dir, backend.address, extra), dir);
@@ -214,7 +216,10 @@ describe('running', () => {
     writeConfig(config, dir);
     const result = await runCli(['-c', 'lb.yaml'], dir);
     expect(result.code).toBe(1);
-    const lines = result.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = result.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.some((l) => l.msg === 'cannot start' && l.level === 60)).toBe(true);
   });
 

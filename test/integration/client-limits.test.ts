@@ -97,7 +97,11 @@ describe('request rate', () => {
     expect(backend.requests).toHaveLength(2);
     await waitFor(() => running.logs.filter((l) => l.msg === 'access').length === 5, 5000, 'five access lines');
     expect(running.logs.filter((l) => l.msg === 'access' && l.status === 429)).toHaveLength(3);
-    expect(running.logs.find((l) => l.msg === 'access' && l.status === 429)).toMatchObject({ termination: 'rate-limited', backend: '', frontend: 'https' });
+    expect(running.logs.find((l) => l.msg === 'access' && l.status === 429)).toMatchObject({
+      termination: 'rate-limited',
+      backend: '',
+      frontend: 'https',
+    });
     expect(running.logs.filter((l) => l.msg === 'client over its limit')).toHaveLength(1);
     expect(await metricValue(running, 'lb_limit_rejections_total', { frontend: 'https', reason: 'rate' })).toBe(3);
   });
@@ -137,7 +141,7 @@ describe('allow and deny', () => {
   });
 });
 
-describe('limits by the PROXY header\'s address', () => {
+describe("limits by the PROXY header's address", () => {
   it('keys limits and deny by the carried address, each of hundreds of clients its own bucket', async () => {
     const { running, backend } = await setUp({
       proxyProtocol: { trusted: ['127.0.0.0/8'] },

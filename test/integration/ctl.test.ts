@@ -73,7 +73,11 @@ describe('doorman ctl', () => {
     const lines = table.stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^BACKEND\/SERVER\s+ADDRESS\s+STATE\s+HEALTH\s+ACTIVE\s+QUEUED\s+WEIGHT\s+LAST CHECK$/);
     expect(lines).toHaveLength(3);
-    expect(lines[1]).toMatch(new RegExp(`^web/web1\\s+${running.lb.backends.get('web')!.server('web1')!.config.address.host.replace(/\./g, '\\.')}:\\d+\\s+UP\\s+UP\\s+0\\s+0\\s+1\\s+-$`));
+    expect(lines[1]).toMatch(
+      new RegExp(
+        `^web/web1\\s+${running.lb.backends.get('web')!.server('web1')!.config.address.host.replace(/\./g, '\\.')}:\\d+\\s+UP\\s+UP\\s+0\\s+0\\s+1\\s+-$`,
+      ),
+    );
     expect(lines[2]).toMatch(/^web\/web2\s/);
 
     const json = await ctl(['--admin', admin, 'state', '--json']);

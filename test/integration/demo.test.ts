@@ -197,10 +197,25 @@ describe('startDemo', () => {
     const { demo, certDir } = await start();
     const port = demo.lb.port('https');
     // Asynchronous: the demo answers from this very process.
-    const curl = await execFileAsync('curl', ['--http2', '--silent', '--show-error', '--cacert', join(certDir, 'ca.crt'), '--write-out', '%{http_version} %{http_code}', '--output', '/dev/null', `https://localhost:${port}/`], {
-      encoding: 'utf8',
-      timeout: 20_000,
-    });
+    const curl = await execFileAsync(
+      'curl',
+      [
+        '--http2',
+        '--silent',
+        '--show-error',
+        '--cacert',
+        join(certDir, 'ca.crt'),
+        '--write-out',
+        '%{http_version} %{http_code}',
+        '--output',
+        '/dev/null',
+        `https://localhost:${port}/`,
+      ],
+      {
+        encoding: 'utf8',
+        timeout: 20_000,
+      },
+    );
     expect(curl.stderr).toBe('');
     expect(curl.stdout).toBe('2 200');
   });

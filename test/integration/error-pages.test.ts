@@ -56,7 +56,11 @@ describe('error pages', () => {
   });
 
   it("serves the frontend's page for a request the parser refuses, with HSTS", async () => {
-    const raw = await rawExchange(running.port(), 'GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n', pki.ca.cert);
+    const raw = await rawExchange(
+      running.port(),
+      'GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n',
+      pki.ca.cert,
+    );
     expect(raw).toMatch(/^HTTP\/1\.1 400/);
     expect(raw).toContain('Strict-Transport-Security: max-age=86400');
     expect(raw.endsWith('Bad request, friend\n')).toBe(true);
@@ -64,7 +68,13 @@ describe('error pages', () => {
 
   it('refuses a config naming a missing page, with the path of the key', async () => {
     const file = join(dir, 'missing.yaml');
-    writeFileSync(file, stringify({ ...config, backends: [{ name: 'app', errorPages: { 502: 'nope.html' }, servers: [{ name: 'a1', address: '127.0.0.1:9' }] }] }));
+    writeFileSync(
+      file,
+      stringify({
+        ...config,
+        backends: [{ name: 'app', errorPages: { 502: 'nope.html' }, servers: [{ name: 'a1', address: '127.0.0.1:9' }] }],
+      }),
+    );
     const result = await readConfig(file, {}, true);
     expect(result.problems?.[0]).toMatch(/^backends\.0\.errorPages\.502: cannot read .*nope\.html \(ENOENT\)$/);
   });

@@ -146,8 +146,20 @@ describe('certificate selection by SNI', () => {
     { what: 'SNI matched case-insensitively', servername: 'B.Test', expectName: 'b.test', san: 'DNS:b.test', cn: 'b.test' },
     { what: 'the wildcard for a name under it', servername: 'x.w.test', expectName: 'x.w.test', san: 'DNS:*.w.test', cn: 'wildcard' },
     { what: 'the first certificate for an unknown name', servername: 'c.test', expectName: 'a.test', san: 'DNS:a.test', cn: 'a.test' },
-    { what: 'the first certificate two labels under the wildcard', servername: 'y.x.w.test', expectName: 'a.test', san: 'DNS:a.test', cn: 'a.test' },
-    { what: 'the first certificate for the wildcard base name', servername: 'w.test', expectName: 'a.test', san: 'DNS:a.test', cn: 'a.test' },
+    {
+      what: 'the first certificate two labels under the wildcard',
+      servername: 'y.x.w.test',
+      expectName: 'a.test',
+      san: 'DNS:a.test',
+      cn: 'a.test',
+    },
+    {
+      what: 'the first certificate for the wildcard base name',
+      servername: 'w.test',
+      expectName: 'a.test',
+      san: 'DNS:a.test',
+      cn: 'a.test',
+    },
     // No servername and an IP host: Node's client sends no SNI at all.
     { what: 'the first certificate without SNI', servername: undefined, expectName: 'a.test', san: 'DNS:a.test', cn: 'a.test' },
   ];
@@ -267,7 +279,10 @@ describe('an ECDSA front certificate', () => {
       {
         frontends: [{ name: 'https', bind: '127.0.0.1:0', tls: { certs: [writePair(dir, 'ec', ecdsa)] }, backend: 'web' }],
         backends: [
-          { name: 'web', servers: [{ name: 'web1', address: backend.address, tls: { ca: writePair(dir, 'web1', webCert).cert, servername: 'web1' } }] },
+          {
+            name: 'web',
+            servers: [{ name: 'web1', address: backend.address, tls: { ca: writePair(dir, 'web1', webCert).cert, servername: 'web1' } }],
+          },
         ],
       },
       dir,

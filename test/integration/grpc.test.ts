@@ -14,8 +14,24 @@ const bytes = (b: Buffer) => b;
 
 /** A service with no .proto: messages are raw bytes. */
 const echoService = {
-  unary: { path: '/doorman.test.Echo/Unary', requestStream: false, responseStream: false, requestSerialize: bytes, requestDeserialize: bytes, responseSerialize: bytes, responseDeserialize: bytes },
-  count: { path: '/doorman.test.Echo/Count', requestStream: false, responseStream: true, requestSerialize: bytes, requestDeserialize: bytes, responseSerialize: bytes, responseDeserialize: bytes },
+  unary: {
+    path: '/doorman.test.Echo/Unary',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: bytes,
+    requestDeserialize: bytes,
+    responseSerialize: bytes,
+    responseDeserialize: bytes,
+  },
+  count: {
+    path: '/doorman.test.Echo/Count',
+    requestStream: false,
+    responseStream: true,
+    requestSerialize: bytes,
+    requestDeserialize: bytes,
+    responseSerialize: bytes,
+    responseDeserialize: bytes,
+  },
 } as const;
 const EchoClient = grpc.makeGenericClientConstructor(echoService, 'Echo');
 
@@ -49,8 +65,12 @@ async function startGrpcServer(handlers: Handlers = {}): Promise<GrpcServer> {
         call.end();
       }),
   });
-  const credentials = grpc.ServerCredentials.createSsl(null, [{ private_key: Buffer.from(serverCert.key), cert_chain: Buffer.from(serverCert.cert) }]);
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', credentials, (err, p) => (err ? reject(err) : resolve(p))));
+  const credentials = grpc.ServerCredentials.createSsl(null, [
+    { private_key: Buffer.from(serverCert.key), cert_chain: Buffer.from(serverCert.cert) },
+  ]);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', credentials, (err, p) => (err ? reject(err) : resolve(p))),
+  );
   return { server, address: `127.0.0.1:${port}`, forwardedFor };
 }
 
@@ -59,7 +79,10 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-async function setup(handlers?: Handlers, backend: Record<string, unknown> = {}): Promise<{ grpcServer: GrpcServer; running: RunningLb; client: grpc.Client }> {
+async function setup(
+  handlers?: Handlers,
+  backend: Record<string, unknown> = {},
+): Promise<{ grpcServer: GrpcServer; running: RunningLb; client: grpc.Client }> {
   const grpcServer = await startGrpcServer(handlers);
   cleanups.push(() => grpcServer.server.forceShutdown());
   const running = await startProxy(pki.front, [{ name: 'web1', address: grpcServer.address, trust: serverCert }], {
@@ -74,7 +97,9 @@ async function setup(handlers?: Handlers, backend: Record<string, unknown> = {})
 
 function unary(client: grpc.Client, request: string, options: grpc.CallOptions = {}): Promise<Buffer> {
   return new Promise((resolve, reject) =>
-    client.makeUnaryRequest(echoService.unary.path, bytes, bytes, Buffer.from(request), new grpc.Metadata(), options, (err, value) => (err ? reject(err) : resolve(value!))),
+    client.makeUnaryRequest(echoService.unary.path, bytes, bytes, Buffer.from(request), new grpc.Metadata(), options, (err, value) =>
+      err ? reject(err) : resolve(value!),
+    ),
   );
 }
 
@@ -95,7 +120,12 @@ describe('gRPC through Doorman', () => {
     expect((await unary(client, 'hi')).toString()).toBe('echo:hi');
     expect(grpcServer.forwardedFor).toEqual(['127.0.0.1']);
     await waitFor(() => running.logs.some((l) => l.msg === 'access'), 5000, 'access line');
-    expect(running.logs.find((l) => l.msg === 'access')).toMatchObject({ httpVersion: '2.0', status: 200, path: echoService.unary.path, server: 'web1' });
+    expect(running.logs.find((l) => l.msg === 'access')).toMatchObject({
+      httpVersion: '2.0',
+      status: 200,
+      path: echoService.unary.path,
+      server: 'web1',
+    });
   });
 
   it('health-checks the server over HTTP/2', async () => {

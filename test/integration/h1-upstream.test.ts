@@ -41,7 +41,17 @@ function call(
   request: Partial<UpstreamRequest>,
   options: { slowReader?: boolean; onData?: (o: Outcome) => void; resumeFirstAfter?: Promise<unknown>; chunkSizes?: number[] } = {},
 ): Call {
-  const outcome: Outcome = { events: [], status: 0, reason: '', headers: [], body: Buffer.alloc(0), trailers: [], error: null, socket: null, bodySent: 0 };
+  const outcome: Outcome = {
+    events: [],
+    status: 0,
+    reason: '',
+    headers: [],
+    body: Buffer.alloc(0),
+    trailers: [],
+    error: null,
+    socket: null,
+    bodySent: 0,
+  };
   const chunks: Buffer[] = [];
   let abort: (err?: Error) => void = () => {};
   let resume: () => void = () => {};
@@ -104,7 +114,17 @@ function call(
 }
 
 function serverConfig(port: number, extra: Partial<ServerConfig> = {}): ServerConfig {
-  return { name: 's1', address: { host: '127.0.0.1', port }, tls: null, maxconn: 0, weight: 1, cookie: 's1', protocol: 'http1', proxyProtocol: null, ...extra };
+  return {
+    name: 's1',
+    address: { host: '127.0.0.1', port },
+    tls: null,
+    maxconn: 0,
+    weight: 1,
+    cookie: 's1',
+    protocol: 'http1',
+    proxyProtocol: null,
+    ...extra,
+  };
 }
 
 interface Running {
@@ -158,7 +178,12 @@ async function rawServer(onRequest: (socket: Socket, head: string) => void): Pro
   );
 }
 
-function upstreamTo(port: number, extra: Partial<ServerConfig> = {}, timeouts: TimeoutsConfig = TIMEOUTS, tls: Parameters<typeof createH1Upstream>[2] = null): Upstream {
+function upstreamTo(
+  port: number,
+  extra: Partial<ServerConfig> = {},
+  timeouts: TimeoutsConfig = TIMEOUTS,
+  tls: Parameters<typeof createH1Upstream>[2] = null,
+): Upstream {
   const upstream = createH1Upstream(serverConfig(port, extra), timeouts, tls);
   cleanups.push(() => upstream.destroy());
   return upstream;
@@ -218,7 +243,11 @@ describe('H1 upstream: requests and responses', () => {
       });
     });
     const upstream = upstreamTo(server.port);
-    const o = await call(upstream, { method: 'POST', headers: ['host', 'x', 'content-length', '11'], body: Readable.from([Buffer.from('hello '), Buffer.from('world!!!')]) }).done;
+    const o = await call(upstream, {
+      method: 'POST',
+      headers: ['host', 'x', 'content-length', '11'],
+      body: Readable.from([Buffer.from('hello '), Buffer.from('world!!!')]),
+    }).done;
     expect([o.status, o.body.toString(), o.bodySent]).toEqual([200, 'ok', 11]);
     expect(seen).toEqual([{ te: undefined, cl: '11', body: 'hello world' }]);
   });
@@ -264,7 +293,11 @@ describe('H1 upstream: requests and responses', () => {
       socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
     });
     const o = await call(upstreamTo(server.port), {}).done;
-    expect([o.events, o.status, o.body.toString()]).toEqual([['connect', 'interim 100', 'interim 103 Link </a.css>', 'response', 'complete'], 200, 'ok']);
+    expect([o.events, o.status, o.body.toString()]).toEqual([
+      ['connect', 'interim 100', 'interim 103 Link </a.css>', 'response', 'complete'],
+      200,
+      'ok',
+    ]);
   });
 
   it('parses a head that arrives a byte at a time', async () => {
@@ -298,9 +331,11 @@ describe('H1 upstream: requests and responses', () => {
       }, 50);
     });
     const upstream = upstreamTo(server.port);
-    const body = Readable.from((function* () {
-      for (let i = 0; i < 64; i++) yield Buffer.alloc(size / 64, 1);
-    })());
+    const body = Readable.from(
+      (function* () {
+        for (let i = 0; i < 64; i++) yield Buffer.alloc(size / 64, 1);
+      })(),
+    );
     const o = await call(upstream, { method: 'PUT', body }, { slowReader: true }).done;
     expect([o.status, o.bodySent, received, o.body.length, o.body.equals(payload)]).toEqual([200, size, size, size, true]);
   });
@@ -333,7 +368,11 @@ describe('H1 upstream: connection reuse', () => {
   it('does not reuse a connection after Connection: close, nor after HTTP/1.0 without keep-alive', async () => {
     let n = 0;
     const server = await rawServer((socket) => {
-      socket.write(n++ % 2 === 0 ? 'HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\na' : 'HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nb');
+      socket.write(
+        n++ % 2 === 0
+          ? 'HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\na'
+          : 'HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nb',
+      );
     });
     const upstream = upstreamTo(server.port);
     for (let i = 0; i < 4; i++) expect((await call(upstream, {}).done).status).toBe(200);
@@ -422,7 +461,11 @@ describe('H1 upstream: connection reuse', () => {
 
 describe('H1 upstream: failures', () => {
   it.each([
-    ['Transfer-Encoding with Content-Length', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n3\r\nabc\r\n0\r\n\r\n', 'protocol: te-and-cl'],
+    [
+      'Transfer-Encoding with Content-Length',
+      'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n3\r\nabc\r\n0\r\n\r\n',
+      'protocol: te-and-cl',
+    ],
     ['a bad chunk size', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n', 'protocol: bad-chunk-size'],
     ['an oversized head', `HTTP/1.1 200 OK\r\nX-Big: ${'a'.repeat(70_000)}\r\n\r\n`, 'protocol: head-too-large'],
     ['a bad status line', 'HTTP/1.1 2000 OK\r\n\r\n', 'protocol: bad-status'],
@@ -466,7 +509,10 @@ describe('H1 upstream: failures', () => {
     const server = await rawServer(() => {});
     const pki = testPki();
     const cert = pki.issue('web1');
-    const tls = upstreamTlsOptions(serverConfig(server.port, { tls: { ca: null, pins: [], servername: 'web1' } }), Buffer.from(pki.ca.cert))!;
+    const tls = upstreamTlsOptions(
+      serverConfig(server.port, { tls: { ca: null, pins: [], servername: 'web1' } }),
+      Buffer.from(pki.ca.cert),
+    )!;
     const o = await call(upstreamTo(server.port, {}, { ...TIMEOUTS, connectMs: 150 }, tls), {}).done;
     expect(cert.cert).toContain('BEGIN');
     expect([o.events, o.error?.code, o.error?.message]).toEqual([['error'], 'LB_ERR_CONNECT_TIMEOUT', 'connect: timeout']);
@@ -479,10 +525,12 @@ describe('H1 upstream: TLS', () => {
   const other = pki.issue('web1', ['web1']);
 
   async function tlsServer(seen: string[]): Promise<Running> {
-    return listen(https.createServer({ cert: good.cert, key: good.key }, (req, res) => {
-      seen.push(req.url!);
-      res.end('secure');
-    }));
+    return listen(
+      https.createServer({ cert: good.cert, key: good.key }, (req, res) => {
+        seen.push(req.url!);
+        res.end('secure');
+      }),
+    );
   }
 
   function tlsUpstream(port: number, servername: string, pins: string[]): Upstream {

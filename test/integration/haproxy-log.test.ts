@@ -179,7 +179,15 @@ describe('log.format: haproxy', () => {
     await waitFor(() => httplogLines(running).length >= 2, 5_000, '2 httplog lines');
     const lines = httplogLines(running);
     const queued = lines.find((l) => l.uri === '/queued')!;
-    expect(queued).toMatchObject({ server: '<NOSRV>', Tc: '-1', Tr: '-1', status: '503', termination: 'sQ--', srvQueue: '0', backendQueue: '0' });
+    expect(queued).toMatchObject({
+      server: '<NOSRV>',
+      Tc: '-1',
+      Tr: '-1',
+      status: '503',
+      termination: 'sQ--',
+      srvQueue: '0',
+      backendQueue: '0',
+    });
     expect(Number(queued.Tw)).toBeGreaterThanOrEqual(190);
     // The slow request was in flight on web1 when the queued one was logged.
     expect(queued.beconn).toBe('1');

@@ -87,7 +87,11 @@ describe('metrics.haproxyCompat', () => {
     });
     expect((await request({ port: running.port(), ca: pki.ca.cert })).status).toBe(404);
 
-    await waitFor(async () => metric(await scrape(running), 'haproxy_frontend_http_requests_total', { proxy: 'https' }) === 7, 5_000, 'requests counted');
+    await waitFor(
+      async () => metric(await scrape(running), 'haproxy_frontend_http_requests_total', { proxy: 'https' }) === 7,
+      5_000,
+      'requests counted',
+    );
     const samples = await scrape(running);
     for (const server of ['web1', 'web2']) {
       expect(metric(samples, 'haproxy_server_http_responses_total', { proxy: 'web', server, code: '2xx' })).toBe(sent[server]);
@@ -163,13 +167,21 @@ describe('metrics.haproxyCompat', () => {
       backend: { balance: 'roundrobin', retries: 3, redispatch: true },
     });
     for (let i = 0; i < 6; i += 1) expect((await request({ port: running.port(), ca: pki.ca.cert })).status).toBe(200);
-    await waitFor(async () => metric(await scrape(running), 'haproxy_backend_http_requests_total', { proxy: 'web' }) === 6, 5_000, 'requests counted');
+    await waitFor(
+      async () => metric(await scrape(running), 'haproxy_backend_http_requests_total', { proxy: 'web' }) === 6,
+      5_000,
+      'requests counted',
+    );
     const samples = await scrape(running);
     const redispatches = metric(samples, 'haproxy_backend_redispatch_warnings_total', { proxy: 'web' })!;
     expect(redispatches).toBeGreaterThanOrEqual(1);
     expect(redispatches).toBe(metric(samples, 'lb_redispatches_total', { backend: 'web' }));
-    expect(metric(samples, 'haproxy_backend_retry_warnings_total', { proxy: 'web' })).toBe(metric(samples, 'lb_retries_total', { backend: 'web' }));
-    expect(metric(samples, 'haproxy_server_connection_errors_total', { proxy: 'web', server: 'web2' })).toBeGreaterThanOrEqual(redispatches);
+    expect(metric(samples, 'haproxy_backend_retry_warnings_total', { proxy: 'web' })).toBe(
+      metric(samples, 'lb_retries_total', { backend: 'web' }),
+    );
+    expect(metric(samples, 'haproxy_server_connection_errors_total', { proxy: 'web', server: 'web2' })).toBeGreaterThanOrEqual(
+      redispatches,
+    );
     expect(metric(samples, 'haproxy_server_connection_errors_total', { proxy: 'web', server: 'web1' })).toBe(0);
     expect(metric(samples, 'haproxy_backend_connection_errors_total', { proxy: 'web' })).toBe(
       metric(samples, 'haproxy_server_connection_errors_total', { proxy: 'web', server: 'web2' }),

@@ -36,7 +36,11 @@ describe('header rules, HSTS and X-Request-Id', () => {
               response: { set: { 'X-Frame-Options': 'DENY' }, remove: ['Server'] },
             },
             routes: [
-              { match: { path: '/routed/' }, backend: 'web', headers: { request: { set: { 'X-Order': 'route' }, add: { 'X-Trail': 'route' } } } },
+              {
+                match: { path: '/routed/' },
+                backend: 'web',
+                headers: { request: { set: { 'X-Order': 'route' }, add: { 'X-Trail': 'route' } } },
+              },
               { match: { path: '/missing' }, backend: 'dead' },
             ],
             backend: 'web',

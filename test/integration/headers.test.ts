@@ -31,8 +31,7 @@ describe('request headers', () => {
     const before = backend.requests.length;
     const out = await rawExchange(
       running.port(),
-      `GET / HTTP/1.1\r\nHost: a\r\n${name}: ${name === 'TE' ? 'trailers' : 'v'}\r\n` +
-        'Connection: close, X-Named\r\nX-Kept: yes\r\n\r\n',
+      `GET / HTTP/1.1\r\nHost: a\r\n${name}: ${name === 'TE' ? 'trailers' : 'v'}\r\n` + 'Connection: close, X-Named\r\nX-Kept: yes\r\n\r\n',
       pki.ca.cert,
     );
     expect(out).toMatch(/^HTTP\/1\.1 200 /);

@@ -91,7 +91,8 @@ describe('a backend stopped and restarted', () => {
     // Several more failed checks: still exactly one transition line.
     const failuresNow = metric(samples, 'lb_server_check_failures_total', { backend: 'web', server: 'web1' }) ?? 0;
     await waitFor(
-      async () => (metric(await scrape(running), 'lb_server_check_failures_total', { backend: 'web', server: 'web1' }) ?? 0) >= failuresNow + 3,
+      async () =>
+        (metric(await scrape(running), 'lb_server_check_failures_total', { backend: 'web', server: 'web1' }) ?? 0) >= failuresNow + 3,
       3 * INTERVAL_MS * 1.1 + SLACK_MS * 2,
       'three more failed checks',
     );
@@ -111,7 +112,11 @@ describe('a backend stopped and restarted', () => {
     }
     expect(traffic(web2) - before).toBe(6);
 
-    const restarted = await listenOnPort(certs.web1, web1Port, healthHandler('web1', () => 200));
+    const restarted = await listenOnPort(
+      certs.web1,
+      web1Port,
+      healthHandler('web1', () => 200),
+    );
     cleanups.push(restarted.close);
     const restartedAt = Date.now();
     const upDeadline = 2 * INTERVAL_MS * 1.1 + TIMEOUT_MS + SLACK_MS;
@@ -131,10 +136,14 @@ describe('a server whose certificate does not match its pin', () => {
   it('starts UP, goes DOWN at the first check with `tls: pin mismatch`, and never comes UP', async () => {
     const web1 = await backend('web1');
     const otherKey = pki.selfSigned('web1');
-    const running = await startProxy(pki.front, [{ name: 'web1', address: web1.address, trust: certs.web1, pins: [spkiPin(otherKey.cert)] }], {
-      backend: { check: { path: '/health', interval: '60s', timeout: '1s', rise: 2, fall: 2 } },
-      top: { admin: { bind: '127.0.0.1:0' } },
-    });
+    const running = await startProxy(
+      pki.front,
+      [{ name: 'web1', address: web1.address, trust: certs.web1, pins: [spkiPin(otherKey.cert)] }],
+      {
+        backend: { check: { path: '/health', interval: '60s', timeout: '1s', rise: 2, fall: 2 } },
+        top: { admin: { bind: '127.0.0.1:0' } },
+      },
+    );
     cleanups.push(() => running.close());
     const checker = running.lb.health.checker;
     await checker.stop(); // driven by runOnce only
@@ -231,7 +240,18 @@ describe('passive checks', () => {
       res.end('x\n');
     });
     const running = await proxy([web1], {
-      backend: { check: { path: '/health', interval: '60s', timeout: '1s', rise: 2, fall: 2, observe: 'layer7', errorLimit: 3, onError: 'mark-down' } },
+      backend: {
+        check: {
+          path: '/health',
+          interval: '60s',
+          timeout: '1s',
+          rise: 2,
+          fall: 2,
+          observe: 'layer7',
+          errorLimit: 3,
+          onError: 'mark-down',
+        },
+      },
     });
     for (let i = 1; i <= 3; i += 1) {
       expect(server(running, 'web1').state).toBe('UP');
@@ -292,7 +312,11 @@ describe('a server going DOWN', () => {
         { name: 'web2', address: web2.address, trust: certs.web2 },
       ],
       {
-        backend: { balance: 'roundrobin', cookie: { name: 'WEBSERVERID' }, check: { path: '/health', interval: '60s', timeout: '1s', rise: 2, fall: 2 } },
+        backend: {
+          balance: 'roundrobin',
+          cookie: { name: 'WEBSERVERID' },
+          check: { path: '/health', interval: '60s', timeout: '1s', rise: 2, fall: 2 },
+        },
         top: { timeouts: { queue: '5s' } },
       },
     );
@@ -340,11 +364,21 @@ describe('a server going DOWN', () => {
 describe('all servers DOWN', () => {
   it('answers 503 at once (not after timeouts.queue) and resumes by itself when a server recovers', async () => {
     let healthy = false;
-    const web1 = await backend('web1', healthHandler('web1', () => (healthy ? 200 : 503)));
-    const web2 = await backend('web2', healthHandler('web2', () => 503));
+    const web1 = await backend(
+      'web1',
+      healthHandler('web1', () => (healthy ? 200 : 503)),
+    );
+    const web2 = await backend(
+      'web2',
+      healthHandler('web2', () => 503),
+    );
     const running = await proxy([web1, web2], { backend: { check: FAST_CHECK }, top: { timeouts: { queue: '5s' } } });
 
-    await waitFor(() => server(running, 'web1').state === 'DOWN' && server(running, 'web2').state === 'DOWN', 2 * INTERVAL_MS + TIMEOUT_MS + SLACK_MS, 'both DOWN');
+    await waitFor(
+      () => server(running, 'web1').state === 'DOWN' && server(running, 'web2').state === 'DOWN',
+      2 * INTERVAL_MS + TIMEOUT_MS + SLACK_MS,
+      'both DOWN',
+    );
     const started = Date.now();
     const reply = await request({ port: running.port(), ca: pki.ca.cert });
     expect(reply.status).toBe(503);

@@ -82,10 +82,7 @@ function closer(server: HttpsServer | NetServer | TlsServer, sockets: Set<Socket
 }
 
 /** An HTTPS server; `handler` may leave a request unanswered. */
-async function startHttps(
-  handler: (req: IncomingMessage, res: ServerResponse) => void,
-  identity: Authority = good,
-): Promise<Upstream> {
+async function startHttps(handler: (req: IncomingMessage, res: ServerResponse) => void, identity: Authority = good): Promise<Upstream> {
   const sockets = new Set<Socket>();
   const requests: Upstream['requests'] = [];
   const server = createHttpsServer({ cert: identity.cert, key: identity.key }, (req, res) => {
@@ -244,7 +241,10 @@ describe('active checks against real servers', () => {
   });
 
   it('a server whose key matches no pin never passes a check: tls: pin mismatch', async () => {
-    const upstream = await startHttps(respondWith(() => 200), otherKey);
+    const upstream = await startHttps(
+      respondWith(() => 200),
+      otherKey,
+    );
     const rec = recorder();
     const server = serverConfig(upstream.port, { pins: [spkiPin(good.cert)] });
     const checker = createHealthChecker({ targets: [target(server, checkConfig({ rise: 1, fall: 1 }))], reporter: rec.reporter });
@@ -259,7 +259,10 @@ describe('active checks against real servers', () => {
   });
 
   it('the same server passes with its own pin', async () => {
-    const upstream = await startHttps(respondWith(() => 200), otherKey);
+    const upstream = await startHttps(
+      respondWith(() => 200),
+      otherKey,
+    );
     const server = serverConfig(upstream.port, { pins: [spkiPin(good.cert), spkiPin(otherKey.cert)] });
     const result = await probeServer(server, checkConfig(), createDialer(server, upstreamTlsOptions(server)));
     expect(result).toMatchObject({ ok: true, status: 200, reason: 'ok' });
@@ -308,7 +311,10 @@ describe('active checks against real servers', () => {
   it('skips interim responses: 103 then 200 is ok', async () => {
     const upstream = await startRawTls('HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
     const server = serverConfig(upstream.port);
-    expect(await probeServer(server, checkConfig(), createDialer(server, upstreamTlsOptions(server)))).toMatchObject({ ok: true, status: 200 });
+    expect(await probeServer(server, checkConfig(), createDialer(server, upstreamTlsOptions(server)))).toMatchObject({
+      ok: true,
+      status: 200,
+    });
   });
 
   it('a malformed status line fails with a protocol reason, not a status', async () => {
@@ -336,7 +342,10 @@ describe('active checks against real servers', () => {
   it('an h2 backend server that only speaks HTTP/1.1 is still checked, over HTTP/1.1', async () => {
     const upstream = await startRawTls('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
     const server = { ...serverConfig(upstream.port), protocol: 'h2' as const };
-    expect(await probeServer(server, checkConfig(), createDialer(server, upstreamTlsOptions(server)))).toMatchObject({ ok: true, status: 200 });
+    expect(await probeServer(server, checkConfig(), createDialer(server, upstreamTlsOptions(server)))).toMatchObject({
+      ok: true,
+      status: 200,
+    });
   });
 });
 
@@ -439,9 +448,7 @@ describe('start() and stop()', () => {
         inFlight -= 1;
       }
     };
-    const targets = ['a', 'b', 'c'].map((name) =>
-      target(serverConfig(upstream.port), checkConfig({ intervalMs: 20 }), `web/${name}`),
-    );
+    const targets = ['a', 'b', 'c'].map((name) => target(serverConfig(upstream.port), checkConfig({ intervalMs: 20 }), `web/${name}`));
     const checker = createHealthChecker({ targets, reporter: rec.reporter, probe: counting });
     checker.start();
     await waitFor(() => rec.reports.length >= 9, 5000, 'a few rounds of probes');

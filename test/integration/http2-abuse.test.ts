@@ -61,19 +61,32 @@ async function politeGet(): Promise<number> {
 
 async function metric(name: string): Promise<string> {
   const text = await fetch(`http://127.0.0.1:${running.lb.adminPort()}/metrics`).then((r) => r.text());
-  return text.split('\n').filter((line) => line.startsWith(name)).join('\n');
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith(name))
+    .join('\n');
 }
 
 describe('HTTP/2 heads that must not reach an HTTP/1.1 server', () => {
-  async function answerTo(fields: ReadonlyArray<readonly [string, string]>, data?: { body: string }): Promise<{ status?: number; reset?: number }> {
+  async function answerTo(
+    fields: ReadonlyArray<readonly [string, string]>,
+    data?: { body: string },
+  ): Promise<{ status?: number; reset?: number }> {
     const raw = await openRawH2(running.port(), pki.ca.cert);
     try {
       const block = headerBlock(fields);
       raw.send(frame(FRAME.HEADERS, FLAG.END_HEADERS | (data ? 0 : FLAG.END_STREAM), 1, block));
       if (data) raw.send(frame(FRAME.DATA, FLAG.END_STREAM, 1, Buffer.from(data.body)));
-      await waitFor(() => raw.received.some((f) => f.streamId === 1 && (f.type === FRAME.RST_STREAM || f.type === FRAME.HEADERS)) || raw.socket.destroyed, 10_000, 'an answer on stream 1');
+      await waitFor(
+        () =>
+          raw.received.some((f) => f.streamId === 1 && (f.type === FRAME.RST_STREAM || f.type === FRAME.HEADERS)) || raw.socket.destroyed,
+        10_000,
+        'an answer on stream 1',
+      );
       const reset = raw.received.find((f) => f.streamId === 1 && f.type === FRAME.RST_STREAM);
-      return reset ? { reset: reset.errorCode } : { status: raw.received.some((f) => f.streamId === 1 && f.type === FRAME.HEADERS) ? 1 : undefined };
+      return reset
+        ? { reset: reset.errorCode }
+        : { status: raw.received.some((f) => f.streamId === 1 && f.type === FRAME.HEADERS) ? 1 : undefined };
     } finally {
       raw.socket.destroy();
     }
@@ -108,7 +121,9 @@ describe('HTTP/2 heads that must not reach an HTTP/1.1 server', () => {
 
   it('resets a stream whose DATA exceeds its content-length, forwarding no byte past it', async () => {
     const before = web.requests.length;
-    const post = requestHeaders(running.port(), '/cl-mismatch').map(([n, v]) => (n === ':method' ? ([n, 'POST'] as const) : ([n, v] as const)));
+    const post = requestHeaders(running.port(), '/cl-mismatch').map(([n, v]) =>
+      n === ':method' ? ([n, 'POST'] as const) : ([n, v] as const),
+    );
     const answer = await answerTo([...post, ['content-length', '5']], { body: 'hello, and more' });
     expect(answer.reset ?? answer.status).toBeDefined();
     for (const r of web.requests.slice(before).filter((r) => r.url === '/cl-mismatch')) expect(r.body.length).toBeLessThanOrEqual(5);
@@ -135,7 +150,8 @@ describe('HTTP/2 abuse', () => {
   it('refuses streams past maxConcurrentStreams with RST_STREAM REFUSED_STREAM', async () => {
     const raw = await openRawH2(running.port(), pki.ca.cert);
     const frames = [];
-    for (let id = 1; id <= 39; id += 2) frames.push(frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, id, headerBlock(requestHeaders(running.port(), '/hold'))));
+    for (let id = 1; id <= 39; id += 2)
+      frames.push(frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, id, headerBlock(requestHeaders(running.port(), '/hold'))));
     raw.send(...frames);
     await waitFor(() => raw.received.filter((f) => f.type === FRAME.RST_STREAM).length >= 10, 10_000, 'refused streams');
     const refused = raw.received.filter((f) => f.type === FRAME.RST_STREAM);
@@ -171,16 +187,28 @@ describe('HTTP/2 abuse', () => {
 
   it('refuses a header list larger than maxHeaderListSize and keeps serving', async () => {
     const raw = await openRawH2(running.port(), pki.ca.cert);
-    const big = headerBlock([...requestHeaders(running.port()), ...Array.from({ length: 80 }, (_, i) => [`x-big-${i}`, 'z'.repeat(1000)] as const)]);
+    const big = headerBlock([
+      ...requestHeaders(running.port()),
+      ...Array.from({ length: 80 }, (_, i) => [`x-big-${i}`, 'z'.repeat(1000)] as const),
+    ]);
     // Split across CONTINUATION frames: a HEADERS frame may carry 16 KiB at most.
     const parts = [];
     for (let at = 0; at < big.length; at += 16_000) parts.push(big.subarray(at, at + 16_000));
     raw.send(
       ...parts.map((part, i) =>
-        frame(i === 0 ? FRAME.HEADERS : FRAME.CONTINUATION, (i === 0 ? FLAG.END_STREAM : 0) | (i === parts.length - 1 ? FLAG.END_HEADERS : 0), 1, part),
+        frame(
+          i === 0 ? FRAME.HEADERS : FRAME.CONTINUATION,
+          (i === 0 ? FLAG.END_STREAM : 0) | (i === parts.length - 1 ? FLAG.END_HEADERS : 0),
+          1,
+          part,
+        ),
       ),
     );
-    await waitFor(() => raw.socket.destroyed || raw.received.some((f) => f.streamId === 1 || f.type === FRAME.GOAWAY), 10_000, 'an answer to the big head');
+    await waitFor(
+      () => raw.socket.destroyed || raw.received.some((f) => f.streamId === 1 || f.type === FRAME.GOAWAY),
+      10_000,
+      'an answer to the big head',
+    );
     // Never forwarded: the server saw no request with these headers.
     expect(web.requests.some((r) => r.headers['x-big-0'] !== undefined)).toBe(false);
     raw.socket.destroy();

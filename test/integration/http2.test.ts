@@ -91,7 +91,9 @@ describe('HTTP/2 clients', () => {
     const withLength = await h2request(session, { ':method': 'POST', ':path': '/post1', 'content-length': '5' }, 'hello');
     const streamed = await h2request(session, { ':method': 'POST', ':path': '/post2' }, 'streamed body');
     expect([withLength.headers[':status'], streamed.headers[':status']]).toEqual([200, 200]);
-    const bodies = Object.fromEntries([...web1.requests, ...web2.requests].filter((r) => r.url.startsWith('/post')).map((r) => [r.url, r.body]));
+    const bodies = Object.fromEntries(
+      [...web1.requests, ...web2.requests].filter((r) => r.url.startsWith('/post')).map((r) => [r.url, r.body]),
+    );
     expect(bodies).toEqual({ '/post1': 'hello', '/post2': 'streamed body' });
   });
 
@@ -110,7 +112,11 @@ describe('HTTP/2 clients', () => {
   it('writes one access line per stream with httpVersion 2.0, and counts streams', async () => {
     await h2request(session, { ':path': '/logged' });
     await waitFor(() => running.logs.some((l) => l.msg === 'access' && l.path === '/logged'), 5000, 'access line');
-    expect(running.logs.find((l) => l.msg === 'access' && l.path === '/logged')).toMatchObject({ httpVersion: '2.0', status: 200, termination: 'normal' });
+    expect(running.logs.find((l) => l.msg === 'access' && l.path === '/logged')).toMatchObject({
+      httpVersion: '2.0',
+      status: 200,
+      termination: 'normal',
+    });
     const metrics = await fetch(`http://127.0.0.1:${running.lb.adminPort()}/metrics`).then((r) => r.text());
     const streams = Number(/lb_http2_streams_total\{frontend="https"\} (\d+)/.exec(metrics)?.[1]);
     expect(streams).toBeGreaterThanOrEqual(55);
@@ -170,12 +176,26 @@ describe('HTTP/2 drain', () => {
 describe('ALPN', () => {
   it('offers only HTTP/1.1 with alpn: [http/1.1]: an h2-only client is refused, an h1 client served', async () => {
     const web1 = await startBackend({ name: 'web1', tls: web1Cert });
-    const running = await startProxy(pki.front, [{ name: 'web1', address: web1.address, trust: web1Cert }], { frontend: { alpn: ['http/1.1'] } });
+    const running = await startProxy(pki.front, [{ name: 'web1', address: web1.address, trust: web1Cert }], {
+      frontend: { alpn: ['http/1.1'] },
+    });
     try {
-      const socket = tls.connect({ port: running.port(), host: '127.0.0.1', servername: 'localhost', ca: pki.ca.cert, ALPNProtocols: ['h2'] });
+      const socket = tls.connect({
+        port: running.port(),
+        host: '127.0.0.1',
+        servername: 'localhost',
+        ca: pki.ca.cert,
+        ALPNProtocols: ['h2'],
+      });
       const refused = await new Promise<Error>((resolve) => socket.once('error', resolve));
       expect(refused.message).toContain('no application protocol');
-      const both = tls.connect({ port: running.port(), host: '127.0.0.1', servername: 'localhost', ca: pki.ca.cert, ALPNProtocols: ['h2', 'http/1.1'] });
+      const both = tls.connect({
+        port: running.port(),
+        host: '127.0.0.1',
+        servername: 'localhost',
+        ca: pki.ca.cert,
+        ALPNProtocols: ['h2', 'http/1.1'],
+      });
       await once(both, 'secureConnect', 5000);
       expect(both.alpnProtocol).toBe('http/1.1');
       both.destroy();

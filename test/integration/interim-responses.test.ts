@@ -128,7 +128,9 @@ describe('interim responses from an HTTP/1.1 server', () => {
 
   it('sends an HTTP/2 client the 103 as its own HEADERS frame', async () => {
     const seen = await h2Get(running.port(), '/hints');
-    expect(seen.interim.map((h) => [h[':status'], h.link, h['x-hop'], h['x-rule']])).toEqual([[103, '</a.css>; rel=preload', undefined, 'on']]);
+    expect(seen.interim.map((h) => [h[':status'], h.link, h['x-hop'], h['x-rule']])).toEqual([
+      [103, '</a.css>; rel=preload', undefined, 'on'],
+    ]);
     expect([seen.status, seen.body]).toEqual([200, 'ok']);
   });
 

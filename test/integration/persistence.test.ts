@@ -32,7 +32,8 @@ describe('cookie insert indirect nocache', () => {
     for (const b of backends) await b.close();
   });
 
-  const get = (headers: Record<string, string> = {}, port = running.port()) => request({ port, ca: port === running.port() ? pki.ca.cert : undefined, headers });
+  const get = (headers: Record<string, string> = {}, port = running.port()) =>
+    request({ port, ca: port === running.port() ? pki.ca.cert : undefined, headers });
 
   it('sets a session cookie with Path, HttpOnly and Secure on https, and Cache-Control private', async () => {
     const reply = await get();

@@ -16,7 +16,10 @@ afterEach(async () => {
 });
 
 /** Backends web1..N and a balancer whose `https` and `http` frontends both take PROXY protocol as given. */
-async function setUp(proxyProtocol: Record<string, unknown>, options: { servers?: number; balance?: string } = {}): Promise<{ running: RunningLb; backends: TestBackend[] }> {
+async function setUp(
+  proxyProtocol: Record<string, unknown>,
+  options: { servers?: number; balance?: string } = {},
+): Promise<{ running: RunningLb; backends: TestBackend[] }> {
   const backends: TestBackend[] = [];
   for (let i = 1; i <= (options.servers ?? 1); i++) {
     const backend = await startBackend({ name: `web${i}` });
@@ -30,7 +33,9 @@ async function setUp(proxyProtocol: Record<string, unknown>, options: { servers?
         { name: 'https', bind: '127.0.0.1:0', tls: { certs: [writePair(dir, 'front', pki.front)] }, backend: 'web', proxyProtocol },
         { name: 'http', bind: '127.0.0.1:0', backend: 'web', proxyProtocol },
       ],
-      backends: [{ name: 'web', balance: options.balance ?? 'roundrobin', servers: backends.map((b) => ({ name: b.name, address: b.address })) }],
+      backends: [
+        { name: 'web', balance: options.balance ?? 'roundrobin', servers: backends.map((b) => ({ name: b.name, address: b.address })) },
+      ],
     },
     dir,
   );
@@ -90,7 +95,7 @@ describe('PROXY protocol from a trusted peer', () => {
     expect(backends[0]!.requests.at(-1)).toMatchObject({ url: '/split', headers: { 'x-forwarded-for': '203.0.113.77' } });
   });
 
-  it('takes the connection\'s own address for v1 UNKNOWN and v2 LOCAL (the peer\'s health checks)', async () => {
+  it("takes the connection's own address for v1 UNKNOWN and v2 LOCAL (the peer's health checks)", async () => {
     const { running, backends } = await setUp({ trusted: ['127.0.0.0/8'] });
     const local = Buffer.from('0d0a0d0a000d0a515549540a20000000', 'hex');
     for (const header of [Buffer.from('PROXY UNKNOWN\r\n'), local]) {

@@ -29,7 +29,15 @@ async function setUp(version: 'v1' | 'v2', options: { tls?: boolean; h2?: boolea
   if (options.tls || options.h2) server.tls = { ca: writePair(dir, 'web1', cert).cert, servername: 'web1' };
   const running = await startLb(
     {
-      frontends: [{ name: 'https', bind: '127.0.0.1:0', tls: { certs: [writePair(dir, 'front', pki.front)] }, backend: 'web', proxyProtocol: { trusted: ['127.0.0.0/8'] } }],
+      frontends: [
+        {
+          name: 'https',
+          bind: '127.0.0.1:0',
+          tls: { certs: [writePair(dir, 'front', pki.front)] },
+          backend: 'web',
+          proxyProtocol: { trusted: ['127.0.0.0/8'] },
+        },
+      ],
       backends: [
         {
           name: 'web',
@@ -112,7 +120,13 @@ describe('a server without proxyProtocol', () => {
     const running = await startLb(
       {
         frontends: [{ name: 'https', bind: '127.0.0.1:0', tls: { certs: [writePair(dir, 'front', pki.front)] }, backend: 'web' }],
-        backends: [{ name: 'web', retries: 0, servers: [{ name: 'web1', address: backend.address, tls: { ca: writePair(dir, 'web1', cert).cert, servername: 'web1' } }] }],
+        backends: [
+          {
+            name: 'web',
+            retries: 0,
+            servers: [{ name: 'web1', address: backend.address, tls: { ca: writePair(dir, 'web1', cert).cert, servername: 'web1' } }],
+          },
+        ],
       },
       dir,
     );

@@ -94,7 +94,9 @@ async function reloadApi(setup: Setup): Promise<{ status: number; body: { reload
   return { status: res.status, body: (await res.json()) as { reloaded: boolean; errors?: string[]; warnings?: string[] } };
 }
 
-async function apiState(setup: Setup): Promise<{ backends: Array<{ name: string; servers: Array<{ name: string; state: string; weight: number }> }> }> {
+async function apiState(
+  setup: Setup,
+): Promise<{ backends: Array<{ name: string; servers: Array<{ name: string; state: string; weight: number }> }> }> {
   return (await (await fetch(`${setup.admin}/api/state`)).json()) as never;
 }
 
@@ -149,7 +151,11 @@ describe('hot reload', () => {
     web[1]!.setHandler((_req, res) => setTimeout(() => res.end('slow web2\n'), 400));
     const seenBefore = [web[0]!.requests.length, web[1]!.requests.length];
     const inFlight = [request({ port: setup.https, ca: pki.ca.cert }), request({ port: setup.https, ca: pki.ca.cert })];
-    await waitFor(() => web[0]!.requests.length > seenBefore[0]! && web[1]!.requests.length > seenBefore[1]!, 5000, 'a request in flight on each server');
+    await waitFor(
+      () => web[0]!.requests.length > seenBefore[0]! && web[1]!.requests.length > seenBefore[1]!,
+      5000,
+      'a request in flight on each server',
+    );
     setup.write([web[1]!]);
     expect((await reloadApi(setup)).status).toBe(200);
     const answers = (await Promise.all(inFlight)).map((r) => `${r.status} ${r.body}`).sort();
@@ -167,7 +173,9 @@ describe('hot reload', () => {
     const api = await reloadApi(setup);
     expect(api.status).toBe(400);
     expect(api.body.reloaded).toBe(false);
-    expect(api.body.errors).toEqual(expect.arrayContaining([expect.stringMatching(/^bogus: /), expect.stringMatching(/^frontends\.0\.bind: /)]));
+    expect(api.body.errors).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^bogus: /), expect.stringMatching(/^frontends\.0\.bind: /)]),
+    );
 
     const outcome = await setup.hup();
     expect(outcome.msg).toBe('reload refused: keeping the running config');
@@ -175,7 +183,9 @@ describe('hot reload', () => {
     expect((await request({ port: setup.https, ca: pki.ca.cert })).status).toBe(200);
 
     // A config that parses but names a missing certificate is refused too.
-    setup.write(web, { frontends: [{ name: 'https', bind: '127.0.0.1:0', tls: { certs: [{ cert: 'gone.crt', key: 'gone.key' }] }, backend: 'web' }] });
+    setup.write(web, {
+      frontends: [{ name: 'https', bind: '127.0.0.1:0', tls: { certs: [{ cert: 'gone.crt', key: 'gone.key' }] }, backend: 'web' }],
+    });
     const missing = await reloadApi(setup);
     expect(missing.status).toBe(400);
     expect(missing.body.errors!.join('\n')).toMatch(/frontends\.0\.tls\.certs\.0\.cert: /);
@@ -200,7 +210,11 @@ describe('hot reload', () => {
     const check = { path: '/health', interval: '300ms', timeout: '300ms', rise: 2, fall: 2 };
     const setup = await start(web, 2);
     // web1 DRAIN by the operator; web2 failing its checks.
-    await fetch(`${setup.admin}/api/backends/web/servers/web1/state`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ state: 'DRAIN' }) });
+    await fetch(`${setup.admin}/api/backends/web/servers/web1/state`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ state: 'DRAIN' }),
+    });
     web[1]!.setHandler((_req, res) => {
       res.writeHead(503);
       res.end();
@@ -222,7 +236,10 @@ describe('hot reload', () => {
     await waitFor(async () => (await apiState(setup)).backends[0]!.servers[1]!.state === 'DOWN', 10_000, 'web2 DOWN');
 
     // Another reload (a new check path): web1 stays DRAIN, web2 stays DOWN — no reset to UP.
-    writeFileSync(join(setup.dir, 'lb.yaml'), stringify({ ...config(web), backends: [{ ...config(web).backends[0], check: { ...check, path: '/other' } }] }));
+    writeFileSync(
+      join(setup.dir, 'lb.yaml'),
+      stringify({ ...config(web), backends: [{ ...config(web).backends[0], check: { ...check, path: '/other' } }] }),
+    );
     expect((await reloadApi(setup)).status).toBe(200);
     const servers = (await apiState(setup)).backends[0]!.servers;
     expect(servers.map((s) => [s.name, s.state])).toEqual([
@@ -244,7 +261,15 @@ describe('hot reload of listeners', () => {
     const next = `http://127.0.0.1:${moved}`;
     expect((await fetch(`${next}/api/state`)).status).toBe(401);
     expect((await fetch(`${next}/api/state`, { headers: { authorization: 'Bearer sesame' } })).status).toBe(200);
-    await waitFor(async () => (await fetch(`${setup.admin}/healthz`).then(() => 'open', () => 'closed')) === 'closed', 5000, 'old admin closed');
+    await waitFor(
+      async () =>
+        (await fetch(`${setup.admin}/healthz`).then(
+          () => 'open',
+          () => 'closed',
+        )) === 'closed',
+      5000,
+      'old admin closed',
+    );
   });
 
   it('binds a frontend whose port was taken once a later reload finds it free, and closes a removed one', async () => {
@@ -262,7 +287,9 @@ describe('hot reload of listeners', () => {
     const first = await reloadApi(setup);
     // In force, with a warning: the https frontend and everything else took the new config.
     expect(first.status).toBe(200);
-    expect((first.body as { warnings?: string[] }).warnings).toEqual([expect.stringMatching(/^frontends\.1\.bind: cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/)]);
+    expect((first.body as { warnings?: string[] }).warnings).toEqual([
+      expect.stringMatching(/^frontends\.1\.bind: cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/),
+    ]);
 
     await new Promise<void>((resolve) => blocker.close(() => resolve()));
     expect(await reloadApi(setup)).toEqual({ status: 200, body: { reloaded: true } });
@@ -271,7 +298,15 @@ describe('hot reload of listeners', () => {
     // Removed again: it stops accepting; the https frontend's socket never moved.
     setup.write(web, { frontends: [frontends[0]] });
     expect((await reloadApi(setup)).status).toBe(200);
-    await waitFor(async () => (await request({ port: taken }).then(() => 'open', () => 'closed')) === 'closed', 5000, 'plain frontend closed');
+    await waitFor(
+      async () =>
+        (await request({ port: taken }).then(
+          () => 'open',
+          () => 'closed',
+        )) === 'closed',
+      5000,
+      'plain frontend closed',
+    );
     expect((await request({ port: setup.https, ca: pki.ca.cert })).status).toBe(200);
   });
 

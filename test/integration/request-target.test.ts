@@ -37,7 +37,11 @@ describe('request targets', () => {
 
   it('forwards an absolute-form target as its origin-form path', async () => {
     const { running, backend } = await setup();
-    const out = await rawExchange(running.port(), 'GET http://shop.example/a/b?c=1 HTTP/1.1\r\nHost: shop.example\r\nConnection: close\r\n\r\n', pki.ca.cert);
+    const out = await rawExchange(
+      running.port(),
+      'GET http://shop.example/a/b?c=1 HTTP/1.1\r\nHost: shop.example\r\nConnection: close\r\n\r\n',
+      pki.ca.cert,
+    );
     expect(out).toMatch(/^HTTP\/1\.1 200 /);
     expect(backend.requests[0]!.url).toBe('/a/b?c=1');
   });

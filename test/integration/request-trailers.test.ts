@@ -23,12 +23,21 @@ interface Echo {
 }
 
 /** Streams `parts` from an HTTP/2 client and ends with `trailers`; the server's echo, or the reset code. */
-function h2Stream(port: number, path: string, parts: string[], trailers: OutgoingHttpHeaders, extra: OutgoingHttpHeaders = {}): Promise<{ status: number; echo: Echo | null; rstCode: number }> {
+function h2Stream(
+  port: number,
+  path: string,
+  parts: string[],
+  trailers: OutgoingHttpHeaders,
+  extra: OutgoingHttpHeaders = {},
+): Promise<{ status: number; echo: Echo | null; rstCode: number }> {
   const session = http2.connect(`https://localhost:${port}`, { ca: pki.ca.cert });
   session.on('error', () => {});
   return within(
     new Promise<{ status: number; echo: Echo | null; rstCode: number }>((resolve) => {
-      const stream = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', ...extra }, { waitForTrailers: true });
+      const stream = session.request(
+        { ':method': 'POST', ':path': path, 'content-type': 'application/grpc', ...extra },
+        { waitForTrailers: true },
+      );
       let status = 0;
       const chunks: Buffer[] = [];
       stream.on('response', (h: IncomingHttpHeaders) => (status = Number(h[':status'])));
@@ -68,7 +77,8 @@ function h1Raw(port: number, text: string): Promise<string> {
   );
 }
 
-const CHUNKED_WITH = (path: string, trailers: string) => `POST ${path} HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n2\r\nab\r\n1\r\nc\r\n0\r\n${trailers}\r\n`;
+const CHUNKED_WITH = (path: string, trailers: string) =>
+  `POST ${path} HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n2\r\nab\r\n1\r\nc\r\n0\r\n${trailers}\r\n`;
 
 function echoOf(response: string): Echo {
   expect(response).toMatch(/^HTTP\/1\.1 200 /);
@@ -132,7 +142,15 @@ describe('request trailers to an HTTP/1.1 server', () => {
     raw.send(
       frame(FRAME.HEADERS, FLAG.END_HEADERS, 1, headerBlock(post)),
       frame(FRAME.DATA, 0, 1, Buffer.from('ab')),
-      frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, 1, headerBlock([['x-bad', 'a\r\nhost: evil'], ['x-good', 'kept']])),
+      frame(
+        FRAME.HEADERS,
+        FLAG.END_HEADERS | FLAG.END_STREAM,
+        1,
+        headerBlock([
+          ['x-bad', 'a\r\nhost: evil'],
+          ['x-good', 'kept'],
+        ]),
+      ),
     );
     await waitFor(() => seenTrailers.some(([url]) => url === '/bad-raw'), 5000, 'the request at the server');
     raw.socket.destroy();

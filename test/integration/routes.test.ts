@@ -31,9 +31,17 @@ describe('routes', () => {
             routes: [
               { name: 'api', match: { host: 'api.example', path: '/v1/' }, backend: 'api' },
               { name: 'admin', match: { path: '/admin' }, respond: { status: 403, body: 'forbidden here\n' } },
-              { name: 'old', match: { path: '/old/' }, redirect: { to: 'https://shop.example/new', status: 308, keepPath: true, keepQuery: true } },
+              {
+                name: 'old',
+                match: { path: '/old/' },
+                redirect: { to: 'https://shop.example/new', status: 308, keepPath: true, keepQuery: true },
+              },
               { name: 'static', match: { path: '/static/' }, backend: 'api', stripPrefix: true },
-              { name: 'robots', match: { path: '/robots.txt', method: GET_ONLY }, respond: { status: 200, body: 'User-agent: *\nDisallow:\n' } },
+              {
+                name: 'robots',
+                match: { path: '/robots.txt', method: GET_ONLY },
+                respond: { status: 200, body: 'User-agent: *\nDisallow:\n' },
+              },
             ],
             backend: 'web',
           },
@@ -68,7 +76,11 @@ describe('routes', () => {
       expect([reply.status, reply.body]).toEqual([403, 'forbidden here\n']);
     }
     // Sent raw: clients normalise dot segments themselves.
-    const raw = await rawExchange(running.port(), 'GET /public/../admin HTTP/1.1\r\nHost: shop.example\r\nConnection: close\r\n\r\n', pki.ca.cert);
+    const raw = await rawExchange(
+      running.port(),
+      'GET /public/../admin HTTP/1.1\r\nHost: shop.example\r\nConnection: close\r\n\r\n',
+      pki.ca.cert,
+    );
     expect(raw).toMatch(/^HTTP\/1\.1 403/);
     expect(web.requests.length + api.requests.length).toBe(before);
   });
@@ -91,13 +103,20 @@ describe('routes', () => {
 
   it('shows route hits in /api/state and the route in the access line', async () => {
     await get('/robots.txt');
-    const state = (await (await fetch(`http://127.0.0.1:${running.lb.adminPort()}/api/state`)).json()) as { frontends: Array<{ name: string; routes: Array<{ name: string; hits: number }> }> };
+    const state = (await (await fetch(`http://127.0.0.1:${running.lb.adminPort()}/api/state`)).json()) as {
+      frontends: Array<{ name: string; routes: Array<{ name: string; hits: number }> }>;
+    };
     const routes = state.frontends.find((f) => f.name === 'https')!.routes;
     expect(routes.map((r) => r.name)).toEqual(['api', 'admin', 'old', 'static', 'robots']);
     expect(routes.find((r) => r.name === 'robots')!.hits).toBeGreaterThanOrEqual(1);
     expect(routes.find((r) => r.name === 'admin')!.hits).toBeGreaterThanOrEqual(3);
     await waitFor(() => running.logs.some((l) => l.msg === 'access' && l.path === '/robots.txt'), 5000, 'access line');
-    expect(running.logs.find((l) => l.msg === 'access' && l.path === '/robots.txt')).toMatchObject({ route: 'robots', status: 200, termination: 'local', backend: '' });
+    expect(running.logs.find((l) => l.msg === 'access' && l.path === '/robots.txt')).toMatchObject({
+      route: 'robots',
+      status: 200,
+      termination: 'local',
+      backend: '',
+    });
     const metrics = await (await fetch(`http://127.0.0.1:${running.lb.adminPort()}/metrics`)).text();
     expect(metrics).toMatch(/lb_route_requests_total\{frontend="https",route="admin"\} [3-9]/);
   });

@@ -114,7 +114,10 @@ describe('state file', () => {
 
       // The next change writes a good file; the corrupt one stays aside.
       expect((await put(running, 'web1', 'state', { state: 'MAINT' })).status).toBe(200);
-      expect((JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as StateJson).servers['web/web1']).toEqual({ state: 'MAINT', weight: 1 });
+      expect((JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as StateJson).servers['web/web1']).toEqual({
+        state: 'MAINT',
+        weight: 1,
+      });
       expect(readFileSync(join(dir, aside[0]!), 'utf8')).toBe(bytes);
     });
   }

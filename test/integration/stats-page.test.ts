@@ -22,7 +22,16 @@ afterEach(async () => {
 
 interface State {
   now: string;
-  frontends: Array<{ name: string; bind: string; tls: boolean; backend: string | null; redirect: string | null; connections: number; requests: number; errors: number }>;
+  frontends: Array<{
+    name: string;
+    bind: string;
+    tls: boolean;
+    backend: string | null;
+    redirect: string | null;
+    connections: number;
+    requests: number;
+    errors: number;
+  }>;
   backends: Array<{
     name: string;
     check: { path: string; intervalMs: number; timeoutMs: number; rise: number; fall: number } | null;
@@ -63,8 +72,28 @@ describe('/api/state for the stats page', () => {
     const view = await state(running);
     expect(Math.abs(Date.parse(view.now) - before)).toBeLessThan(5_000);
     expect(view.frontends).toEqual([
-      { name: 'https', bind: `127.0.0.1:${running.port('https')}`, tls: true, backend: 'web', redirect: null, connections: 0, requests: 0, errors: 0, routes: [] },
-      { name: 'http', bind: `127.0.0.1:${running.port('http')}`, tls: false, backend: 'web', redirect: null, connections: 0, requests: 0, errors: 0, routes: [] },
+      {
+        name: 'https',
+        bind: `127.0.0.1:${running.port('https')}`,
+        tls: true,
+        backend: 'web',
+        redirect: null,
+        connections: 0,
+        requests: 0,
+        errors: 0,
+        routes: [],
+      },
+      {
+        name: 'http',
+        bind: `127.0.0.1:${running.port('http')}`,
+        tls: false,
+        backend: 'web',
+        redirect: null,
+        connections: 0,
+        requests: 0,
+        errors: 0,
+        routes: [],
+      },
     ]);
     expect(view.backends[0]!.check).toEqual({ path: '/health', intervalMs: 60_000, timeoutMs: 1_000, rise: 2, fall: 3 });
     // A new server starts at counter = rise: UP, and the first failed check takes it down.
@@ -80,7 +109,8 @@ describe('/api/state for the stats page', () => {
     expect(open.frontends.find((f) => f.name === 'https')).toMatchObject({ connections: 1, requests: 1, errors: 0 });
 
     // Every server in MAINT: Doorman itself answers 503, an error of the frontend.
-    for (const server of ['web1', 'web2']) await admin(running, `/api/backends/web/servers/${server}/state`, { method: 'PUT', body: { state: 'MAINT' } });
+    for (const server of ['web1', 'web2'])
+      await admin(running, `/api/backends/web/servers/${server}/state`, { method: 'PUT', body: { state: 'MAINT' } });
     const reply = await request({ port: running.port('https'), ca: pki.ca.cert, path: '/b', agent });
     expect(reply.status).toBe(503);
     agent.destroy();
@@ -109,7 +139,10 @@ describe('/api/state for the stats page', () => {
     }
 
     const unchecked = await twoServers(null);
-    expect((await state(unchecked.running)).backends[0]).toMatchObject({ check: null, servers: [{ healthCounter: null }, { healthCounter: null }] });
+    expect((await state(unchecked.running)).backends[0]).toMatchObject({
+      check: null,
+      servers: [{ healthCounter: null }, { healthCounter: null }],
+    });
   });
 });
 

@@ -113,7 +113,10 @@ function testConfig(web: readonly TestBackend[], edit: (config: ExampleConfig) =
 function runExec(line: string, installed: Install, env: Record<string, string> = {}, timeoutMs = 15_000): Promise<CliExit> {
   const { argv } = parseExec(line, env);
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(argv[0]!, argv.slice(1), { cwd: directive(installed.unit, 'Service', 'WorkingDirectory'), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(argv[0]!, argv.slice(1), {
+      cwd: directive(installed.unit, 'Service', 'WorkingDirectory'),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -228,7 +231,9 @@ describe('examples/systemd/doorman.service: directives', () => {
     const configPath = configArg[configArg.indexOf('--config') + 1]!;
     expect(configPath).toBe('/etc/doorman/lb.yaml');
     // The primary SIGKILLs workers still draining 2 s after timeouts.shutdown; systemd must wait longer.
-    expect(parseTimespanMs(directive(unit, 'Service', 'TimeoutStopSec')!)).toBeGreaterThan(parseDuration(example.timeouts.shutdown) + 2_000);
+    expect(parseTimespanMs(directive(unit, 'Service', 'TimeoutStopSec')!)).toBeGreaterThan(
+      parseDuration(example.timeouts.shutdown) + 2_000,
+    );
     expect(posix.dirname(example.stateFile)).toBe(`/var/lib/${directive(unit, 'Service', 'StateDirectory')}`);
     expect(Number(directive(unit, 'Service', 'LimitNOFILE'))).toBeGreaterThanOrEqual(2 * example.maxconn);
     expect(example.admin.bind).toBe('127.0.0.1:9090');
@@ -312,7 +317,11 @@ describe('examples/systemd/doorman.service: its commands, run as systemd would',
     expect({ ran: reloaded.ran, code: reloaded.exit.code }).toEqual({ ran: 2, code: 0 });
     await main.waitForLine((l) => l.msg === 'reloaded', 10_000, 'reloaded');
     // web2, added by the reload, serves once web1 is in MAINT; that state lands in the StateDirectory.
-    const maint = await fetch(`${admin}/api/backends/web/servers/web1/state`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ state: 'MAINT' }) });
+    const maint = await fetch(`${admin}/api/backends/web/servers/web1/state`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ state: 'MAINT' }),
+    });
     expect(maint.status).toBe(200);
     await waitFor(async () => (await request({ port: https, ca: pki.ca.cert })).headers['x-backend'] === 'web2', 10_000, 'web2 serving');
     const stateFile = join(installed.stateDir, 'state.json');
@@ -327,7 +336,15 @@ describe('examples/systemd/doorman.service: its commands, run as systemd would',
     await waitFor(() => web[1]!.requests.slice(seen).some((r) => r.url === '/'), 5_000, 'request in flight');
     const stopAt = Date.now();
     process.kill(mainPid, directive(installed.unit, 'Service', 'KillSignal') ?? 'SIGTERM');
-    await waitFor(async () => (await fetch(`${admin}/healthz`).then((r) => r.status, () => 0)) === 503, 2_000, '/healthz 503');
+    await waitFor(
+      async () =>
+        (await fetch(`${admin}/healthz`).then(
+          (r) => r.status,
+          () => 0,
+        )) === 503,
+      2_000,
+      '/healthz 503',
+    );
     expect(await slow).toMatchObject({ status: 200, body: 'slow\n' });
     const exit = await exitWithin(main, parseTimespanMs(directive(installed.unit, 'Service', 'TimeoutStopSec')!));
     expect({ code: exit.code, signal: exit.signal }).toEqual({ code: 0, signal: null });

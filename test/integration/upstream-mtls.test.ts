@@ -46,7 +46,13 @@ async function proxy(port: number, withClientCert: boolean): Promise<RunningLb> 
           name: 'web',
           retries: 0,
           check: { path: '/health', interval: '60s' },
-          servers: [{ name: 'web1', address: `127.0.0.1:${port}`, tls: { ca, servername: 'web1', ...(withClientCert ? { cert: client.cert, key: client.key } : {}) } }],
+          servers: [
+            {
+              name: 'web1',
+              address: `127.0.0.1:${port}`,
+              tls: { ca, servername: 'web1', ...(withClientCert ? { cert: client.cert, key: client.key } : {}) },
+            },
+          ],
         },
       ],
     },
@@ -77,9 +83,22 @@ describe('mutual TLS to servers', () => {
     const other = writePair(dir, 'other', pki.issue('other'));
     const base = { frontends: [{ name: 'https', bind: '127.0.0.1:0', tls: { certs: [front] }, backend: 'web' }] };
     const file = join(dir, 'lb.yaml');
-    writeFileSync(file, stringify({ ...base, backends: [{ name: 'web', servers: [{ name: 'web1', address: '127.0.0.1:1', tls: { cert: client.cert, key: other.key } }] }] }));
-    expect((await readConfig(file, {}, true)).problems).toEqual(['backends.0.servers.0.tls.key: does not match backends.0.servers.0.tls.cert']);
-    writeFileSync(file, stringify({ ...base, backends: [{ name: 'web', servers: [{ name: 'web1', address: '127.0.0.1:1', tls: { cert: client.cert } }] }] }));
-    expect((await readConfig(file, {}, true)).problems).toEqual(['backends.0.servers.0.tls: set both cert and key for mutual TLS, or neither']);
+    writeFileSync(
+      file,
+      stringify({
+        ...base,
+        backends: [{ name: 'web', servers: [{ name: 'web1', address: '127.0.0.1:1', tls: { cert: client.cert, key: other.key } }] }],
+      }),
+    );
+    expect((await readConfig(file, {}, true)).problems).toEqual([
+      'backends.0.servers.0.tls.key: does not match backends.0.servers.0.tls.cert',
+    ]);
+    writeFileSync(
+      file,
+      stringify({ ...base, backends: [{ name: 'web', servers: [{ name: 'web1', address: '127.0.0.1:1', tls: { cert: client.cert } }] }] }),
+    );
+    expect((await readConfig(file, {}, true)).problems).toEqual([
+      'backends.0.servers.0.tls: set both cert and key for mutual TLS, or neither',
+    ]);
   });
 });

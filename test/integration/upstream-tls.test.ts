@@ -24,11 +24,43 @@ describe('upstream TLS', () => {
   const other = pki.selfSigned('web1', ['web1']);
 
   const cases = [
-    { what: 'the right CA, name and pin', served: good, trust: good, servername: 'web1', pins: [spkiPin(good.cert)], status: 200, reason: '' },
-    { what: 'a pin among several', served: good, trust: good, servername: 'web1', pins: [spkiPin(other.cert), spkiPin(good.cert)], status: 200, reason: '' },
-    { what: 'a wrong pin', served: good, trust: good, servername: 'web1', pins: [spkiPin(other.cert)], status: 502, reason: 'tls: pin mismatch' },
+    {
+      what: 'the right CA, name and pin',
+      served: good,
+      trust: good,
+      servername: 'web1',
+      pins: [spkiPin(good.cert)],
+      status: 200,
+      reason: '',
+    },
+    {
+      what: 'a pin among several',
+      served: good,
+      trust: good,
+      servername: 'web1',
+      pins: [spkiPin(other.cert), spkiPin(good.cert)],
+      status: 200,
+      reason: '',
+    },
+    {
+      what: 'a wrong pin',
+      served: good,
+      trust: good,
+      servername: 'web1',
+      pins: [spkiPin(other.cert)],
+      status: 502,
+      reason: 'tls: pin mismatch',
+    },
     { what: 'a certificate from another CA', served: other, trust: good, servername: 'web1', pins: [], status: 502, reason: 'tls: ' },
-    { what: 'a name mismatch', served: good, trust: good, servername: 'web9', pins: [], status: 502, reason: 'tls: ERR_TLS_CERT_ALTNAME_INVALID' },
+    {
+      what: 'a name mismatch',
+      served: good,
+      trust: good,
+      servername: 'web9',
+      pins: [],
+      status: 502,
+      reason: 'tls: ERR_TLS_CERT_ALTNAME_INVALID',
+    },
     {
       what: 'an expired certificate',
       served: pki.selfSigned('old', ['old'], { notBefore: new Date(Date.now() - 30 * DAY), notAfter: new Date(Date.now() - DAY) }),

@@ -166,7 +166,14 @@ describe('websocket tunnel', () => {
     // The record is written when the tunnel closes.
     client.socket.destroy();
     await waitFor(() => running.logs.some((l) => l.msg === 'access'), 5000, 'tunnel record');
-    expect(running.logs.find((l) => l.msg === 'access')).toMatchObject({ server: 'web2', status: 101, retries: 1, redispatched: true, cookieIn: 'V', termination: 'normal' });
+    expect(running.logs.find((l) => l.msg === 'access')).toMatchObject({
+      server: 'web2',
+      status: 101,
+      retries: 1,
+      redispatched: true,
+      cookieIn: 'V',
+      termination: 'normal',
+    });
   });
 
   it('carries a message sent with the upgrade request, and one the server sends with its 101', async () => {

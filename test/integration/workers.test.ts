@@ -95,7 +95,9 @@ describe('workers: 2', () => {
     expect(pids.has(primaryPid)).toBe(false);
 
     const samples = parseMetrics(await (await fetch(`${c.admin}/metrics`)).text());
-    const served = ['web1', 'web2'].map((server) => metric(samples, 'lb_requests_total', { frontend: 'https', backend: 'web', server, code: '200' }) ?? 0);
+    const served = ['web1', 'web2'].map(
+      (server) => metric(samples, 'lb_requests_total', { frontend: 'https', backend: 'web', server, code: '200' }) ?? 0,
+    );
     expect(served[0]! + served[1]!).toBe(total);
     // Every process knows web1 is up; the sum would say 3, the aggregate says 1.
     expect(metric(samples, 'lb_server_up', { backend: 'web', server: 'web1' })).toBe(1);
@@ -144,7 +146,11 @@ describe('workers: 2', () => {
       session.close();
       expect(status).toBe(200);
     }
-    await waitFor(() => c.cli.lines.filter((l) => l.msg === 'access' && String(l.path).startsWith('/h2/')).length === 6, 10_000, 'six access lines');
+    await waitFor(
+      () => c.cli.lines.filter((l) => l.msg === 'access' && String(l.path).startsWith('/h2/')).length === 6,
+      10_000,
+      'six access lines',
+    );
     const lines = c.cli.lines.filter((l) => l.msg === 'access' && String(l.path).startsWith('/h2/'));
     expect(lines.every((l) => l.httpVersion === '2.0')).toBe(true);
     expect(new Set(lines.map((l) => l.pid)).size).toBe(2);
@@ -163,16 +169,28 @@ describe('workers: 2', () => {
     expect(c.web[1]!.requests.filter((r) => r.url !== '/health').length).toBe(seenBefore);
 
     // web1 to MAINT: with web2 down, every worker answers 503 at once.
-    await fetch(`${c.admin}/api/backends/web/servers/web1/state`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ state: 'MAINT' }) });
+    await fetch(`${c.admin}/api/backends/web/servers/web1/state`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ state: 'MAINT' }),
+    });
     for (let i = 0; i < 6; i++) expect((await request({ port: c.https, ca: pki.ca.cert })).status).toBe(503);
-    await fetch(`${c.admin}/api/backends/web/servers/web1/state`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ state: 'READY' }) });
+    await fetch(`${c.admin}/api/backends/web/servers/web1/state`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ state: 'READY' }),
+    });
     for (let i = 0; i < 6; i++) expect((await request({ port: c.https, ca: pki.ca.cert })).status).toBe(200);
   });
 
   it('ramps a server back from MAINT in every worker (slowStart), as the primary does', async () => {
     const c = await startCluster({}, { slowStart: '60s' });
     const put = (state: string) =>
-      fetch(`${c.admin}/api/backends/web/servers/web2/state`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ state }) });
+      fetch(`${c.admin}/api/backends/web/servers/web2/state`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ state }),
+      });
     expect((await put('MAINT')).status).toBe(200);
     expect((await put('READY')).status).toBe(200);
     // A connection per request: the primary hands them to both workers in turn.
@@ -187,14 +205,19 @@ describe('workers: 2', () => {
     expect(served.web2).toBeGreaterThanOrEqual(1);
     expect(served.web2).toBeLessThan(total / 3);
     expect(c.servingPids().size).toBe(2);
-    const state = await getJson<{ backends: Array<{ servers: Array<{ name: string; weight: number; effectiveWeight: number }> }> }>(`${c.admin}/api/state`);
+    const state = await getJson<{ backends: Array<{ servers: Array<{ name: string; weight: number; effectiveWeight: number }> }> }>(
+      `${c.admin}/api/state`,
+    );
     const web2 = state.backends[0]!.servers.find((s) => s.name === 'web2')!;
     expect(web2.effectiveWeight).toBeLessThan(web2.weight);
   });
 
   it('reloads every worker, and drains all of them on SIGTERM before exiting 0', async () => {
     const c = await startCluster();
-    const config = (await import('yaml')).parse((await import('node:fs')).readFileSync(join(c.dir, 'lb.yaml'), 'utf8')) as Record<string, unknown> & {
+    const config = (await import('yaml')).parse((await import('node:fs')).readFileSync(join(c.dir, 'lb.yaml'), 'utf8')) as Record<
+      string,
+      unknown
+    > & {
       backends: Array<{ servers: unknown[] }>;
     };
     config.backends[0]!.servers = config.backends[0]!.servers.slice(1);
@@ -207,7 +230,15 @@ describe('workers: 2', () => {
     const slow = [request({ port: c.https, ca: pki.ca.cert }), request({ port: c.https, ca: pki.ca.cert })];
     await waitFor(() => c.web[1]!.requests.filter((r) => r.url !== '/health').length >= 12, 5000, 'slow requests at web2');
     c.cli.child.kill('SIGTERM');
-    await waitFor(async () => (await fetch(`${c.admin}/healthz`).then((r) => r.status, () => 0)) === 503, 2000, '/healthz 503');
+    await waitFor(
+      async () =>
+        (await fetch(`${c.admin}/healthz`).then(
+          (r) => r.status,
+          () => 0,
+        )) === 503,
+      2000,
+      '/healthz 503',
+    );
     expect((await Promise.all(slow)).map((r) => r.body)).toEqual(['slow\n', 'slow\n']);
     const exit = await c.cli.exited;
     expect({ code: exit.code, signal: exit.signal }).toEqual({ code: 0, signal: null });

@@ -19,7 +19,11 @@ describe('renewalTime', () => {
     ['a third left, half the jitter: 2 h earlier (at most min(lifetime / 20, 4 h))', [ninetyDays, null, null, 0.5], 60 * DAY - 2 * HOUR],
     ['renewBefore', [ninetyDays, 10 * DAY, null, 0], 80 * DAY],
     ['renewBefore longer than the lifetime: due before it began', [ninetyDays, 100 * DAY, null, 0], -10 * DAY],
-    ['short lifetime: jitter at most a twentieth of it', [{ notBeforeMs: 0, notAfterMs: 6 * HOUR }, null, null, 0.5], 4 * HOUR - 0.5 * (6 * HOUR) / 20],
+    [
+      'short lifetime: jitter at most a twentieth of it',
+      [{ notBeforeMs: 0, notAfterMs: 6 * HOUR }, null, null, 0.5],
+      4 * HOUR - (0.5 * (6 * HOUR)) / 20,
+    ],
     ['the ARI window wins, start', [ninetyDays, 10 * DAY, { startMs: 50 * DAY, endMs: 52 * DAY }, 0], 50 * DAY],
     ['the ARI window, middle', [ninetyDays, null, { startMs: 50 * DAY, endMs: 52 * DAY }, 0.5], 51 * DAY],
   ];
@@ -29,10 +33,15 @@ describe('renewalTime', () => {
 
   it('always lands inside the ARI window', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 1e12 }), fc.integer({ min: 0, max: 1e10 }), fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), (start, length, random) => {
-        const at = renewalTime(ninetyDays, null, { startMs: start, endMs: start + length }, random);
-        return at >= start && at <= start + length;
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 1e12 }),
+        fc.integer({ min: 0, max: 1e10 }),
+        fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
+        (start, length, random) => {
+          const at = renewalTime(ninetyDays, null, { startMs: start, endMs: start + length }, random);
+          return at >= start && at <= start + length;
+        },
+      ),
     );
   });
 });
@@ -51,17 +60,24 @@ describe('backoffDelay', () => {
 
   it('never shrinks and never passes max', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 200 }), fc.integer({ min: 1, max: 1e6 }), fc.integer({ min: 1, max: 1e8 }), (failures, min, extra) => {
-        const max = min + extra;
-        const now = backoffDelay(failures, min, max, 0);
-        return now <= max && now >= min && backoffDelay(failures + 1, min, max, 0) >= now;
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 200 }),
+        fc.integer({ min: 1, max: 1e6 }),
+        fc.integer({ min: 1, max: 1e8 }),
+        (failures, min, extra) => {
+          const max = min + extra;
+          const now = backoffDelay(failures, min, max, 0);
+          return now <= max && now >= min && backoffDelay(failures + 1, min, max, 0) >= now;
+        },
+      ),
     );
   });
 });
 
 /** A certificate with the given serial (hex, DER content bytes) and Authority Key Identifier (hex, or none). */
-const signingKey = forge.pki.privateKeyFromPem(generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ type: 'pkcs1', format: 'pem' }).toString());
+const signingKey = forge.pki.privateKeyFromPem(
+  generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ type: 'pkcs1', format: 'pem' }).toString(),
+);
 function certificate(serialHex: string, akiHex: string | null, critical = false): Buffer {
   const cert = forge.pki.createCertificate();
   cert.publicKey = forge.pki.setRsaPublicKey(signingKey.n, signingKey.e);
@@ -118,7 +134,12 @@ describe('ARI certificate ID (RFC 9773 §4.1)', () => {
       startMs: Date.parse('2025-01-02T04:00:00Z'),
       endMs: Date.parse('2025-01-03T04:00:00Z'),
     });
-    for (const body of [null, {}, { suggestedWindow: { start: 'x', end: 'y' } }, { suggestedWindow: { start: '2025-01-03T00:00:00Z', end: '2025-01-02T00:00:00Z' } }]) {
+    for (const body of [
+      null,
+      {},
+      { suggestedWindow: { start: 'x', end: 'y' } },
+      { suggestedWindow: { start: '2025-01-03T00:00:00Z', end: '2025-01-02T00:00:00Z' } },
+    ]) {
       expect(() => parseRenewalInfo(body)).toThrow('renewalInfo');
     }
   });

@@ -76,23 +76,38 @@ describe('leastconn', () => {
     { name: 'idle equal servers rotate', servers: [{ name: 'a' }, { name: 'b' }, { name: 'c' }], order: 'abcabcabc' },
     {
       name: 'fewest in flight wins',
-      servers: [{ name: 'a', active: 2 }, { name: 'b', active: 0 }, { name: 'c', active: 1 }],
+      servers: [
+        { name: 'a', active: 2 },
+        { name: 'b', active: 0 },
+        { name: 'c', active: 1 },
+      ],
       order: 'bbbb',
     },
     {
       name: 'ties among the least loaded rotate, others are skipped',
-      servers: [{ name: 'a', active: 0 }, { name: 'b', active: 3 }, { name: 'c', active: 0 }],
+      servers: [
+        { name: 'a', active: 0 },
+        { name: 'b', active: 3 },
+        { name: 'c', active: 0 },
+      ],
       order: 'acacac',
     },
     {
       name: 'active is compared relative to weight',
       // a: 2/4 = 0.5, b: 1/1 = 1, c: 1/3 = 0.33
-      servers: [{ name: 'a', weight: 4, active: 2 }, { name: 'b', weight: 1, active: 1 }, { name: 'c', weight: 3, active: 1 }],
+      servers: [
+        { name: 'a', weight: 4, active: 2 },
+        { name: 'b', weight: 1, active: 1 },
+        { name: 'c', weight: 3, active: 1 },
+      ],
       order: 'ccc',
     },
     {
       name: 'equal ratios tie, and ties share by weight (smooth round-robin)',
-      servers: [{ name: 'a', weight: 2, active: 2 }, { name: 'b', weight: 1, active: 1 }],
+      servers: [
+        { name: 'a', weight: 2, active: 2 },
+        { name: 'b', weight: 1, active: 1 },
+      ],
       order: 'abaaba',
     },
     {
@@ -102,12 +117,19 @@ describe('leastconn', () => {
     },
     {
       name: 'weight 0 is never picked, even idle',
-      servers: [{ name: 'a', weight: 0 }, { name: 'b', active: 50 }],
+      servers: [
+        { name: 'a', weight: 0 },
+        { name: 'b', active: 50 },
+      ],
       order: 'bbb',
     },
     {
       name: 'unavailable is never picked',
-      servers: [{ name: 'a', available: false }, { name: 'b', active: 9 }, { name: 'c', active: 9 }],
+      servers: [
+        { name: 'a', available: false },
+        { name: 'b', active: 9 },
+        { name: 'c', active: 9 },
+      ],
       order: 'bcbc',
     },
     { name: 'excluded is never picked', servers: [{ name: 'a' }, { name: 'b' }, { name: 'c' }], exclude: ['b'], order: 'acac' },
@@ -128,7 +150,10 @@ describe('leastconn', () => {
   });
 
   it('balances by weight when picks hold their connection', () => {
-    const servers = makeServers([{ name: 'a', weight: 3 }, { name: 'b', weight: 1 }]);
+    const servers = makeServers([
+      { name: 'a', weight: 3 },
+      { name: 'b', weight: 1 },
+    ]);
     const policy = createPolicy('leastconn', servers);
     for (let i = 0; i < 400; i++) policy.pick(CTX)!.active++;
     expect(servers.map((s) => s.active)).toEqual([300, 100]);
@@ -161,7 +186,10 @@ describe('roundrobin', () => {
     { name: 'excluded is skipped', servers: [{ name: 'a' }, { name: 'b' }, { name: 'c' }], exclude: ['a'], order: 'bcbc' },
     {
       name: 'all unavailable -> undefined',
-      servers: [{ name: 'a', available: false }, { name: 'b', weight: 0 }],
+      servers: [
+        { name: 'a', available: false },
+        { name: 'b', weight: 0 },
+      ],
       order: '--',
     },
   ]);
@@ -225,7 +253,12 @@ describe('source', () => {
   it('moves only the removed server’s clients when the list is rebuilt without it', () => {
     const four = makeServers(['web1', 'web2', 'web3', 'web4'].map((name) => ({ name })));
     const before = assign(createPolicy('source', four));
-    const after = assign(createPolicy('source', four.filter((s) => s.name !== 'web3')));
+    const after = assign(
+      createPolicy(
+        'source',
+        four.filter((s) => s.name !== 'web3'),
+      ),
+    );
     let moved = 0;
     before.forEach((server, i) => {
       if (server === 'web3') {
@@ -279,8 +312,20 @@ describe('source', () => {
   });
 
   it.each([
-    { name: 'all unavailable', servers: [{ name: 'a', available: false }, { name: 'b', available: false }] },
-    { name: 'all weight 0', servers: [{ name: 'a', weight: 0 }, { name: 'b', weight: 0 }] },
+    {
+      name: 'all unavailable',
+      servers: [
+        { name: 'a', available: false },
+        { name: 'b', available: false },
+      ],
+    },
+    {
+      name: 'all weight 0',
+      servers: [
+        { name: 'a', weight: 0 },
+        { name: 'b', weight: 0 },
+      ],
+    },
     { name: 'no servers', servers: [] },
   ])('returns undefined when $name', ({ servers }) => {
     const policy = createPolicy('source', makeServers(servers));

@@ -11,7 +11,11 @@ const NONE: LimitsConfig = { connections: null, requestRate: null, allow: [], de
 function limiter(config: Partial<LimitsConfig>) {
   const clock = { now: 0 };
   const rejections: { reason: LimitReason; client: string; summary: RejectionSummary | null }[] = [];
-  const limits = new ClientLimits({ ...NONE, ...config }, (reason, client, summary) => rejections.push({ reason, client, summary }), () => clock.now);
+  const limits = new ClientLimits(
+    { ...NONE, ...config },
+    (reason, client, summary) => rejections.push({ reason, client, summary }),
+    () => clock.now,
+  );
   return { limits, clock, rejections };
 }
 
@@ -97,7 +101,7 @@ describe('request rate', () => {
     expect(limits.takeRequest('192.0.2.1')).toBe(1);
   });
 
-  it('summarises a client\'s rejections in one log line per interval', () => {
+  it("summarises a client's rejections in one log line per interval", () => {
     const { limits, clock, rejections } = limiter({ requestRate: { rate: 1, perMs: 1000, burst: 1 } });
     limits.takeRequest('192.0.2.1');
     for (let i = 0; i < 50; i++) limits.takeRequest('192.0.2.1');
@@ -109,7 +113,7 @@ describe('request rate', () => {
     expect(rejections.filter((r) => r.summary !== null).map((r) => r.summary)).toEqual([{ rejected: 1 }, { rejected: 50 }]);
   });
 
-  it('keeps a bucket across a client\'s reconnects, and drops it once refilled', () => {
+  it("keeps a bucket across a client's reconnects, and drops it once refilled", () => {
     const { limits, clock } = limiter({ requestRate: { rate: 1, perMs: 1000, burst: 2 } });
     const release = limits.admitConnection('192.0.2.1')!;
     limits.takeRequest('192.0.2.1');
@@ -173,7 +177,7 @@ describe('the table bound', () => {
     for (const address of pinned) expect(limits.admitConnection(address)).toBeNull();
   });
 
-  it('lets a flood of fresh addresses evict its own entries, not a throttled client\'s', () => {
+  it("lets a flood of fresh addresses evict its own entries, not a throttled client's", () => {
     const { limits } = limiter({ requestRate: { rate: 1, perMs: 60_000, burst: 10 }, tableSize: 1000 });
     const release = limits.admitConnection('198.51.100.9')!;
     while (limits.takeRequest('198.51.100.9') === 0);

@@ -146,7 +146,21 @@ describe('parseConfig defaults', () => {
       stateFile: null,
       acme: null,
       frontends: [
-        { name: 'http', bind: { host: '127.0.0.1', port: 8080 }, tls: null, backend: 'web', redirect: null, routes: [], headers: NO_RULES, errorPages: {}, hsts: null, alpn: [], http2: { maxConcurrentStreams: 100, maxHeaderListSize: 65536, maxResetsPerSecond: 100 }, proxyProtocol: null, limits: null },
+        {
+          name: 'http',
+          bind: { host: '127.0.0.1', port: 8080 },
+          tls: null,
+          backend: 'web',
+          redirect: null,
+          routes: [],
+          headers: NO_RULES,
+          errorPages: {},
+          hsts: null,
+          alpn: [],
+          http2: { maxConcurrentStreams: 100, maxHeaderListSize: 65536, maxResetsPerSecond: 100 },
+          proxyProtocol: null,
+          limits: null,
+        },
       ],
       backends: [
         {
@@ -250,7 +264,13 @@ describe('parseConfig defaults', () => {
       }),
     );
     expect(config.frontends[0]!.proxyProtocol).toEqual({ trusted: ['10.0.0.0/8', '::1/128'], timeoutMs: 2000 });
-    expect(config.frontends[0]!.limits).toEqual({ connections: null, requestRate: { rate: 20, perMs: 60_000, burst: 20 }, allow: ['2001:db8::/32'], deny: ['192.0.2.7/32'], tableSize: 5000 });
+    expect(config.frontends[0]!.limits).toEqual({
+      connections: null,
+      requestRate: { rate: 20, perMs: 60_000, burst: 20 },
+      allow: ['2001:db8::/32'],
+      deny: ['192.0.2.7/32'],
+      tableSize: 5000,
+    });
     expect(config.backends[0]!.servers[0]!.proxyProtocol).toBe('v2');
   });
 
@@ -293,7 +313,13 @@ describe('the SPEC.md example', () => {
     expect(config.frontends[1]!.tls).toBeNull();
     // `trusted: []` trusts nobody: no PROXY protocol.
     expect(config.frontends[0]!.proxyProtocol).toBeNull();
-    expect(config.frontends[0]!.limits).toEqual({ connections: 100, requestRate: { rate: 50, perMs: 1000, burst: 100 }, allow: [], deny: [], tableSize: 100_000 });
+    expect(config.frontends[0]!.limits).toEqual({
+      connections: 100,
+      requestRate: { rate: 50, perMs: 1000, burst: 100 },
+      allow: [],
+      deny: [],
+      tableSize: 100_000,
+    });
     const backend = config.backends[0]!;
     expect(backend.cookie?.name).toBe('WEBSERVERID');
     expect(backend.check?.intervalMs).toBe(2000);
@@ -327,42 +353,125 @@ describe('parseConfig problems', () => {
     ['workers 0', withEdit((d) => (d.workers = 0)), 'workers: must be >= 1'],
     ['workers word', withEdit((d) => (d.workers = 'many')), 'workers: expected a positive integer or "auto"'],
     ['maxconn fraction', withEdit((d) => (d.maxconn = 1.5)), 'maxconn: expected integer, got 1.5'],
-    ['log level', withEdit((d) => (d.log = { level: 'loud' })), 'log.level: expected one of "fatal", "error", "warn", "info", "debug", "trace", "silent", got "loud"'],
+    [
+      'log level',
+      withEdit((d) => (d.log = { level: 'loud' })),
+      'log.level: expected one of "fatal", "error", "warn", "info", "debug", "trace", "silent", got "loud"',
+    ],
     ['log format', withEdit((d) => (d.log = { format: 'text' })), 'log.format: expected one of "json", "haproxy", got "text"'],
     ['metrics flag', withEdit((d) => (d.metrics = { haproxyCompat: 'yes' })), 'metrics.haproxyCompat: expected boolean, got "yes"'],
     ['duration with a space', withEdit((d) => (d.timeouts = { client: '5 sec' })), 'timeouts.client: invalid duration "5 sec"'],
-    ['duration of a wrong type', withEdit((d) => (d.timeouts = { server: true })), 'timeouts.server: expected a duration such as 5s or integer milliseconds'],
+    [
+      'duration of a wrong type',
+      withEdit((d) => (d.timeouts = { server: true })),
+      'timeouts.server: expected a duration such as 5s or integer milliseconds',
+    ],
     ['zero connect timeout', withEdit((d) => (d.timeouts = { connect: 0 })), 'timeouts.connect: must be greater than 0'],
     ['timer overflow', withEdit((d) => (d.timeouts = { queue: '30d' })), 'timeouts.queue: must be at most 2147483647ms (about 24.8 days)'],
     ['state file empty', withEdit((d) => (d.stateFile = '')), 'stateFile: must not be empty'],
     ['admin bind without port', withEdit((d) => (d.admin = { bind: 'localhost' })), 'admin.bind: expected host:port'],
-    ['admin public without token', withEdit((d) => (d.admin = { bind: '0.0.0.0:9090' })), 'admin.token: required when admin.bind is not a loopback address'],
-    ['admin public with null token', withEdit((d) => (d.admin = { bind: '[::]:9090', token: null })), 'admin.token: required when admin.bind is not a loopback address'],
+    [
+      'admin public without token',
+      withEdit((d) => (d.admin = { bind: '0.0.0.0:9090' })),
+      'admin.token: required when admin.bind is not a loopback address',
+    ],
+    [
+      'admin public with null token',
+      withEdit((d) => (d.admin = { bind: '[::]:9090', token: null })),
+      'admin.token: required when admin.bind is not a loopback address',
+    ],
     ['frontend name missing', withEdit((d) => delete d.frontends[0].name), 'frontends.0.name: required'],
-    ['frontend name with a slash', withEdit((d) => (d.frontends[0].name = 'a/b')), 'frontends.0.name: must be letters, digits, ".", "_", ":" or "-"'],
+    [
+      'frontend name with a slash',
+      withEdit((d) => (d.frontends[0].name = 'a/b')),
+      'frontends.0.name: must be letters, digits, ".", "_", ":" or "-"',
+    ],
     ['bind missing', withEdit((d) => delete d.frontends[0].bind), 'frontends.0.bind: required'],
     ['bind as a number', withEdit((d) => (d.frontends[0].bind = 8080)), 'frontends.0.bind: expected host:port'],
     ['bind port too large', withEdit((d) => (d.frontends[0].bind = '127.0.0.1:65536')), 'frontends.0.bind: port must be 0..65535'],
-    ['IPv6 without brackets', withEdit((d) => (d.frontends[0].bind = '::1:8080')), 'frontends.0.bind: IPv6 addresses need brackets, e.g. [::1]:8443'],
+    [
+      'IPv6 without brackets',
+      withEdit((d) => (d.frontends[0].bind = '::1:8080')),
+      'frontends.0.bind: IPv6 addresses need brackets, e.g. [::1]:8443',
+    ],
     ['bad IPv6', withEdit((d) => (d.frontends[0].bind = '[::g]:8080')), 'frontends.0.bind: invalid IPv6 address "::g"'],
     ['bad IPv4', withEdit((d) => (d.frontends[0].bind = '300.1.1.1:8080')), 'frontends.0.bind: invalid host "300.1.1.1"'],
-    ['tls without certs', withEdit((d) => (d.frontends[0].tls = { certs: [] })), 'frontends.0.tls.certs: must have at least 1 item (or set tls.acme)'],
-    ['proxyProtocol trusted not a CIDR', withEdit((d) => (d.frontends[0].proxyProtocol = { trusted: ['10.0.0.0/33'] })), 'frontends.0.proxyProtocol.trusted.0: invalid CIDR "10.0.0.0/33"'],
-    ['proxyProtocol unknown key', withEdit((d) => (d.frontends[0].proxyProtocol = { trusted: [], version: 2 })), 'frontends.0.proxyProtocol.version: unknown key'],
-    ['proxyProtocol zero timeout', withEdit((d) => (d.frontends[0].proxyProtocol = { trusted: ['::1'], timeout: 0 })), 'frontends.0.proxyProtocol.timeout: must be greater than 0'],
+    [
+      'tls without certs',
+      withEdit((d) => (d.frontends[0].tls = { certs: [] })),
+      'frontends.0.tls.certs: must have at least 1 item (or set tls.acme)',
+    ],
+    [
+      'proxyProtocol trusted not a CIDR',
+      withEdit((d) => (d.frontends[0].proxyProtocol = { trusted: ['10.0.0.0/33'] })),
+      'frontends.0.proxyProtocol.trusted.0: invalid CIDR "10.0.0.0/33"',
+    ],
+    [
+      'proxyProtocol unknown key',
+      withEdit((d) => (d.frontends[0].proxyProtocol = { trusted: [], version: 2 })),
+      'frontends.0.proxyProtocol.version: unknown key',
+    ],
+    [
+      'proxyProtocol zero timeout',
+      withEdit((d) => (d.frontends[0].proxyProtocol = { trusted: ['::1'], timeout: 0 })),
+      'frontends.0.proxyProtocol.timeout: must be greater than 0',
+    ],
     ['limits connections 0', withEdit((d) => (d.frontends[0].limits = { connections: 0 })), 'frontends.0.limits.connections: must be >= 1'],
-    ['limits rate missing', withEdit((d) => (d.frontends[0].limits = { requestRate: { per: '1s' } })), 'frontends.0.limits.requestRate.rate: required'],
-    ['limits rate fraction', withEdit((d) => (d.frontends[0].limits = { requestRate: { rate: 0.5 } })), 'frontends.0.limits.requestRate.rate: expected integer, got 0.5'],
-    ['limits burst 0', withEdit((d) => (d.frontends[0].limits = { requestRate: { rate: 5, burst: 0 } })), 'frontends.0.limits.requestRate.burst: must be >= 1'],
-    ['limits per 0', withEdit((d) => (d.frontends[0].limits = { requestRate: { rate: 5, per: 0 } })), 'frontends.0.limits.requestRate.per: must be greater than 0'],
-    ['limits deny not a CIDR', withEdit((d) => (d.frontends[0].limits = { deny: ['example.com'] })), 'frontends.0.limits.deny.0: invalid CIDR "example.com"'],
-    ['limits allow not a list', withEdit((d) => (d.frontends[0].limits = { allow: '10.0.0.0/8' })), 'frontends.0.limits.allow: expected list, got "10.0.0.0/8"'],
+    [
+      'limits rate missing',
+      withEdit((d) => (d.frontends[0].limits = { requestRate: { per: '1s' } })),
+      'frontends.0.limits.requestRate.rate: required',
+    ],
+    [
+      'limits rate fraction',
+      withEdit((d) => (d.frontends[0].limits = { requestRate: { rate: 0.5 } })),
+      'frontends.0.limits.requestRate.rate: expected integer, got 0.5',
+    ],
+    [
+      'limits burst 0',
+      withEdit((d) => (d.frontends[0].limits = { requestRate: { rate: 5, burst: 0 } })),
+      'frontends.0.limits.requestRate.burst: must be >= 1',
+    ],
+    [
+      'limits per 0',
+      withEdit((d) => (d.frontends[0].limits = { requestRate: { rate: 5, per: 0 } })),
+      'frontends.0.limits.requestRate.per: must be greater than 0',
+    ],
+    [
+      'limits deny not a CIDR',
+      withEdit((d) => (d.frontends[0].limits = { deny: ['example.com'] })),
+      'frontends.0.limits.deny.0: invalid CIDR "example.com"',
+    ],
+    [
+      'limits allow not a list',
+      withEdit((d) => (d.frontends[0].limits = { allow: '10.0.0.0/8' })),
+      'frontends.0.limits.allow: expected list, got "10.0.0.0/8"',
+    ],
     ['limits table size 0', withEdit((d) => (d.frontends[0].limits = { tableSize: 0 })), 'frontends.0.limits.tableSize: must be >= 1'],
-    ['server proxyProtocol v3', withEdit((d) => (d.backends[0].servers[0].proxyProtocol = 'v3')), 'backends.0.servers.0.proxyProtocol: expected one of "v1", "v2", got "v3"'],
-    ['tls without certs', withEdit((d) => (d.frontends[0].tls = { certs: [] })), 'frontends.0.tls.certs: must have at least 1 item (or set tls.acme)'],
+    [
+      'server proxyProtocol v3',
+      withEdit((d) => (d.backends[0].servers[0].proxyProtocol = 'v3')),
+      'backends.0.servers.0.proxyProtocol: expected one of "v1", "v2", got "v3"',
+    ],
+    [
+      'tls without certs',
+      withEdit((d) => (d.frontends[0].tls = { certs: [] })),
+      'frontends.0.tls.certs: must have at least 1 item (or set tls.acme)',
+    ],
     ['cert without key', withEdit((d) => (d.frontends[0].tls = { certs: [{ cert: 'a.crt' }] })), 'frontends.0.tls.certs.0.key: required'],
-    ['TLS 1.1', withEdit((d) => (d.frontends[0].tls = { certs: [{ cert: 'a', key: 'b' }], minVersion: 'TLSv1.1' })), 'frontends.0.tls.minVersion: expected one of "TLSv1.2", "TLSv1.3", got "TLSv1.1"'],
-    ['redirect to http', withEdit((d) => { delete d.frontends[0].backend; d.frontends[0].redirect = 'http'; }), 'frontends.0.redirect: expected "https", got "http"'],
+    [
+      'TLS 1.1',
+      withEdit((d) => (d.frontends[0].tls = { certs: [{ cert: 'a', key: 'b' }], minVersion: 'TLSv1.1' })),
+      'frontends.0.tls.minVersion: expected one of "TLSv1.2", "TLSv1.3", got "TLSv1.1"',
+    ],
+    [
+      'redirect to http',
+      withEdit((d) => {
+        delete d.frontends[0].backend;
+        d.frontends[0].redirect = 'http';
+      }),
+      'frontends.0.redirect: expected "https", got "http"',
+    ],
     [
       'backend and redirect',
       withEdit((d) => {
@@ -380,7 +489,9 @@ describe('parseConfig problems', () => {
     ],
     [
       'redirect https on a tls frontend',
-      withEdit((d) => (d.frontends[0] = { name: 'r', bind: '127.0.0.1:8443', redirect: 'https', tls: { certs: [{ cert: 'a', key: 'b' }] } })),
+      withEdit(
+        (d) => (d.frontends[0] = { name: 'r', bind: '127.0.0.1:8443', redirect: 'https', tls: { certs: [{ cert: 'a', key: 'b' }] } }),
+      ),
       'frontends.0.redirect: "https" is only allowed on a frontend without tls',
     ],
     [
@@ -408,41 +519,155 @@ describe('parseConfig problems', () => {
       withEdit((d) => (d.admin = { bind: '127.0.0.1:8080' })),
       'admin.bind: already used by frontends.0.bind (127.0.0.1:8080)',
     ],
-    ['alpn on a plain frontend', withEdit((d) => (d.frontends[0].alpn = ['h2'])), 'frontends.0.alpn: needs tls: plain-text HTTP/2 (h2c) is not offered'],
+    [
+      'alpn on a plain frontend',
+      withEdit((d) => (d.frontends[0].alpn = ['h2'])),
+      'frontends.0.alpn: needs tls: plain-text HTTP/2 (h2c) is not offered',
+    ],
     ['alpn twice', withEdit((d) => (d.frontends[0].alpn = ['h2', 'h2'])), 'frontends.0.alpn: lists a protocol twice'],
-    ['http2 header list too small', withEdit((d) => (d.frontends[0].http2 = { maxHeaderListSize: '1KB' })), 'frontends.0.http2.maxHeaderListSize: must be between 1KiB and 16MiB'],
-    ['http2 size unit', withEdit((d) => (d.frontends[0].http2 = { maxHeaderListSize: '64 kilobytes' })), 'frontends.0.http2.maxHeaderListSize: expected a size such as 64KiB, got "64 kilobytes"'],
-    ['http2 streams 0', withEdit((d) => (d.frontends[0].http2 = { maxConcurrentStreams: 0 })), 'frontends.0.http2.maxConcurrentStreams: must be >= 1'],
-    ['h2 to a plain server', withEdit((d) => (d.backends[0].protocol = 'h2')), 'backends.0.servers.0.tls: protocol h2 needs tls (plain-text h2c to servers is not offered)'],
+    [
+      'http2 header list too small',
+      withEdit((d) => (d.frontends[0].http2 = { maxHeaderListSize: '1KB' })),
+      'frontends.0.http2.maxHeaderListSize: must be between 1KiB and 16MiB',
+    ],
+    [
+      'http2 size unit',
+      withEdit((d) => (d.frontends[0].http2 = { maxHeaderListSize: '64 kilobytes' })),
+      'frontends.0.http2.maxHeaderListSize: expected a size such as 64KiB, got "64 kilobytes"',
+    ],
+    [
+      'http2 streams 0',
+      withEdit((d) => (d.frontends[0].http2 = { maxConcurrentStreams: 0 })),
+      'frontends.0.http2.maxConcurrentStreams: must be >= 1',
+    ],
+    [
+      'h2 to a plain server',
+      withEdit((d) => (d.backends[0].protocol = 'h2')),
+      'backends.0.servers.0.tls: protocol h2 needs tls (plain-text h2c to servers is not offered)',
+    ],
     ['unknown protocol', withEdit((d) => (d.backends[0].protocol = 'h3')), 'backends.0.protocol: expected one of "http1", "h2", got "h3"'],
     ['negative slowStart', withEdit((d) => (d.backends[0].slowStart = '-5s')), 'backends.0.slowStart: invalid duration "-5s"'],
-    ['slowStart of a wrong type', withEdit((d) => (d.backends[0].slowStart = true)), 'backends.0.slowStart: expected a duration such as 5s or integer milliseconds'],
-    ['slowStart too long', withEdit((d) => (d.backends[0].slowStart = '30d')), 'backends.0.slowStart: must be at most 2147483647ms (about 24.8 days)'],
-    ['route to an unknown backend', withEdit((d) => (d.frontends[0].routes = [{ match: { path: '/a' }, backend: 'nope' }])), 'frontends.0.routes.0.backend: unknown backend "nope"'],
-    ['route with two actions', withEdit((d) => (d.frontends[0].routes = [{ backend: 'web', respond: { status: 200 } }])), 'frontends.0.routes.0: set exactly one of backend, redirect or respond'],
-    ['redirect without to', withEdit((d) => (d.frontends[0].routes = [{ redirect: { status: 301 } }])), 'frontends.0.routes.0.redirect.to: required'],
-    ['bad host pattern', withEdit((d) => (d.frontends[0].routes = [{ match: { host: 'shop.*' }, backend: 'web' }])), 'frontends.0.routes.0.match.host: expected a host name such as shop.example or *.shop.example'],
-    ['duplicate route', withEdit((d) => (d.frontends[0].routes = [{ match: { path: '/a' }, backend: 'web' }, { match: { path: '/a' }, backend: 'web' }])), 'frontends.0.routes.1.match: same match as frontends.0.routes.0: this route can never match'],
-    ['header name not a token', withEdit((d) => (d.frontends[0].routes = [{ match: { header: { name: 'x y' } }, backend: 'web' }])), 'frontends.0.routes.0.match.header.name: not a valid header name'],
-    ['respond type with CR LF', withEdit((d) => (d.frontends[0].routes = [{ respond: { status: 200, type: 'text/plain\r\nX: y' } }])), 'frontends.0.routes.0.respond.type: must not contain CR or LF'],
-    ['stripPrefix without a path', withEdit((d) => (d.frontends[0].routes = [{ backend: 'web', stripPrefix: true }])), 'frontends.0.routes.0.stripPrefix: needs a backend and match.path'],
-    ['hsts on a plain frontend', withEdit((d) => (d.frontends[0].hsts = { maxAge: '1y' })), 'frontends.0.hsts: needs tls: browsers ignore Strict-Transport-Security over plain HTTP'],
-    ['header rule with an unknown variable', withEdit((d) => (d.frontends[0].headers = { request: { set: { 'X-A': '%{secret}' } } })), 'frontends.0.headers.request.set.X-A: unknown variable: use %{client_ip}, %{request_id}, %{ssl} or %{server}'],
-    ['header rule value with CR LF', withEdit((d) => (d.backends[0].headers = { response: { add: { 'X-A': 'a\r\nSet-Cookie: x' } } })), 'backends.0.headers.response.add.X-A: must not contain CR, LF or NUL'],
-    ['header rule name not a token', withEdit((d) => (d.backends[0].headers = { request: { remove: ['bad name'] } })), 'backends.0.headers.request.remove.0: not a valid header name'],
-    ['error page for a status Doorman never answers', withEdit((d) => (d.backends[0].errorPages = { 418: 'teapot.html' })), 'backends.0.errorPages: keys must be statuses Doorman answers: 400, 403, 404, 408, 429, 431, 500, 502, 503, 504'],
-    ['unknown balance', withEdit((d) => (d.backends[0].balance = 'random')), 'backends.0.balance: expected one of "leastconn", "roundrobin", "source", got "random"'],
+    [
+      'slowStart of a wrong type',
+      withEdit((d) => (d.backends[0].slowStart = true)),
+      'backends.0.slowStart: expected a duration such as 5s or integer milliseconds',
+    ],
+    [
+      'slowStart too long',
+      withEdit((d) => (d.backends[0].slowStart = '30d')),
+      'backends.0.slowStart: must be at most 2147483647ms (about 24.8 days)',
+    ],
+    [
+      'route to an unknown backend',
+      withEdit((d) => (d.frontends[0].routes = [{ match: { path: '/a' }, backend: 'nope' }])),
+      'frontends.0.routes.0.backend: unknown backend "nope"',
+    ],
+    [
+      'route with two actions',
+      withEdit((d) => (d.frontends[0].routes = [{ backend: 'web', respond: { status: 200 } }])),
+      'frontends.0.routes.0: set exactly one of backend, redirect or respond',
+    ],
+    [
+      'redirect without to',
+      withEdit((d) => (d.frontends[0].routes = [{ redirect: { status: 301 } }])),
+      'frontends.0.routes.0.redirect.to: required',
+    ],
+    [
+      'bad host pattern',
+      withEdit((d) => (d.frontends[0].routes = [{ match: { host: 'shop.*' }, backend: 'web' }])),
+      'frontends.0.routes.0.match.host: expected a host name such as shop.example or *.shop.example',
+    ],
+    [
+      'duplicate route',
+      withEdit(
+        (d) =>
+          (d.frontends[0].routes = [
+            { match: { path: '/a' }, backend: 'web' },
+            { match: { path: '/a' }, backend: 'web' },
+          ]),
+      ),
+      'frontends.0.routes.1.match: same match as frontends.0.routes.0: this route can never match',
+    ],
+    [
+      'header name not a token',
+      withEdit((d) => (d.frontends[0].routes = [{ match: { header: { name: 'x y' } }, backend: 'web' }])),
+      'frontends.0.routes.0.match.header.name: not a valid header name',
+    ],
+    [
+      'respond type with CR LF',
+      withEdit((d) => (d.frontends[0].routes = [{ respond: { status: 200, type: 'text/plain\r\nX: y' } }])),
+      'frontends.0.routes.0.respond.type: must not contain CR or LF',
+    ],
+    [
+      'stripPrefix without a path',
+      withEdit((d) => (d.frontends[0].routes = [{ backend: 'web', stripPrefix: true }])),
+      'frontends.0.routes.0.stripPrefix: needs a backend and match.path',
+    ],
+    [
+      'hsts on a plain frontend',
+      withEdit((d) => (d.frontends[0].hsts = { maxAge: '1y' })),
+      'frontends.0.hsts: needs tls: browsers ignore Strict-Transport-Security over plain HTTP',
+    ],
+    [
+      'header rule with an unknown variable',
+      withEdit((d) => (d.frontends[0].headers = { request: { set: { 'X-A': '%{secret}' } } })),
+      'frontends.0.headers.request.set.X-A: unknown variable: use %{client_ip}, %{request_id}, %{ssl} or %{server}',
+    ],
+    [
+      'header rule value with CR LF',
+      withEdit((d) => (d.backends[0].headers = { response: { add: { 'X-A': 'a\r\nSet-Cookie: x' } } })),
+      'backends.0.headers.response.add.X-A: must not contain CR, LF or NUL',
+    ],
+    [
+      'header rule name not a token',
+      withEdit((d) => (d.backends[0].headers = { request: { remove: ['bad name'] } })),
+      'backends.0.headers.request.remove.0: not a valid header name',
+    ],
+    [
+      'error page for a status Doorman never answers',
+      withEdit((d) => (d.backends[0].errorPages = { 418: 'teapot.html' })),
+      'backends.0.errorPages: keys must be statuses Doorman answers: 400, 403, 404, 408, 429, 431, 500, 502, 503, 504',
+    ],
+    [
+      'unknown balance',
+      withEdit((d) => (d.backends[0].balance = 'random')),
+      'backends.0.balance: expected one of "leastconn", "roundrobin", "source", got "random"',
+    ],
     ['negative retries', withEdit((d) => (d.backends[0].retries = -1)), 'backends.0.retries: must be >= 0'],
     ['no servers', withEdit((d) => (d.backends[0].servers = [])), 'backends.0.servers: must have at least 1 item(s)'],
-    ['server address without port', withEdit((d) => (d.backends[0].servers[0].address = '127.0.0.1')), 'backends.0.servers.0.address: expected host:port'],
-    ['server address port 0', withEdit((d) => (d.backends[0].servers[0].address = '127.0.0.1:0')), 'backends.0.servers.0.address: port must be 1..65535'],
-    ['server address port text', withEdit((d) => (d.backends[0].servers[0].address = '127.0.0.1:http')), 'backends.0.servers.0.address: expected host:port'],
+    [
+      'server address without port',
+      withEdit((d) => (d.backends[0].servers[0].address = '127.0.0.1')),
+      'backends.0.servers.0.address: expected host:port',
+    ],
+    [
+      'server address port 0',
+      withEdit((d) => (d.backends[0].servers[0].address = '127.0.0.1:0')),
+      'backends.0.servers.0.address: port must be 1..65535',
+    ],
+    [
+      'server address port text',
+      withEdit((d) => (d.backends[0].servers[0].address = '127.0.0.1:http')),
+      'backends.0.servers.0.address: expected host:port',
+    ],
     ['weight too high', withEdit((d) => (d.backends[0].servers[0].weight = 257)), 'backends.0.servers.0.weight: must be <= 256'],
     ['weight fraction', withEdit((d) => (d.backends[0].servers[0].weight = 0.5)), 'backends.0.servers.0.weight: expected integer, got 0.5'],
     ['negative maxconn', withEdit((d) => (d.backends[0].servers[0].maxconn = -1)), 'backends.0.servers.0.maxconn: must be >= 0'],
-    ['cookie value with a space', withEdit((d) => (d.backends[0].servers[0].cookie = 'a b')), 'backends.0.servers.0.cookie: not a valid cookie value'],
-    ['short pin', withEdit((d) => (d.backends[0].servers[0].tls = { pins: ['sha256/abc='] })), 'backends.0.servers.0.tls.pins.0: expected "sha256/" followed by the base64 of 32 bytes'],
-    ['md5 pin', withEdit((d) => (d.backends[0].servers[0].tls = { pins: [`md5/${Buffer.alloc(32).toString('base64')}`] })), 'backends.0.servers.0.tls.pins.0: expected "sha256/" followed by the base64 of 32 bytes'],
+    [
+      'cookie value with a space',
+      withEdit((d) => (d.backends[0].servers[0].cookie = 'a b')),
+      'backends.0.servers.0.cookie: not a valid cookie value',
+    ],
+    [
+      'short pin',
+      withEdit((d) => (d.backends[0].servers[0].tls = { pins: ['sha256/abc='] })),
+      'backends.0.servers.0.tls.pins.0: expected "sha256/" followed by the base64 of 32 bytes',
+    ],
+    [
+      'md5 pin',
+      withEdit((d) => (d.backends[0].servers[0].tls = { pins: [`md5/${Buffer.alloc(32).toString('base64')}`] })),
+      'backends.0.servers.0.tls.pins.0: expected "sha256/" followed by the base64 of 32 bytes',
+    ],
     ['empty ca', withEdit((d) => (d.backends[0].servers[0].tls = { ca: '' })), 'backends.0.servers.0.tls.ca: must not be empty'],
     [
       'duplicate server name',
@@ -454,43 +679,145 @@ describe('parseConfig problems', () => {
       withEdit((d) => d.backends[0]!.servers.push({ name: 'web2', address: '127.0.0.1:9442', cookie: 'web1' })),
       'backends.0.servers.1.cookie: duplicate cookie value "web1", also used by backends.0.servers.0',
     ],
-    ['cookie secure yes', withEdit((d) => (d.backends[0].cookie = { secure: 'yes' })), 'backends.0.cookie.secure: expected one of "auto", true, false, got "yes"'],
-    ['cookie name with a space', withEdit((d) => (d.backends[0].cookie = { name: 'MY ID' })), 'backends.0.cookie.name: not a valid cookie name'],
-    ['cookie mode rewrite', withEdit((d) => (d.backends[0].cookie = { mode: 'rewrite' })), 'backends.0.cookie.mode: expected "insert", got "rewrite"'],
-    ['sameSite lower case', withEdit((d) => (d.backends[0].cookie = { sameSite: 'strict' })), 'backends.0.cookie.sameSite: expected one of "Strict", "Lax", "None", got "strict"'],
-    ['sameSite None without Secure', withEdit((d) => (d.backends[0].cookie = { sameSite: 'None', secure: false })), 'backends.0.cookie.sameSite: None requires secure: true or auto'],
-    ['maxIdle words', withEdit((d) => (d.backends[0].cookie = { maxIdle: '1 day' })), 'backends.0.cookie.maxIdle: invalid duration "1 day"'],
-    ['check timeout above interval', withEdit((d) => (d.backends[0].check = { interval: '1s', timeout: '1500ms' })), 'backends.0.check.timeout: must not exceed check.interval (1s)'],
-    ['check default interval', withEdit((d) => (d.backends[0].check = { timeout: '3s' })), 'backends.0.check.timeout: must not exceed check.interval (2s)'],
-    ['check path relative', withEdit((d) => (d.backends[0].check = { path: 'health' })), 'backends.0.check.path: must be a path starting with /'],
+    [
+      'cookie secure yes',
+      withEdit((d) => (d.backends[0].cookie = { secure: 'yes' })),
+      'backends.0.cookie.secure: expected one of "auto", true, false, got "yes"',
+    ],
+    [
+      'cookie name with a space',
+      withEdit((d) => (d.backends[0].cookie = { name: 'MY ID' })),
+      'backends.0.cookie.name: not a valid cookie name',
+    ],
+    [
+      'cookie mode rewrite',
+      withEdit((d) => (d.backends[0].cookie = { mode: 'rewrite' })),
+      'backends.0.cookie.mode: expected "insert", got "rewrite"',
+    ],
+    [
+      'sameSite lower case',
+      withEdit((d) => (d.backends[0].cookie = { sameSite: 'strict' })),
+      'backends.0.cookie.sameSite: expected one of "Strict", "Lax", "None", got "strict"',
+    ],
+    [
+      'sameSite None without Secure',
+      withEdit((d) => (d.backends[0].cookie = { sameSite: 'None', secure: false })),
+      'backends.0.cookie.sameSite: None requires secure: true or auto',
+    ],
+    [
+      'maxIdle words',
+      withEdit((d) => (d.backends[0].cookie = { maxIdle: '1 day' })),
+      'backends.0.cookie.maxIdle: invalid duration "1 day"',
+    ],
+    [
+      'check timeout above interval',
+      withEdit((d) => (d.backends[0].check = { interval: '1s', timeout: '1500ms' })),
+      'backends.0.check.timeout: must not exceed check.interval (1s)',
+    ],
+    [
+      'check default interval',
+      withEdit((d) => (d.backends[0].check = { timeout: '3s' })),
+      'backends.0.check.timeout: must not exceed check.interval (2s)',
+    ],
+    [
+      'check path relative',
+      withEdit((d) => (d.backends[0].check = { path: 'health' })),
+      'backends.0.check.path: must be a path starting with /',
+    ],
     ['check rise 0', withEdit((d) => (d.backends[0].check = { rise: 0 })), 'backends.0.check.rise: must be >= 1'],
     ['check expect 99', withEdit((d) => (d.backends[0].check = { expect: 99 })), 'backends.0.check.expect: must be >= 100'],
-    ['check observe', withEdit((d) => (d.backends[0].check = { observe: 'layer8' })), 'backends.0.check.observe: expected one of "none", "layer4", "layer7", got "layer8"'],
-    ['check onError', withEdit((d) => (d.backends[0].check = { onError: 'fail-check' })), 'backends.0.check.onError: expected one of "mark-down", "fastinter", got "fail-check"'],
+    [
+      'check observe',
+      withEdit((d) => (d.backends[0].check = { observe: 'layer8' })),
+      'backends.0.check.observe: expected one of "none", "layer4", "layer7", got "layer8"',
+    ],
+    [
+      'check onError',
+      withEdit((d) => (d.backends[0].check = { onError: 'fail-check' })),
+      'backends.0.check.onError: expected one of "mark-down", "fastinter", got "fail-check"',
+    ],
     ['check errorLimit 0', withEdit((d) => (d.backends[0].check = { errorLimit: 0 })), 'backends.0.check.errorLimit: must be >= 1'],
     ['check fastinter', withEdit((d) => (d.backends[0].check = { fastinter: '1x' })), 'backends.0.check.fastinter: invalid duration "1x"'],
-    ['except prefix too long', withEdit((d) => (d.backends[0].forwardFor = { except: '10.0.0.0/33' })), 'backends.0.forwardFor.except: invalid CIDR "10.0.0.0/33"'],
-    ['trusted hostname', withEdit((d) => (d.backends[0].forwardFor = { trusted: ['10.0.0.0/8', 'proxy.local'] })), 'backends.0.forwardFor.trusted.1: invalid CIDR "proxy.local"'],
-    ['trusted not a list', withEdit((d) => (d.backends[0].forwardFor = { trusted: '10.0.0.0/8' })), 'backends.0.forwardFor.trusted: expected list, got "10.0.0.0/8"'],
-    ['acme frontend without the acme section', withAcme((d) => delete d.acme), 'frontends.1.tls.acme: needs the top-level acme section (the CA to order from)'],
-    ['acme directory over http', withAcme((d) => (d.acme.directory = 'http://ca.example/dir')), "acme.directory: expected the https URL of the CA's ACME directory"],
-    ['acme directory not a URL', withAcme((d) => (d.acme.directory = 'letsencrypt')), "acme.directory: expected the https URL of the CA's ACME directory"],
+    [
+      'except prefix too long',
+      withEdit((d) => (d.backends[0].forwardFor = { except: '10.0.0.0/33' })),
+      'backends.0.forwardFor.except: invalid CIDR "10.0.0.0/33"',
+    ],
+    [
+      'trusted hostname',
+      withEdit((d) => (d.backends[0].forwardFor = { trusted: ['10.0.0.0/8', 'proxy.local'] })),
+      'backends.0.forwardFor.trusted.1: invalid CIDR "proxy.local"',
+    ],
+    [
+      'trusted not a list',
+      withEdit((d) => (d.backends[0].forwardFor = { trusted: '10.0.0.0/8' })),
+      'backends.0.forwardFor.trusted: expected list, got "10.0.0.0/8"',
+    ],
+    [
+      'acme frontend without the acme section',
+      withAcme((d) => delete d.acme),
+      'frontends.1.tls.acme: needs the top-level acme section (the CA to order from)',
+    ],
+    [
+      'acme directory over http',
+      withAcme((d) => (d.acme.directory = 'http://ca.example/dir')),
+      "acme.directory: expected the https URL of the CA's ACME directory",
+    ],
+    [
+      'acme directory not a URL',
+      withAcme((d) => (d.acme.directory = 'letsencrypt')),
+      "acme.directory: expected the https URL of the CA's ACME directory",
+    ],
     ['acme storage missing', withAcme((d) => delete d.acme.storage), 'acme.storage: required'],
     ['acme email', withAcme((d) => (d.acme.email = 'ops')), 'acme.email: expected an email address'],
     ['acme renewBefore 0', withAcme((d) => (d.acme.renewBefore = 0)), 'acme.renewBefore: must be greater than 0'],
-    ['acme eab key', withAcme((d) => (d.acme.eab = { kid: 'k', hmacKey: 'not base64!' })), 'acme.eab.hmacKey: expected the base64url HMAC key the CA gave'],
+    [
+      'acme eab key',
+      withAcme((d) => (d.acme.eab = { kid: 'k', hmacKey: 'not base64!' })),
+      'acme.eab.hmacKey: expected the base64url HMAC key the CA gave',
+    ],
     ['acme eab without kid', withAcme((d) => (d.acme.eab = { hmacKey: 'abc' })), 'acme.eab.kid: required'],
     ['acme unknown key', withAcme((d) => (d.acme.server = 'x')), 'acme.server: unknown key'],
-    ['acme wildcard', withAcme((d) => (d.frontends[1].tls.acme.domains = ['*.shop.example'])), 'frontends.1.tls.acme.domains.0: wildcard names need the dns-01 challenge, which Doorman does not offer'],
-    ['acme IP address', withAcme((d) => (d.frontends[1].tls.acme.domains = ['192.0.2.1'])), 'frontends.1.tls.acme.domains.0: expected a DNS name, not an IP address'],
-    ['acme single label', withAcme((d) => (d.frontends[1].tls.acme.domains = ['localhost'])), 'frontends.1.tls.acme.domains.0: expected a DNS name such as shop.example'],
-    ['acme no domains', withAcme((d) => (d.frontends[1].tls.acme.domains = [])), 'frontends.1.tls.acme.domains: must have at least 1 item(s)'],
-    ['acme name twice', withAcme((d) => (d.frontends[1].tls.acme.domains = ['shop.example', 'SHOP.example'])), 'frontends.1.tls.acme.domains: lists a name twice'],
-    ['acme dns-01', withAcme((d) => (d.frontends[1].tls.acme.challenge = 'dns-01')), 'frontends.1.tls.acme.challenge: expected one of "http-01", "tls-alpn-01", got "dns-01"'],
-    ['http-01 without a plain frontend', withAcme((d) => d.frontends.shift()), 'frontends.0.tls.acme.challenge: http-01 needs a plain-HTTP frontend (port 80) to answer on; use tls-alpn-01 or add one'],
+    [
+      'acme wildcard',
+      withAcme((d) => (d.frontends[1].tls.acme.domains = ['*.shop.example'])),
+      'frontends.1.tls.acme.domains.0: wildcard names need the dns-01 challenge, which Doorman does not offer',
+    ],
+    [
+      'acme IP address',
+      withAcme((d) => (d.frontends[1].tls.acme.domains = ['192.0.2.1'])),
+      'frontends.1.tls.acme.domains.0: expected a DNS name, not an IP address',
+    ],
+    [
+      'acme single label',
+      withAcme((d) => (d.frontends[1].tls.acme.domains = ['localhost'])),
+      'frontends.1.tls.acme.domains.0: expected a DNS name such as shop.example',
+    ],
+    [
+      'acme no domains',
+      withAcme((d) => (d.frontends[1].tls.acme.domains = [])),
+      'frontends.1.tls.acme.domains: must have at least 1 item(s)',
+    ],
+    [
+      'acme name twice',
+      withAcme((d) => (d.frontends[1].tls.acme.domains = ['shop.example', 'SHOP.example'])),
+      'frontends.1.tls.acme.domains: lists a name twice',
+    ],
+    [
+      'acme dns-01',
+      withAcme((d) => (d.frontends[1].tls.acme.challenge = 'dns-01')),
+      'frontends.1.tls.acme.challenge: expected one of "http-01", "tls-alpn-01", got "dns-01"',
+    ],
+    [
+      'http-01 without a plain frontend',
+      withAcme((d) => d.frontends.shift()),
+      'frontends.0.tls.acme.challenge: http-01 needs a plain-HTTP frontend (port 80) to answer on; use tls-alpn-01 or add one',
+    ],
     [
       'a name in two frontends with other names',
-      withAcme((d) => d.frontends.push({ name: 'alt', bind: '127.0.0.1:9443', backend: 'web', tls: { acme: { domains: ['www.shop.example'] } } })),
+      withAcme((d) =>
+        d.frontends.push({ name: 'alt', bind: '127.0.0.1:9443', backend: 'web', tls: { acme: { domains: ['www.shop.example'] } } }),
+      ),
       'frontends.2.tls.acme.domains.0: "www.shop.example" is also in frontends.1.tls.acme.domains with other names: a name gets one certificate, list the same names there',
     ],
   ];
@@ -504,15 +831,31 @@ describe('parseConfig problems', () => {
   function withAcme(edit: (doc: AcmeDoc) => void): Doc {
     const doc = minimal() as AcmeDoc;
     doc.acme = { directory: 'https://ca.example/dir', storage: 'var/acme' };
-    doc.frontends.push({ name: 'https', bind: '127.0.0.1:8443', backend: 'web', tls: { acme: { domains: ['shop.example', 'www.shop.example'] } } });
+    doc.frontends.push({
+      name: 'https',
+      bind: '127.0.0.1:8443',
+      backend: 'web',
+      tls: { acme: { domains: ['shop.example', 'www.shop.example'] } },
+    });
     edit(doc);
     return doc;
   }
 
   it('accepts ACME names without certs, and the same names in two frontends', () => {
-    const doc = withAcme((d) => d.frontends.push({ name: 'alt', bind: '127.0.0.1:9443', backend: 'web', tls: { acme: { domains: ['shop.example', 'www.shop.example'], challenge: 'tls-alpn-01' } } }));
+    const doc = withAcme((d) =>
+      d.frontends.push({
+        name: 'alt',
+        bind: '127.0.0.1:9443',
+        backend: 'web',
+        tls: { acme: { domains: ['shop.example', 'www.shop.example'], challenge: 'tls-alpn-01' } },
+      }),
+    );
     const config = parse(doc);
-    expect(config.frontends[1]!.tls).toEqual({ certs: [], minVersion: 'TLSv1.2', acme: { domains: ['shop.example', 'www.shop.example'], challenge: 'http-01' } });
+    expect(config.frontends[1]!.tls).toEqual({
+      certs: [],
+      minVersion: 'TLSv1.2',
+      acme: { domains: ['shop.example', 'www.shop.example'], challenge: 'http-01' },
+    });
     expect(config.acme).toMatchObject({ storage: '/etc/doorman/var/acme', renewBeforeMs: null, eab: null });
   });
 
@@ -629,7 +972,7 @@ describe('durations', () => {
     expect([0, 1500, 2000, 120_000, 3_600_000, 86_400_000].map(formatDuration)).toEqual(['0ms', '1500ms', '2s', '2m', '1h', '1d']);
   });
 
-  it('gives a backend\'s slowStart to the backend and each of its servers', () => {
+  it("gives a backend's slowStart to the backend and each of its servers", () => {
     const config = parse(withEdit((d) => (d.backends[0].slowStart = '30s')));
     expect(config.backends[0]!.slowStartMs).toBe(30_000);
     expect(config.backends[0]!.servers.map((s) => s.slowStartMs)).toEqual([30_000]);
@@ -660,7 +1003,10 @@ describe('paths', () => {
   });
 
   it('makes a relative config file name absolute', () => {
-    const config = parse(withEdit((d) => (d.stateFile = 'state.json')), 'conf/lb.yaml');
+    const config = parse(
+      withEdit((d) => (d.stateFile = 'state.json')),
+      'conf/lb.yaml',
+    );
     expect(config.file).toBe(path.resolve('conf/lb.yaml'));
     expect(config.stateFile).toBe(path.resolve('conf/state.json'));
   });

@@ -1,12 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { CookieConfig } from '../../src/config/types.js';
 import { decodeDate, encodeDate } from '../../src/balancer/cookie-date.js';
-import {
-  createPersistenceCookie,
-  privateCacheControl,
-  type CookieLookup,
-  type PersistenceCookie,
-} from '../../src/balancer/cookie.js';
+import { createPersistenceCookie, privateCacheControl, type CookieLookup, type PersistenceCookie } from '../../src/balancer/cookie.js';
 
 const SERVERS = ['web1', 'web2', 'web3'];
 /** 2023-11-14T22:13:20Z, a multiple of 4 s so HAProxy's 4-second dates are exact. */
@@ -192,7 +187,11 @@ describe('lookup with a secret', () => {
     { name: 'garbage of the right length', value: '!'.repeat(22), expected: INVALID },
     { name: 'non-ASCII', value: 'é'.repeat(22), expected: INVALID },
     // U+0141 is 0x41 'A' when truncated to a byte: must not pass for an 'A'.
-    { name: 'a wide character standing for an ASCII one', value: token[1]!.slice(0, 21) + String.fromCharCode(0x100 + token[1]!.charCodeAt(21)), expected: INVALID },
+    {
+      name: 'a wide character standing for an ASCII one',
+      value: token[1]!.slice(0, 21) + String.fromCharCode(0x100 + token[1]!.charCodeAt(21)),
+      expected: INVALID,
+    },
     { name: 'with dates from an older config', value: `${token[1]!}|ZVPxA|AAAAAAAAAAAAAAAA`, expected: valid(1, true) },
   ])('$name', ({ value, expected }) => {
     expect(lookupValue(cookie, value, T0)).toEqual(expected);
@@ -322,9 +321,12 @@ describe('strip', () => {
     expect(cookie.strip(header)).toBe(expected);
   });
 
-  it.each(['a=1; b=2', 'WEBSERVERIDX=1;  b=2', 'a=WEBSERVERID', '', 'a=1;;b=2 '])('returns %j unchanged when our cookie is absent', (header) => {
-    expect(cookie.strip(header)).toBe(header);
-  });
+  it.each(['a=1; b=2', 'WEBSERVERIDX=1;  b=2', 'a=WEBSERVERID', '', 'a=1;;b=2 '])(
+    'returns %j unchanged when our cookie is absent',
+    (header) => {
+      expect(cookie.strip(header)).toBe(header);
+    },
+  );
 });
 
 describe('privateCacheControl', () => {

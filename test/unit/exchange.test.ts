@@ -103,7 +103,15 @@ const closedAfterSend: Script = (_req, h) => {
 };
 
 function serverConfig(name: string): ServerConfig {
-  return { name, address: { host: '127.0.0.1', port: 9 }, tls: null, maxconn: 0, weight: 1, cookie: name, proxyProtocol: null } as ServerConfig;
+  return {
+    name,
+    address: { host: '127.0.0.1', port: 9 },
+    tls: null,
+    maxconn: 0,
+    weight: 1,
+    cookie: name,
+    proxyProtocol: null,
+  } as ServerConfig;
 }
 
 interface Rig {
@@ -125,7 +133,18 @@ function rig(scripts: Script[][], backendPatch: Partial<BackendConfig> = {}): Ri
   const config: BackendConfig = {
     name: 'web',
     balance: 'roundrobin',
-    cookie: { name: 'WEBSERVERID', mode: 'insert', indirect: true, nocache: true, httpOnly: true, secure: 'auto', secret: null, sameSite: null, maxIdleMs: null, maxLifeMs: null },
+    cookie: {
+      name: 'WEBSERVERID',
+      mode: 'insert',
+      indirect: true,
+      nocache: true,
+      httpOnly: true,
+      secure: 'auto',
+      secret: null,
+      sameSite: null,
+      maxIdleMs: null,
+      maxLifeMs: null,
+    },
     retries: 3,
     redispatch: true,
     forwardFor: { except: null, trusted: [] },
@@ -192,7 +211,9 @@ describe('Exchange', () => {
     const names = sent.headers.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());
     expect(names).not.toContain('connection');
     expect(names).not.toContain('x-secret');
-    expect(names).toEqual(expect.arrayContaining(['host', 'accept', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-port', 'x-forwarded-host']));
+    expect(names).toEqual(
+      expect.arrayContaining(['host', 'accept', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-port', 'x-forwarded-host']),
+    );
     expect(down.status).toBe(200);
     expect(down.header('connection')).toBeUndefined();
     expect(down.header('set-cookie')).toMatch(/^WEBSERVERID=s1; /);
@@ -200,7 +221,15 @@ describe('Exchange', () => {
     expect(down.chunks.join('')).toBe('hi');
     expect(down.ended).toBe(true);
     expect(r.records).toHaveLength(1);
-    expect(r.records[0]).toMatchObject({ server: 's1', status: 200, termination: 'normal', cookieIn: 'N', cookieOut: 'I', bytesOut: 2, retries: 0 });
+    expect(r.records[0]).toMatchObject({
+      server: 's1',
+      status: 200,
+      termination: 'normal',
+      cookieIn: 'N',
+      cookieOut: 'I',
+      bytesOut: 2,
+      retries: 0,
+    });
     expect(r.attempts).toEqual([['s1', null, 200]]);
   });
 
@@ -347,15 +376,17 @@ describe('Exchange', () => {
 
 describe('Exchange endings without a backend', () => {
   it('relays interim heads but 100 without hop-by-hop fields, and counts 100s toward the limit of 10', () => {
-    const interims = (statuses: number[]): Script => (_req, h) => {
-      let aborted: Error | undefined;
-      h.onConnect((err) => (aborted = err));
-      for (const status of statuses) {
-        h.onInterim(status, '', ['Link', '</a.css>', 'Connection', 'x-hop', 'X-Hop', '1']);
-        if (aborted) return h.onError(aborted as UpstreamError);
-      }
-      ok(_req, h);
-    };
+    const interims =
+      (statuses: number[]): Script =>
+      (_req, h) => {
+        let aborted: Error | undefined;
+        h.onConnect((err) => (aborted = err));
+        for (const status of statuses) {
+          h.onInterim(status, '', ['Link', '</a.css>', 'Connection', 'x-hop', 'X-Hop', '1']);
+          if (aborted) return h.onError(aborted as UpstreamError);
+        }
+        ok(_req, h);
+      };
     const r = rig([[interims([100, 103, 102]), interims([100, ...Array<number>(10).fill(103)])]], { retries: 0 });
     const down = r.run();
     expect(down.interims).toEqual([
@@ -379,7 +410,19 @@ describe('Exchange endings without a backend', () => {
       draining: () => false,
       logger: pino({ level: 'silent' }),
     };
-    const head = { method: 'GET', target: '*', httpVersion: '1.1', headers: [], host: '', cookie: undefined, connection: undefined, hasBody: false, upgrade: null, clientAddress: '::1', clientPort: 1 };
+    const head = {
+      method: 'GET',
+      target: '*',
+      httpVersion: '1.1',
+      headers: [],
+      host: '',
+      cookie: undefined,
+      connection: undefined,
+      hasBody: false,
+      upgrade: null,
+      clientAddress: '::1',
+      clientPort: 1,
+    };
     new Exchange(head, down, ctx, 'r2').reject(new LbError('LB_ERR_BAD_REQUEST', 'request target must be a path'));
     expect([down.status, down.close]).toEqual([400, true]);
     expect(r.upstreams[0]!.attempts).toHaveLength(0);
@@ -396,7 +439,19 @@ describe('Exchange endings without a backend', () => {
       draining: () => false,
       logger: pino({ level: 'silent' }),
     };
-    const head = { method: 'GET', target: '/a?b', httpVersion: '1.1', headers: [], host: 'shop.example:8080', cookie: undefined, connection: undefined, hasBody: false, upgrade: null, clientAddress: '::1', clientPort: 1 };
+    const head = {
+      method: 'GET',
+      target: '/a?b',
+      httpVersion: '1.1',
+      headers: [],
+      host: 'shop.example:8080',
+      cookie: undefined,
+      connection: undefined,
+      hasBody: false,
+      upgrade: null,
+      clientAddress: '::1',
+      clientPort: 1,
+    };
     new Exchange(head, down, ctx, 'r3').start();
     expect(down.status).toBe(308);
     expect(down.header('location')).toBe('https://shop.example:8443/a?b');
@@ -407,7 +462,14 @@ describe('Exchange endings without a backend', () => {
 describe('X-Request-Id', () => {
   it('keeps a trusted client’s id and replaces an untrusted one', async () => {
     const { upstreamRequestHeaders } = await import('../../src/exchange/headers.js');
-    const facts = { clientAddress: '10.1.2.3', proto: 'https' as const, port: '443', host: 'h', requestId: 'ours-1', omitForwardedFor: false };
+    const facts = {
+      clientAddress: '10.1.2.3',
+      proto: 'https' as const,
+      port: '443',
+      host: 'h',
+      requestId: 'ours-1',
+      omitForwardedFor: false,
+    };
     const raw = ['X-Request-Id', 'theirs-9', 'Accept', '*/*'];
     expect(upstreamRequestHeaders(raw, { ...facts, trustClientChain: true }, undefined, undefined).requestId).toBe('theirs-9');
     const untrusted = upstreamRequestHeaders(raw, { ...facts, trustClientChain: false }, undefined, undefined);

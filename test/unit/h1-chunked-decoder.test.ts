@@ -17,11 +17,11 @@ function decode(text: string, step = 0): Decoded {
   const dec = new ChunkedDecoder();
   let payload = '';
   let rest = '';
-  for (let start = 0; start < all.length; ) {
+  for (let start = 0; start < all.length;) {
     const end = step === 0 ? all.length : Math.min(all.length, start + step);
     const buf = Buffer.from(all.subarray(start, end));
     dec.pos = 0;
-    for (let slice; (slice = dec.read(buf, buf.length)) !== null; ) payload += slice.toString('latin1');
+    for (let slice; (slice = dec.read(buf, buf.length)) !== null;) payload += slice.toString('latin1');
     if (dec.error) return { payload, trailers: [], done: false, error: dec.error.code, rest };
     if (dec.done) {
       rest = buf.toString('latin1', dec.pos) + all.toString('latin1', end);

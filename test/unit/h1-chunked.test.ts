@@ -17,7 +17,7 @@ function scan(text: string, step = 0, limits?: ChunkedLimits): Outcome {
   const buf = Buffer.from(text, 'latin1');
   const body = new ChunkedBody(limits);
   let consumed = 0;
-  for (let start = 0; start < buf.length && !body.done; ) {
+  for (let start = 0; start < buf.length && !body.done;) {
     const end = step === 0 ? buf.length : Math.min(buf.length, start + step);
     const n = body.feed(buf, start, end);
     if (n < 0) return { consumed, done: false, error: body.error };

@@ -19,10 +19,12 @@ const DOORMAN_STRICTER: Readonly<Record<string, string>> = {
   'missing-host': 'llhttp does not check Host; RFC 9112 §3.2 makes the server answer 400',
   'duplicate-host': 'llhttp does not check Host; two Hosts can route a request two ways',
   'bad-host': 'llhttp does not check Host; a Host with a path, userinfo or space is no host[:port]',
-  'bad-target': "llhttp's URL grammar is looser: fragments (#), * with any method or followed by more, userinfo, an authority with bytes after it, several spaces before the target",
+  'bad-target':
+    "llhttp's URL grammar is looser: fragments (#), * with any method or followed by more, userinfo, an authority with bytes after it, several spaces before the target",
   'bad-version': 'llhttp accepts version-less HTTP/0.9 request lines and several spaces before the version',
   'unsupported-version': 'llhttp accepts HTTP/0.9 and HTTP/2.0 request lines; Doorman answers 505',
-  'bad-transfer-encoding': 'llhttp accepts Transfer-Encoding in HTTP/1.0 (RFC 9112 §6.1: faulty framing), an empty Transfer-Encoding, and empty list elements',
+  'bad-transfer-encoding':
+    'llhttp accepts Transfer-Encoding in HTTP/1.0 (RFC 9112 §6.1: faulty framing), an empty Transfer-Encoding, and empty list elements',
   'unknown-transfer-coding': 'llhttp accepts any token before chunked; Doorman only the registered codings (501 otherwise)',
   'connect-with-body': 'llhttp turns the bytes after a CONNECT head into the tunnel even with a Content-Length',
   'chunk-size-too-large': 'llhttp reads up to 16 hex digits (leading zeros included); Doorman 13, exact in a JavaScript number',
@@ -57,12 +59,15 @@ function hasTab(head: RequestHead, name: string): boolean {
 function doormanStricter(mine: DoormanConnection): string | null {
   const code = mine.error;
   if (code === null || code === 'eof') return null;
-  if ((code === 'bare-lf' || code === 'bare-cr') && mine.betweenMessages) return 'llhttp skips any CR and LF between messages; Doorman only CRLF pairs';
+  if ((code === 'bare-lf' || code === 'bare-cr') && mine.betweenMessages)
+    return 'llhttp skips any CR and LF between messages; Doorman only CRLF pairs';
   return DOORMAN_STRICTER[code] ?? null;
 }
 
 function sameHead(a: SeenMessage, b: SeenMessage): boolean {
-  return a.method === b.method && a.url === b.url && a.version === b.version && JSON.stringify(a.rawHeaders) === JSON.stringify(b.rawHeaders);
+  return (
+    a.method === b.method && a.url === b.url && a.version === b.version && JSON.stringify(a.rawHeaders) === JSON.stringify(b.rawHeaders)
+  );
 }
 
 /** null when the two readings agree, or differ only in an allowed way; else what differs. */
@@ -76,7 +81,9 @@ export function disagreement(mine: DoormanConnection, node: SeenConnection): str
       return llhttpStricter(node.error!, mine.heads[i]) === null ? `llhttp refuses (${node.error}), Doorman accepts` : null;
     }
     if (b === undefined) {
-      return llhttpStricter(node.error ?? '', mine.heads[i]) === null ? `message ${i}: llhttp refuses (${node.error}), Doorman accepts` : null;
+      return llhttpStricter(node.error ?? '', mine.heads[i]) === null
+        ? `message ${i}: llhttp refuses (${node.error}), Doorman accepts`
+        : null;
     }
     if (a === undefined) {
       return doormanStricter(mine) === null ? `message ${i}: Doorman refuses (${mine.error}), llhttp accepts` : null;
@@ -105,7 +112,13 @@ afterAll(() => oracle.close());
 /** How often each outcome came up: printed with H1_FUZZ_VERBOSE=1, to see what the runs reached. */
 const outcomes = new Map<string, number>();
 afterAll(() => {
-  if (process.env.H1_FUZZ_VERBOSE) console.log([...outcomes].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${v}\t${k}`).join('\n'));
+  if (process.env.H1_FUZZ_VERBOSE)
+    console.log(
+      [...outcomes]
+        .sort((a, b) => b[1] - a[1])
+        .map(([k, v]) => `${v}\t${k}`)
+        .join('\n'),
+    );
 });
 
 async function check(message: string): Promise<void> {
@@ -116,7 +129,11 @@ async function check(message: string): Promise<void> {
   outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
   const why = disagreement(mine, node);
   if (why !== null) {
-    const show = (seen: SeenConnection) => ({ ...seen, heads: undefined, messages: seen.messages.map((m) => ({ ...m, body: m.body.toString('latin1') })) });
+    const show = (seen: SeenConnection) => ({
+      ...seen,
+      heads: undefined,
+      messages: seen.messages.map((m) => ({ ...m, body: m.body.toString('latin1') })),
+    });
     throw new Error(`${why}\n${JSON.stringify(message)}\nDoorman: ${JSON.stringify(show(mine))}\nllhttp: ${JSON.stringify(show(node))}`);
   }
 }

@@ -66,7 +66,9 @@ describe('h1 front: requests and responses', () => {
   it('turns an absolute-form target into its path and query', async () => {
     const rig = await front(echo());
     const c = await client(rig);
-    c.send('GET http://a.example:8080/p/q?x=1 HTTP/1.1\r\nHost: a.example:8080\r\n\r\nGET http://a.example?y HTTP/1.1\r\nHost: a.example\r\n\r\n');
+    c.send(
+      'GET http://a.example:8080/p/q?x=1 HTTP/1.1\r\nHost: a.example:8080\r\n\r\nGET http://a.example?y HTTP/1.1\r\nHost: a.example\r\n\r\n',
+    );
     await c.responses(2);
     expect(rig.attempts.map((a) => a.path)).toEqual(['/p/q?x=1', '/?y']);
   });
@@ -90,7 +92,11 @@ describe('h1 front: requests and responses', () => {
     ['a head too large', `GET / HTTP/1.1\r\nHost: a\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431],
     ['an unknown transfer coding', 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: foo, chunked\r\n\r\n', 501],
     ['an unsupported version', 'GET / HTTP/2.0\r\nHost: a\r\n\r\n', 505],
-    ['Content-Length with Transfer-Encoding', 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400],
+    [
+      'Content-Length with Transfer-Encoding',
+      'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+      400,
+    ],
     ['conflicting Content-Lengths', 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello', 400],
   ])('answers %s with its status and closes, forwarding nothing', async (_what, bytes, status) => {
     const rig = await front(echo());
@@ -195,7 +201,9 @@ describe('h1 front: requests and responses', () => {
     c.send(`HEAD /head HTTP/1.1\r\nHost: a\r\n\r\n${GET('/nc')}${GET('/nc')}`);
     const text = (await c.responses(3)).replace(/Date: [^\r]+\r\n/g, '');
     expect(text).toBe(
-      'HTTP/1.1 200 OK\r\ncontent-length: 5\r\nConnection: keep-alive\r\nKeep-Alive: timeout=2\r\n\r\n' + 'HTTP/1.1 204 No Content\r\nConnection: keep-alive\r\nKeep-Alive: timeout=2\r\n\r\n' + 'HTTP/1.1 204 No Content\r\nConnection: keep-alive\r\nKeep-Alive: timeout=2\r\n\r\n',
+      'HTTP/1.1 200 OK\r\ncontent-length: 5\r\nConnection: keep-alive\r\nKeep-Alive: timeout=2\r\n\r\n' +
+        'HTTP/1.1 204 No Content\r\nConnection: keep-alive\r\nKeep-Alive: timeout=2\r\n\r\n' +
+        'HTTP/1.1 204 No Content\r\nConnection: keep-alive\r\nKeep-Alive: timeout=2\r\n\r\n',
     );
   });
 
@@ -230,10 +238,14 @@ describe('h1 front: requests and responses', () => {
 
   it('drops a queued request whose client half-closes: it never reached a server', async () => {
     let release: (() => void) | undefined;
-    const rig = await front((req, h) => {
-      if (req.path === '/held') release = () => echo()(req, h);
-      else echo()(req, h);
-    }, undefined, 1);
+    const rig = await front(
+      (req, h) => {
+        if (req.path === '/held') release = () => echo()(req, h);
+        else echo()(req, h);
+      },
+      undefined,
+      1,
+    );
     const holder = await client(rig);
     holder.send(GET('/held'));
     await waitFor(() => release !== undefined);
@@ -419,13 +431,16 @@ describe('h1 front: timeouts, aborts, backpressure, tunnels', () => {
       return push(...records);
     };
     const body = await new Promise<string>((resolve, reject) => {
-      const req = https.request({ host: '127.0.0.1', port: rig.port, path: '/slow', agent: false, ca: pki.ca.cert, servername: 'localhost' }, (res) => {
-        let text = '';
-        res.setEncoding('latin1');
-        res.on('data', (chunk: string) => (text += chunk));
-        res.on('end', () => resolve(text));
-        res.on('error', reject);
-      });
+      const req = https.request(
+        { host: '127.0.0.1', port: rig.port, path: '/slow', agent: false, ca: pki.ca.cert, servername: 'localhost' },
+        (res) => {
+          let text = '';
+          res.setEncoding('latin1');
+          res.on('data', (chunk: string) => (text += chunk));
+          res.on('end', () => resolve(text));
+          res.on('error', reject);
+        },
+      );
       req.on('error', reject);
       req.end();
     });
@@ -452,4 +467,3 @@ describe('h1 front: timeouts, aborts, backpressure, tunnels', () => {
     expect(text).toContain('GET /slow ');
   });
 });
-

@@ -4,7 +4,15 @@
 import { describe, expect, it } from 'vitest';
 import { H1_ERRORS, type H1ErrorCode } from '../../src/h1/errors.js';
 import {
-  MF_CHNK, MF_CLEN, MF_CONN_CLOSE, MF_CONN_KEEP_ALIVE, MF_EXPECT_CONTINUE, MF_TE, MF_UPGRADE, MF_VER_11, wantsKeepAlive,
+  MF_CHNK,
+  MF_CLEN,
+  MF_CONN_CLOSE,
+  MF_CONN_KEEP_ALIVE,
+  MF_EXPECT_CONTINUE,
+  MF_TE,
+  MF_UPGRADE,
+  MF_VER_11,
+  wantsKeepAlive,
 } from '../../src/h1/head.js';
 import { parseRequestHead, type RequestHead } from '../../src/h1/request-head.js';
 
@@ -55,7 +63,12 @@ describe('parseRequestHead accepts', () => {
     ['absolute-form with an IPv6 literal', 'GET http://[::1]:80/ HTTP/1.1\r\n' + H + '\r\n', 'absolute', 'http://[::1]:80/'],
     ['asterisk-form with OPTIONS', 'OPTIONS * HTTP/1.1\r\n' + H + '\r\n', 'asterisk', '*'],
     ['authority-form with CONNECT', 'CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\n\r\n', 'authority', 'a.example:443'],
-    ['every visible byte but # in a path', "GET /!\"$%&'()*+,-./:;<=>?@[\\]^_`{|}~ HTTP/1.1\r\n" + H + '\r\n', 'origin', "/!\"$%&'()*+,-./:;<=>?@[\\]^_`{|}~"],
+    [
+      'every visible byte but # in a path',
+      'GET /!"$%&\'()*+,-./:;<=>?@[\\]^_`{|}~ HTTP/1.1\r\n' + H + '\r\n',
+      'origin',
+      '/!"$%&\'()*+,-./:;<=>?@[\\]^_`{|}~',
+    ],
   ])('%s', (_name, text, form, target) => {
     const h = head(text);
     expect(h.targetForm).toBe(form);
@@ -101,7 +114,12 @@ describe('parseRequestHead accepts', () => {
     ['gzip, chunked', 'Transfer-Encoding: gzip, chunked\r\n', MF_TE | MF_CHNK, -1],
     ['gzip then chunked on two lines (one list)', 'Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n', MF_TE | MF_CHNK, -1],
     ['Connection: close', 'Connection: close\r\n', MF_CONN_CLOSE, -1],
-    ['Connection tokens in any case, with empty elements', 'Connection: , Keep-Alive ,\r\nConnection: x-foo,CLOSE\r\n', MF_CONN_CLOSE | MF_CONN_KEEP_ALIVE, -1],
+    [
+      'Connection tokens in any case, with empty elements',
+      'Connection: , Keep-Alive ,\r\nConnection: x-foo,CLOSE\r\n',
+      MF_CONN_CLOSE | MF_CONN_KEEP_ALIVE,
+      -1,
+    ],
     ['Connection: closed is not close', 'Connection: closed\r\n', 0, -1],
     ['an upgrade: Upgrade and the upgrade token', 'Connection: Upgrade\r\nUpgrade: websocket\r\n', MF_UPGRADE, -1],
     ['Upgrade without the Connection token is no upgrade', 'Upgrade: websocket\r\n', 0, -1],
@@ -114,7 +132,9 @@ describe('parseRequestHead accepts', () => {
   });
 
   it('reads lazily: cookie lines joined, connection tokens, upgrade, Host with a port', () => {
-    const h = head('GET / HTTP/1.1\r\nHost: [::1]:8443\r\nCookie: a=1\r\nConnection: Upgrade, X-Trace\r\nUpgrade: websocket\r\ncookie: b=2\r\n\r\n');
+    const h = head(
+      'GET / HTTP/1.1\r\nHost: [::1]:8443\r\nCookie: a=1\r\nConnection: Upgrade, X-Trace\r\nUpgrade: websocket\r\ncookie: b=2\r\n\r\n',
+    );
     expect(h.host).toBe('[::1]:8443');
     expect(h.cookie).toBe('a=1; b=2');
     expect(h.connectionTokens()).toEqual(['upgrade', 'x-trace']);
@@ -193,7 +213,12 @@ const ERRORS: [string, string, H1ErrorCode, number][] = [
   ['obs-fold', 'GET / HTTP/1.1\r\n' + H + 'X: a\r\n b\r\n\r\n', 'obs-fold', 39],
   ['obs-fold with a tab', 'GET / HTTP/1.1\r\n' + H + 'X: a\r\n\tb\r\n\r\n', 'obs-fold', 39],
   ['whitespace before the first field', 'GET / HTTP/1.1\r\n ' + H + '\r\n', 'obs-fold', 16],
-  ['Transfer-Encoding : chunked (space before the colon)', 'POST / HTTP/1.1\r\n' + H + 'Transfer-Encoding : chunked\r\n\r\n', 'bad-field-name', 51],
+  [
+    'Transfer-Encoding : chunked (space before the colon)',
+    'POST / HTTP/1.1\r\n' + H + 'Transfer-Encoding : chunked\r\n\r\n',
+    'bad-field-name',
+    51,
+  ],
   ['a tab before the colon', 'GET / HTTP/1.1\r\n' + H + 'X\t: a\r\n\r\n', 'bad-field-name', 34],
   ['an empty field name', 'GET / HTTP/1.1\r\n' + H + ': a\r\n\r\n', 'bad-field-name', 33],
   ['a field line without a colon', 'GET / HTTP/1.1\r\n' + H + 'X-Foo\r\n\r\n', 'bad-field-name', 38],
@@ -217,14 +242,49 @@ const ERRORS: [string, string, H1ErrorCode, number][] = [
   ['Content-Length: 1 0 (inner space)', 'POST / HTTP/1.1\r\n' + H + 'Content-Length: 1 0\r\n\r\n', 'bad-content-length', 51],
   ['an empty Content-Length', 'POST / HTTP/1.1\r\n' + H + 'Content-Length: \r\n\r\n', 'bad-content-length', 50],
   ['Content-Length past 2^53 - 1', 'POST / HTTP/1.1\r\n' + H + 'Content-Length: 9007199254740992\r\n\r\n', 'bad-content-length', 65],
-  ['Content-Length: 5 then 6', 'POST / HTTP/1.1\r\n' + H + 'Content-Length: 5\r\nContent-Length: 6\r\n\r\n', 'conflicting-content-length', 53],
-  ['CL.TE: Content-Length then Transfer-Encoding', 'POST / HTTP/1.1\r\n' + H + 'Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n', 'te-and-cl', 53],
-  ['TE.CL: Transfer-Encoding then Content-Length', 'POST / HTTP/1.1\r\n' + H + 'Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n', 'te-and-cl', 62],
-  ['Transfer-Encoding: chunked, identity (chunked not last)', 'POST / HTTP/1.1\r\n' + H + 'Transfer-Encoding: chunked, identity\r\n\r\n', 'bad-transfer-encoding', 34],
+  [
+    'Content-Length: 5 then 6',
+    'POST / HTTP/1.1\r\n' + H + 'Content-Length: 5\r\nContent-Length: 6\r\n\r\n',
+    'conflicting-content-length',
+    53,
+  ],
+  [
+    'CL.TE: Content-Length then Transfer-Encoding',
+    'POST / HTTP/1.1\r\n' + H + 'Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n',
+    'te-and-cl',
+    53,
+  ],
+  [
+    'TE.CL: Transfer-Encoding then Content-Length',
+    'POST / HTTP/1.1\r\n' + H + 'Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n',
+    'te-and-cl',
+    62,
+  ],
+  [
+    'Transfer-Encoding: chunked, identity (chunked not last)',
+    'POST / HTTP/1.1\r\n' + H + 'Transfer-Encoding: chunked, identity\r\n\r\n',
+    'bad-transfer-encoding',
+    34,
+  ],
   ['Transfer-Encoding: xchunked', 'POST / HTTP/1.1\r\n' + H + 'Transfer-Encoding: xchunked\r\n\r\n', 'bad-transfer-encoding', 34],
-  ['Transfer-Encoding: chunked twice on two lines', 'POST / HTTP/1.1\r\n' + H + 'Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n', 'bad-transfer-encoding', 34],
-  ['Transfer-Encoding: chunked, chunked', 'POST / HTTP/1.1\r\n' + H + 'Transfer-Encoding: chunked, chunked\r\n\r\n', 'bad-transfer-encoding', 34],
-  ['chunked then gzip on two lines', 'POST / HTTP/1.1\r\n' + H + 'Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n', 'bad-transfer-encoding', 34],
+  [
+    'Transfer-Encoding: chunked twice on two lines',
+    'POST / HTTP/1.1\r\n' + H + 'Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n',
+    'bad-transfer-encoding',
+    34,
+  ],
+  [
+    'Transfer-Encoding: chunked, chunked',
+    'POST / HTTP/1.1\r\n' + H + 'Transfer-Encoding: chunked, chunked\r\n\r\n',
+    'bad-transfer-encoding',
+    34,
+  ],
+  [
+    'chunked then gzip on two lines',
+    'POST / HTTP/1.1\r\n' + H + 'Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n',
+    'bad-transfer-encoding',
+    34,
+  ],
   ['Transfer-Encoding: gzip alone', 'POST / HTTP/1.1\r\n' + H + 'Transfer-Encoding: gzip\r\n\r\n', 'bad-transfer-encoding', 34],
   ['Transfer-Encoding: identity', 'POST / HTTP/1.1\r\n' + H + 'Transfer-Encoding: identity\r\n\r\n', 'bad-transfer-encoding', 34],
   ['an empty Transfer-Encoding', 'POST / HTTP/1.1\r\n' + H + 'Transfer-Encoding:\r\n\r\n', 'bad-transfer-encoding', 52],
@@ -232,10 +292,20 @@ const ERRORS: [string, string, H1ErrorCode, number][] = [
   ['a trailing comma', 'POST / HTTP/1.1\r\n' + H + 'Transfer-Encoding: chunked,\r\n\r\n', 'bad-transfer-encoding', 61],
   ['a parameter on chunked', 'POST / HTTP/1.1\r\n' + H + 'Transfer-Encoding: chunked;q=1\r\n\r\n', 'bad-transfer-encoding', 60],
   ['quoted chunked', 'POST / HTTP/1.1\r\n' + H + 'Transfer-Encoding: "chunked"\r\n\r\n', 'bad-transfer-encoding', 53],
-  ['a tab after a final chunked (llhttp reads it as not chunked)', 'POST / HTTP/1.1\r\n' + H + 'Transfer-Encoding: chunked \t\r\n\r\n', 'bad-transfer-encoding', 61],
+  [
+    'a tab after a final chunked (llhttp reads it as not chunked)',
+    'POST / HTTP/1.1\r\n' + H + 'Transfer-Encoding: chunked \t\r\n\r\n',
+    'bad-transfer-encoding',
+    61,
+  ],
   ['chunked with a vertical tab', 'POST / HTTP/1.1\r\n' + H + 'Transfer-Encoding: \x0bchunked\r\n\r\n', 'bad-field-value', 53],
   ['Transfer-Encoding in HTTP/1.0', 'POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n', 'bad-transfer-encoding', 17],
-  ['an unknown coding before chunked', 'POST / HTTP/1.1\r\n' + H + 'Transfer-Encoding: foo, chunked\r\n\r\n', 'unknown-transfer-coding', 53],
+  [
+    'an unknown coding before chunked',
+    'POST / HTTP/1.1\r\n' + H + 'Transfer-Encoding: foo, chunked\r\n\r\n',
+    'unknown-transfer-coding',
+    53,
+  ],
   ['identity before chunked', 'POST / HTTP/1.1\r\n' + H + 'Transfer-Encoding: identity, chunked\r\n\r\n', 'unknown-transfer-coding', 53],
   ['CONNECT with a body', 'CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\nContent-Length: 5\r\n\r\n', 'connect-with-body', 37],
   ['CONNECT chunked', 'CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\nTransfer-Encoding: chunked\r\n\r\n', 'connect-with-body', 37],
@@ -249,7 +319,9 @@ describe('parseRequestHead rejects', () => {
 
   it('covers every request-side head code in the table', () => {
     const tested = new Set(ERRORS.map((row) => row[2]));
-    const headCodes = Object.keys(H1_ERRORS).filter((code) => !/chunk|trailer|status/.test(code) && code !== 'head-too-large' && code !== 'too-many-headers');
+    const headCodes = Object.keys(H1_ERRORS).filter(
+      (code) => !/chunk|trailer|status/.test(code) && code !== 'head-too-large' && code !== 'too-many-headers',
+    );
     expect(headCodes.filter((code) => !tested.has(code as H1ErrorCode))).toEqual([]);
   });
 

@@ -71,7 +71,9 @@ const RUNS = Number(process.env.H1_FUZZ_RUNS ?? 600);
 
 describe('Doorman h1 responses vs llhttp (strict)', () => {
   it('agrees on generated and mutated responses to GET and HEAD, or Doorman is the stricter', async () => {
-    const mutated = fc.tuple(response, fc.array(mutation, { maxLength: 2 }), fc.constantFrom('GET', 'GET', 'HEAD')).map(([text, ms, method]) => [ms.reduce(mutate, text), method] as const);
+    const mutated = fc
+      .tuple(response, fc.array(mutation, { maxLength: 2 }), fc.constantFrom('GET', 'GET', 'HEAD'))
+      .map(([text, ms, method]) => [ms.reduce(mutate, text), method] as const);
     await fc.assert(
       fc.asyncProperty(mutated, async ([text, method]) => {
         const bytes = Buffer.from(text, 'latin1');

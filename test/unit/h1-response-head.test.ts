@@ -90,7 +90,12 @@ const ERRORS: [string, string, H1ErrorCode, number][] = [
   ['Content-Length: 5, 6', 'HTTP/1.1 200 OK\r\nContent-Length: 5, 6\r\n\r\n', 'bad-content-length', 34],
   ['Transfer-Encoding with Content-Length', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n', 'te-and-cl', 45],
   ['chunked twice', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n', 'bad-transfer-encoding', 17],
-  ['a tab after a final chunked (llhttp clients read until close)', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip,\tchunked\t\r\n\r\n', 'bad-transfer-encoding', 49],
+  [
+    'a tab after a final chunked (llhttp clients read until close)',
+    'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip,\tchunked\t\r\n\r\n',
+    'bad-transfer-encoding',
+    49,
+  ],
   ['an empty coding', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: ,chunked\r\n\r\n', 'bad-transfer-encoding', 36],
 ];
 
@@ -101,7 +106,12 @@ describe('parseResponseHead rejects (the proxy answers 502)', () => {
 
   it('a head past maxHeadBytes', () => {
     const text = 'HTTP/1.1 200 OK\r\nX: ' + 'a'.repeat(100) + '\r\n\r\n';
-    expect(parseResponseHead(Buffer.from(text), 0, { maxHeadBytes: 64, maxHeaders: 10 })).toEqual({ kind: 'error', code: 'head-too-large', pos: 64, status: 502 });
+    expect(parseResponseHead(Buffer.from(text), 0, { maxHeadBytes: 64, maxHeaders: 10 })).toEqual({
+      kind: 'error',
+      code: 'head-too-large',
+      pos: 64,
+      status: 502,
+    });
   });
 });
 

@@ -53,27 +53,42 @@ const validResponse = fc
   .record({
     status: fc.integer({ min: 100, max: 599 }),
     reason: fc.constantFrom('', ' ', ' OK', ' Not Found'),
-    fields: fc.array(fc.constantFrom('Content-Length: 5\r\n', 'Server: x\r\n', 'Transfer-Encoding: chunked\r\n', 'Connection: close\r\n', 'X:\r\n'), { maxLength: 4 }),
+    fields: fc.array(
+      fc.constantFrom('Content-Length: 5\r\n', 'Server: x\r\n', 'Transfer-Encoding: chunked\r\n', 'Connection: close\r\n', 'X:\r\n'),
+      { maxLength: 4 },
+    ),
   })
   .map((r) => `HTTP/1.1 ${r.status}${r.reason}\r\n${r.fields.join('')}\r\nbody`);
 
 describe('parsers resume at any cut', () => {
   it('request heads, valid: partial until the head is whole, then identical', () => {
-    fc.assert(fc.property(validRequest, cuts, (text, at) => checkPieces(parseRequestHead, text, at)), { seed: SEED, numRuns: RUNS });
+    fc.assert(
+      fc.property(validRequest, cuts, (text, at) => checkPieces(parseRequestHead, text, at)),
+      { seed: SEED, numRuns: RUNS },
+    );
   });
 
   it('request heads, mutated: partial or already the final result', () => {
-    fc.assert(fc.property(mutatedRequest, cuts, (text, at) => checkPieces(parseRequestHead, text, at)), { seed: SEED, numRuns: RUNS });
+    fc.assert(
+      fc.property(mutatedRequest, cuts, (text, at) => checkPieces(parseRequestHead, text, at)),
+      { seed: SEED, numRuns: RUNS },
+    );
   });
 
   it('response heads, valid and mutated', () => {
     const response = fc.tuple(validResponse, fc.array(mutation, { maxLength: 2 })).map(([text, ms]) => ms.reduce(mutate, text));
-    fc.assert(fc.property(response, cuts, (text, at) => checkPieces(parseResponseHead, text, at)), { seed: SEED, numRuns: RUNS });
+    fc.assert(
+      fc.property(response, cuts, (text, at) => checkPieces(parseResponseHead, text, at)),
+      { seed: SEED, numRuns: RUNS },
+    );
   });
 
   it('chunked bodies fed in any pieces: same length, end and error as whole', () => {
     const chunkedBody = fc
-      .tuple(validRequest.filter((t) => t.includes('Transfer-Encoding: chunked')), fc.array(mutation, { maxLength: 2 }))
+      .tuple(
+        validRequest.filter((t) => t.includes('Transfer-Encoding: chunked')),
+        fc.array(mutation, { maxLength: 2 }),
+      )
       .map(([text, ms]) => ms.reduce(mutate, text.slice(text.indexOf('\r\n\r\n') + 4) + 'GET /next'));
     const feed = (buf: Buffer, ends: number[]) => {
       const body = new ChunkedBody();

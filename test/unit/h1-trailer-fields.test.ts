@@ -44,24 +44,28 @@ describe('the trailer section of a chunked body', () => {
 
   it('reaches the sink whole, however the body is split', () => {
     fc.assert(
-      fc.property(fc.array(field, { maxLength: 4 }), fc.array(fc.integer({ min: 1, max: 7 }), { minLength: 1, maxLength: 20 }), (fields, steps) => {
-        const pairs = fields.flat();
-        const text = `3\r\nabc\r\n${lastChunkWith(pairs)}NEXT`;
-        const buf = Buffer.from(text, 'latin1');
-        const sink = new Sink();
-        const body = new ChunkedBody(undefined, sink);
-        let pos = 0;
-        for (let i = 0; pos < buf.length && !body.done; i++) {
-          const end = Math.min(buf.length, pos + steps[i % steps.length]!);
-          const taken = body.feed(buf, pos, end);
-          expect(taken).toBeGreaterThanOrEqual(0);
-          pos += taken;
-        }
-        expect(body.done).toBe(true);
-        expect(buf.toString('latin1', pos)).toBe('NEXT');
-        expect(sink.payloadBytes).toBe(3);
-        expect(parseTrailerSection(sink.parts)).toEqual(pairs);
-      }),
+      fc.property(
+        fc.array(field, { maxLength: 4 }),
+        fc.array(fc.integer({ min: 1, max: 7 }), { minLength: 1, maxLength: 20 }),
+        (fields, steps) => {
+          const pairs = fields.flat();
+          const text = `3\r\nabc\r\n${lastChunkWith(pairs)}NEXT`;
+          const buf = Buffer.from(text, 'latin1');
+          const sink = new Sink();
+          const body = new ChunkedBody(undefined, sink);
+          let pos = 0;
+          for (let i = 0; pos < buf.length && !body.done; i++) {
+            const end = Math.min(buf.length, pos + steps[i % steps.length]!);
+            const taken = body.feed(buf, pos, end);
+            expect(taken).toBeGreaterThanOrEqual(0);
+            pos += taken;
+          }
+          expect(body.done).toBe(true);
+          expect(buf.toString('latin1', pos)).toBe('NEXT');
+          expect(sink.payloadBytes).toBe(3);
+          expect(parseTrailerSection(sink.parts)).toEqual(pairs);
+        },
+      ),
     );
   });
 

@@ -7,7 +7,12 @@ const pseudo = { ':method': 'GET', ':path': '/p?q', ':scheme': 'https', ':author
 const rawPseudo = [':method', 'GET', ':path', '/p?q', ':scheme', 'https', ':authority', 'shop.example'];
 
 function head(extra: string[], headers: Record<string, string> = pseudo) {
-  return requestHeadOfStream(headers, [...rawPseudo, ...extra], false, { clientAddress: '192.0.2.1', clientPort: 5000, localAddress: '192.0.2.9', localPort: 443 });
+  return requestHeadOfStream(headers, [...rawPseudo, ...extra], false, {
+    clientAddress: '192.0.2.1',
+    clientPort: 5000,
+    localAddress: '192.0.2.9',
+    localPort: 443,
+  });
 }
 
 describe('requestHeadOfStream', () => {
@@ -36,8 +41,14 @@ describe('requestHeadOfStream', () => {
   it('keeps te: trailers (gRPC needs it) and refuses CONNECT and a target that is not a path', () => {
     const h = head(['te', 'trailers']);
     expect(h instanceof LbError ? h.message : h.headers).toContain('trailers');
-    expect((requestHeadOfStream({ ...pseudo, ':method': 'CONNECT' }, rawPseudo, false, '', 0) as LbError).message).toBe('CONNECT is not proxied');
-    expect((requestHeadOfStream({ ...pseudo, ':path': '*' }, rawPseudo, false, '', 0) as LbError).message).toBe('request target must be a path');
-    expect((requestHeadOfStream({ ...pseudo, ':path': '/a b' }, rawPseudo, false, '', 0) as LbError).message).toBe('malformed pseudo-header');
+    expect((requestHeadOfStream({ ...pseudo, ':method': 'CONNECT' }, rawPseudo, false, '', 0) as LbError).message).toBe(
+      'CONNECT is not proxied',
+    );
+    expect((requestHeadOfStream({ ...pseudo, ':path': '*' }, rawPseudo, false, '', 0) as LbError).message).toBe(
+      'request target must be a path',
+    );
+    expect((requestHeadOfStream({ ...pseudo, ':path': '/a b' }, rawPseudo, false, '', 0) as LbError).message).toBe(
+      'malformed pseudo-header',
+    );
   });
 });

@@ -49,41 +49,92 @@ describe('initialHealth', () => {
 describe('nextHealth, rise=2 fall=3', () => {
   // Each row: the checks from the initial state and the expected (status, counter, changed) after each.
   const table: Array<[string, string, Array<[HealthStatus, number, boolean]>]> = [
-    ['healthy stays UP', '+++', [['UP', 4, false], ['UP', 4, false], ['UP', 4, false]]],
+    [
+      'healthy stays UP',
+      '+++',
+      [
+        ['UP', 4, false],
+        ['UP', 4, false],
+        ['UP', 4, false],
+      ],
+    ],
     [
       'goes DOWN after fall failures from full health',
       '+---',
-      [['UP', 4, false], ['UP', 3, false], ['UP', 2, false], ['DOWN', 0, true]],
+      [
+        ['UP', 4, false],
+        ['UP', 3, false],
+        ['UP', 2, false],
+        ['DOWN', 0, true],
+      ],
     ],
     [
       'comes back UP after rise good checks',
       '-++',
-      [['DOWN', 0, true], ['DOWN', 1, false], ['UP', 4, true]],
+      [
+        ['DOWN', 0, true],
+        ['DOWN', 1, false],
+        ['UP', 4, true],
+      ],
     ],
     [
       'a failure while rising drops to 0',
       '-+-++',
-      [['DOWN', 0, true], ['DOWN', 1, false], ['DOWN', 0, false], ['DOWN', 1, false], ['UP', 4, true]],
+      [
+        ['DOWN', 0, true],
+        ['DOWN', 1, false],
+        ['DOWN', 0, false],
+        ['DOWN', 1, false],
+        ['UP', 4, true],
+      ],
     ],
     [
       'a good check while going down restores full health',
       '+--+---',
-      [['UP', 4, false], ['UP', 3, false], ['UP', 2, false], ['UP', 4, false], ['UP', 3, false], ['UP', 2, false], ['DOWN', 0, true]],
+      [
+        ['UP', 4, false],
+        ['UP', 3, false],
+        ['UP', 2, false],
+        ['UP', 4, false],
+        ['UP', 3, false],
+        ['UP', 2, false],
+        ['DOWN', 0, true],
+      ],
     ],
     [
       'failures while DOWN keep it at 0',
       '---',
-      [['DOWN', 0, true], ['DOWN', 0, false], ['DOWN', 0, false]],
+      [
+        ['DOWN', 0, true],
+        ['DOWN', 0, false],
+        ['DOWN', 0, false],
+      ],
     ],
     [
       'flapping never completes a transition',
       '+-+-+-+-',
-      [['UP', 4, false], ['UP', 3, false], ['UP', 4, false], ['UP', 3, false], ['UP', 4, false], ['UP', 3, false], ['UP', 4, false], ['UP', 3, false]],
+      [
+        ['UP', 4, false],
+        ['UP', 3, false],
+        ['UP', 4, false],
+        ['UP', 3, false],
+        ['UP', 4, false],
+        ['UP', 3, false],
+        ['UP', 4, false],
+        ['UP', 3, false],
+      ],
     ],
     [
       'flapping while DOWN never comes UP',
       '-+-+-+',
-      [['DOWN', 0, true], ['DOWN', 1, false], ['DOWN', 0, false], ['DOWN', 1, false], ['DOWN', 0, false], ['DOWN', 1, false]],
+      [
+        ['DOWN', 0, true],
+        ['DOWN', 1, false],
+        ['DOWN', 0, false],
+        ['DOWN', 1, false],
+        ['DOWN', 0, false],
+        ['DOWN', 1, false],
+      ],
     ],
   ];
 
@@ -96,9 +147,31 @@ describe('nextHealth, rise=1 fall=1', () => {
   it.each([
     ['+', [['UP', 1, false]]],
     ['-', [['DOWN', 0, true]]],
-    ['-+', [['DOWN', 0, true], ['UP', 1, true]]],
-    ['+-+-', [['UP', 1, false], ['DOWN', 0, true], ['UP', 1, true], ['DOWN', 0, true]]],
-    ['--++', [['DOWN', 0, true], ['DOWN', 0, false], ['UP', 1, true], ['UP', 1, false]]],
+    [
+      '-+',
+      [
+        ['DOWN', 0, true],
+        ['UP', 1, true],
+      ],
+    ],
+    [
+      '+-+-',
+      [
+        ['UP', 1, false],
+        ['DOWN', 0, true],
+        ['UP', 1, true],
+        ['DOWN', 0, true],
+      ],
+    ],
+    [
+      '--++',
+      [
+        ['DOWN', 0, true],
+        ['DOWN', 0, false],
+        ['UP', 1, true],
+        ['UP', 1, false],
+      ],
+    ],
   ] as Array<[string, Array<[HealthStatus, number, boolean]>]>)('%s', (checks, expected) => {
     expect(run(R1F1, checks)).toEqual(expected.map(([status, counter, changed]) => ({ status, counter, changed })));
   });
@@ -142,10 +215,26 @@ describe('isInTransition / isFullyDown / describeHealth, rise=2 fall=3', () => {
 
 describe('rescaleHealth', () => {
   it.each([
-    [{ status: 'UP', counter: 4 }, { rise: 1, fall: 1 }, { status: 'UP', counter: 1 }],
-    [{ status: 'UP', counter: 2 }, { rise: 3, fall: 3 }, { status: 'UP', counter: 3 }],
-    [{ status: 'DOWN', counter: 1 }, { rise: 1, fall: 2 }, { status: 'DOWN', counter: 0 }],
-    [{ status: 'DOWN', counter: 1 }, { rise: 3, fall: 2 }, { status: 'DOWN', counter: 1 }],
+    [
+      { status: 'UP', counter: 4 },
+      { rise: 1, fall: 1 },
+      { status: 'UP', counter: 1 },
+    ],
+    [
+      { status: 'UP', counter: 2 },
+      { rise: 3, fall: 3 },
+      { status: 'UP', counter: 3 },
+    ],
+    [
+      { status: 'DOWN', counter: 1 },
+      { rise: 1, fall: 2 },
+      { status: 'DOWN', counter: 0 },
+    ],
+    [
+      { status: 'DOWN', counter: 1 },
+      { rise: 3, fall: 2 },
+      { status: 'DOWN', counter: 1 },
+    ],
   ] as Array<[HealthState, HealthParams, HealthState]>)('%o with %o', (state, params, expected) => {
     expect(rescaleHealth(state, params)).toEqual(expected);
   });

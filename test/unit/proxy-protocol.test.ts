@@ -30,7 +30,10 @@ describe('PROXY header examples', () => {
   it('reads v1 TCP4, TCP6 and UNKNOWN lines, and leaves what follows', () => {
     const tcp4 = complete(parseProxyHeader(latin1('PROXY TCP4 192.0.2.1 198.51.100.7 56324 443\r\nGET /')));
     expect(tcp4.length).toBe(45);
-    expect(tcp4.header).toEqual({ version: 1, addresses: { clientAddress: '192.0.2.1', clientPort: 56324, localAddress: '198.51.100.7', localPort: 443 } });
+    expect(tcp4.header).toEqual({
+      version: 1,
+      addresses: { clientAddress: '192.0.2.1', clientPort: 56324, localAddress: '198.51.100.7', localPort: 443 },
+    });
     const tcp6 = complete(parseProxyHeader(latin1('PROXY TCP6 2001:DB8:0:0:0:0:0:1 ::FFFF:198.51.100.7 1 65535\r\n')));
     expect(tcp6.header.addresses).toEqual({ clientAddress: '2001:db8::1', clientPort: 1, localAddress: '198.51.100.7', localPort: 65535 });
     expect(complete(parseProxyHeader(latin1('PROXY UNKNOWN\r\n'))).header).toEqual({ version: 1, addresses: null });
@@ -65,7 +68,12 @@ describe('PROXY header examples', () => {
     const tlv = Buffer.from([0x05, 0x00, 0x03, 0x61, 0x62, 0x63]); // PP2_TYPE_UNIQUE_ID "abc"
     const withTlv = complete(parseProxyHeader(Buffer.concat([v2(0x21, 0x11, Buffer.concat([inet, tlv])), latin1('GET')])));
     expect(withTlv.length).toBe(16 + 12 + 6);
-    expect(withTlv.header.addresses).toEqual({ clientAddress: '192.0.2.1', clientPort: 56324, localAddress: '198.51.100.7', localPort: 443 });
+    expect(withTlv.header.addresses).toEqual({
+      clientAddress: '192.0.2.1',
+      clientPort: 56324,
+      localAddress: '198.51.100.7',
+      localPort: 443,
+    });
     const inet6 = Buffer.alloc(36);
     inet6.writeUInt16BE(0x2001, 0);
     inet6.writeUInt16BE(0x0db8, 2);
@@ -74,7 +82,12 @@ describe('PROXY header examples', () => {
     inet6.set([10, 0, 0, 1], 28);
     inet6.writeUInt16BE(40000, 32);
     inet6.writeUInt16BE(8443, 34);
-    expect(complete(parseProxyHeader(v2(0x21, 0x21, inet6))).header.addresses).toEqual({ clientAddress: '2001:db8::1', clientPort: 40000, localAddress: '10.0.0.1', localPort: 8443 });
+    expect(complete(parseProxyHeader(v2(0x21, 0x21, inet6))).header.addresses).toEqual({
+      clientAddress: '2001:db8::1',
+      clientPort: 40000,
+      localAddress: '10.0.0.1',
+      localPort: 8443,
+    });
     expect(complete(parseProxyHeader(v2(0x20, 0x00, Buffer.alloc(0)))).header).toEqual({ version: 2, addresses: null });
     expect(complete(parseProxyHeader(v2(0x20, 0x11, inet))).header.addresses).toBeNull();
     expect(complete(parseProxyHeader(v2(0x21, 0x00, Buffer.alloc(0)))).header.addresses).toBeNull();
@@ -120,11 +133,13 @@ const garbage = fc.oneof(
   bytes,
   bytes.map((b) => Buffer.concat([latin1('PROXY '), b])),
   fc.tuple(fc.constantFrom('TCP4 ', 'TCP6 ', 'UNKNOWN'), fc.string({ maxLength: 120 })).map(([p, s]) => latin1(`PROXY ${p}${s}\r\n`)),
-  fc.tuple(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 1200 }), bytes).map(([vc, ft, len, body]) => {
-    const header = v2(vc, ft, body);
-    header.writeUInt16BE(len, 14);
-    return header;
-  }),
+  fc
+    .tuple(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 1200 }), bytes)
+    .map(([vc, ft, len, body]) => {
+      const header = v2(vc, ft, body);
+      header.writeUInt16BE(len, 14);
+      return header;
+    }),
 );
 
 describe('PROXY header properties', () => {
@@ -233,14 +248,20 @@ describe('readProxyHeader', () => {
     const client = net.connect(port, '127.0.0.1');
     client.setNoDelay(true);
     await once(client, 'connect');
-    const wire = Buffer.concat([encodeProxyHeader('v2', { clientAddress: '2001:db8::7', clientPort: 1234, localAddress: '2001:db8::1', localPort: 443 }), latin1('hello')]);
+    const wire = Buffer.concat([
+      encodeProxyHeader('v2', { clientAddress: '2001:db8::7', clientPort: 1234, localAddress: '2001:db8::1', localPort: 443 }),
+      latin1('hello'),
+    ]);
     for (const byte of wire) {
       client.write(Buffer.from([byte]));
       await new Promise((resolve) => setImmediate(resolve));
     }
     client.end();
     const { result, rest } = await within(results, 5000, 'the header');
-    expect(result).toEqual({ ok: true, header: { version: 2, addresses: { clientAddress: '2001:db8::7', clientPort: 1234, localAddress: '2001:db8::1', localPort: 443 } } });
+    expect(result).toEqual({
+      ok: true,
+      header: { version: 2, addresses: { clientAddress: '2001:db8::7', clientPort: 1234, localAddress: '2001:db8::1', localPort: 443 } },
+    });
     expect(rest).toBe('hello');
   });
 

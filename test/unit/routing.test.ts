@@ -15,7 +15,20 @@ const backends = new Map([
 ]);
 
 function head(target: string, extra: Partial<RequestHead> = {}): RequestHead {
-  return { method: 'GET', target, httpVersion: '1.1', headers: [], host: 'shop.example', cookie: undefined, connection: undefined, hasBody: false, upgrade: null, clientAddress: '', clientPort: 0, ...extra };
+  return {
+    method: 'GET',
+    target,
+    httpVersion: '1.1',
+    headers: [],
+    host: 'shop.example',
+    cookie: undefined,
+    connection: undefined,
+    hasBody: false,
+    upgrade: null,
+    clientAddress: '',
+    clientPort: 0,
+    ...extra,
+  };
 }
 
 function route(name: string, match: Partial<RouteMatch>, action: RouteConfig['action']): RouteConfig {
@@ -50,7 +63,12 @@ describe('FrontendRouting', () => {
   const routing = new FrontendRouting(routes, backends, { kind: 'backend', backend: web });
 
   it('matches host exactly (port and case ignored) and the path prefix', () => {
-    expect(routing.decide(head('/v1/users', { host: 'API.example:8443' }))).toMatchObject({ kind: 'backend', backend: api, route: 'api', target: '/v1/users' });
+    expect(routing.decide(head('/v1/users', { host: 'API.example:8443' }))).toMatchObject({
+      kind: 'backend',
+      backend: api,
+      route: 'api',
+      target: '/v1/users',
+    });
     expect(routing.decide(head('/v1/users'))).toMatchObject({ kind: 'backend', backend: web, route: '' });
   });
 
@@ -60,7 +78,12 @@ describe('FrontendRouting', () => {
   });
 
   it('redirects with the path and query kept', () => {
-    expect(routing.decide(head('/old/page?a=1'))).toEqual({ kind: 'redirect', status: 308, location: 'https://shop.example/new/old/page?a=1', route: 'old' });
+    expect(routing.decide(head('/old/page?a=1'))).toEqual({
+      kind: 'redirect',
+      status: 308,
+      location: 'https://shop.example/new/old/page?a=1',
+      route: 'old',
+    });
   });
 
   it('matches *.suffix subdomains but not the bare suffix', () => {

@@ -13,7 +13,13 @@ describe('SeriesCounter and SeriesHistogram', () => {
     const h1 = new SeriesHistogram('y_seconds', 'help y', ['backend'], buckets, ours);
     const h2 = new Histogram({ name: 'y_seconds', help: 'help y', labelNames: ['backend'], buckets, registers: [theirs] });
     const web = c1.child({ backend: 'web', code: '200' });
-    for (const [backend, value] of [['web', 0.0005], ['web', 0.02], ['api', 5], ['web', 0.1], ['api', 0.001]] as const) {
+    for (const [backend, value] of [
+      ['web', 0.0005],
+      ['web', 0.02],
+      ['api', 5],
+      ['web', 0.1],
+      ['api', 0.001],
+    ] as const) {
       h1.child({ backend }).observe(value);
       h2.observe({ backend }, value);
       web.inc();

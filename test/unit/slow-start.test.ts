@@ -24,7 +24,17 @@ const idleUpstream: Upstream = {
 };
 
 function serverConfig(name: string, patch: Partial<ServerConfig> = {}): ServerConfig {
-  return { name, address: { host: '127.0.0.1', port: 9 }, tls: null, maxconn: 0, weight: 1, cookie: name, protocol: 'http1', slowStartMs: SLOW_START_MS, ...patch };
+  return {
+    name,
+    address: { host: '127.0.0.1', port: 9 },
+    tls: null,
+    maxconn: 0,
+    weight: 1,
+    cookie: name,
+    protocol: 'http1',
+    slowStartMs: SLOW_START_MS,
+    ...patch,
+  };
 }
 
 /** A clock the test moves by hand. */
@@ -50,16 +60,21 @@ describe('slowStartFraction', () => {
 
   it('is monotonic in time and stays within [floor, 1] (property)', () => {
     fc.assert(
-      fc.property(fc.double({ min: -1e9, max: 1e10, noNaN: true }), fc.double({ min: -1e9, max: 1e10, noNaN: true }), fc.integer({ min: 0, max: 2_147_483_647 }), (a, b, duration) => {
-        const [early, late] = a <= b ? [a, b] : [b, a];
-        const f1 = slowStartFraction(early, duration);
-        const f2 = slowStartFraction(late, duration);
-        expect(f1).toBeLessThanOrEqual(f2);
-        for (const f of [f1, f2]) {
-          expect(f).toBeGreaterThanOrEqual(SLOW_START_MIN_FRACTION);
-          expect(f).toBeLessThanOrEqual(1);
-        }
-      }),
+      fc.property(
+        fc.double({ min: -1e9, max: 1e10, noNaN: true }),
+        fc.double({ min: -1e9, max: 1e10, noNaN: true }),
+        fc.integer({ min: 0, max: 2_147_483_647 }),
+        (a, b, duration) => {
+          const [early, late] = a <= b ? [a, b] : [b, a];
+          const f1 = slowStartFraction(early, duration);
+          const f2 = slowStartFraction(late, duration);
+          expect(f1).toBeLessThanOrEqual(f2);
+          for (const f of [f1, f2]) {
+            expect(f).toBeGreaterThanOrEqual(SLOW_START_MIN_FRACTION);
+            expect(f).toBeLessThanOrEqual(1);
+          }
+        },
+      ),
     );
   });
 });

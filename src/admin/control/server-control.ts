@@ -35,7 +35,13 @@ export interface BackendView {
   readonly balance: string;
   readonly queued: number;
   /** The active check's settings, null when the backend has none: the page shows "going down 1/3" from these and `healthCounter`. */
-  readonly check: { readonly path: string; readonly intervalMs: number; readonly timeoutMs: number; readonly rise: number; readonly fall: number } | null;
+  readonly check: {
+    readonly path: string;
+    readonly intervalMs: number;
+    readonly timeoutMs: number;
+    readonly rise: number;
+    readonly fall: number;
+  } | null;
   readonly servers: readonly ServerView[];
 }
 
@@ -55,7 +61,13 @@ export function viewServer(server: UpstreamServer): ServerView {
     effectiveWeight: Math.round(server.effectiveWeight * 100) / 100,
     maxconn: server.config.maxconn,
     lastCheck: check
-      ? { status: check.ok ? 'ok' : 'failed', code: check.code, durationMs: check.durationMs, reason: check.reason, at: new Date(check.at).toISOString() }
+      ? {
+          status: check.ok ? 'ok' : 'failed',
+          code: check.code,
+          durationMs: check.durationMs,
+          reason: check.reason,
+          at: new Date(check.at).toISOString(),
+        }
       : null,
     lastChange: new Date(server.lastChangeAt).toISOString(),
     requests: server.requests,
@@ -140,7 +152,8 @@ export class ServerControl {
   /** The operator state of every server, as the state file holds it. */
   snapshot(): SavedState {
     const state = new Map<string, SavedServerState>();
-    for (const server of this.#backends.servers()) state.set(serverKey(server.backendName, server.name), { state: server.adminState, weight: server.weight });
+    for (const server of this.#backends.servers())
+      state.set(serverKey(server.backendName, server.name), { state: server.adminState, weight: server.weight });
     return state;
   }
 

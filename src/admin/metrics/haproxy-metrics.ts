@@ -142,10 +142,18 @@ export class HaproxyMetrics {
     serverGauge('haproxy_server_current_sessions', 'Number of current sessions on the frontend, backend or server', 'sum', (s) => s.active);
     serverGauge('haproxy_server_current_queue', 'Number of current queued connections', 'sum', (s) => s.queue.size);
     // HAProxy drains a server by setting its effective weight to 0; slow start lowers it while it ramps.
-    serverGauge('haproxy_server_weight', "Server's effective weight, or sum of active servers' effective weights for a backend", 'max', (s) =>
-      s.adminState === 'DRAIN' ? 0 : s.effectiveWeight,
+    serverGauge(
+      'haproxy_server_weight',
+      "Server's effective weight, or sum of active servers' effective weights for a backend",
+      'max',
+      (s) => (s.adminState === 'DRAIN' ? 0 : s.effectiveWeight),
     );
-    serverGauge('haproxy_server_uweight', "Server's user weight, or sum of active servers' user weights for a backend", 'max', (s) => s.weight);
+    serverGauge(
+      'haproxy_server_uweight',
+      "Server's user weight, or sum of active servers' user weights for a backend",
+      'max',
+      (s) => s.weight,
+    );
     serverGauge('haproxy_server_check_last_change_seconds', 'How long ago the last server state changed, in seconds', 'min', (s) =>
       Math.floor((Date.now() - s.lastChangeAt) / 1000),
     );
@@ -156,16 +164,44 @@ export class HaproxyMetrics {
       b.config.check ? (s.lastCheck?.durationMs ?? 0) / 1000 : null,
     );
     this.#server = {
-      responses: counter('haproxy_server_http_responses_total', 'Total number of HTTP responses, by status class', ['proxy', 'server', 'code']),
+      responses: counter('haproxy_server_http_responses_total', 'Total number of HTTP responses, by status class', [
+        'proxy',
+        'server',
+        'code',
+      ]),
       sessions: counter('haproxy_server_sessions_total', 'Total number of sessions since process started', sp),
       bytesIn: counter('haproxy_server_bytes_in_total', 'Total number of request bytes since process started', sp),
       bytesOut: counter('haproxy_server_bytes_out_total', 'Total number of response bytes since process started', sp),
-      connectionErrors: counter('haproxy_server_connection_errors_total', 'Total number of failed connections to server since the worker process started', sp),
-      responseErrors: counter('haproxy_server_response_errors_total', 'Total number of invalid responses since the worker process started', sp),
-      clientAborts: counter('haproxy_server_client_aborts_total', 'Total number of requests or connections aborted by the client since the worker process started', sp),
-      serverAborts: counter('haproxy_server_server_aborts_total', 'Total number of requests or connections aborted by the server since the worker process started', sp),
-      checkFailures: counter('haproxy_server_check_failures_total', 'Total number of failed individual health checks per server/backend, since the worker process started', sp),
-      checkUpDown: counter('haproxy_server_check_up_down_total', 'Total number of failed checks causing UP to DOWN server transitions, per server/backend, since the worker process started', sp),
+      connectionErrors: counter(
+        'haproxy_server_connection_errors_total',
+        'Total number of failed connections to server since the worker process started',
+        sp,
+      ),
+      responseErrors: counter(
+        'haproxy_server_response_errors_total',
+        'Total number of invalid responses since the worker process started',
+        sp,
+      ),
+      clientAborts: counter(
+        'haproxy_server_client_aborts_total',
+        'Total number of requests or connections aborted by the client since the worker process started',
+        sp,
+      ),
+      serverAborts: counter(
+        'haproxy_server_server_aborts_total',
+        'Total number of requests or connections aborted by the server since the worker process started',
+        sp,
+      ),
+      checkFailures: counter(
+        'haproxy_server_check_failures_total',
+        'Total number of failed individual health checks per server/backend, since the worker process started',
+        sp,
+      ),
+      checkUpDown: counter(
+        'haproxy_server_check_up_down_total',
+        'Total number of failed checks causing UP to DOWN server transitions, per server/backend, since the worker process started',
+        sp,
+      ),
     };
 
     // ---- backends ----
@@ -200,24 +236,58 @@ export class HaproxyMetrics {
       b.servers.reduce((n, s) => n + s.active, b.queued),
     );
     backendGauge('haproxy_backend_current_queue', 'Number of current queued connections', 'sum', (b) => b.queue.size);
-    backendGauge('haproxy_backend_active_servers', 'Total number of active UP servers with a non-zero weight', 'max', (b) =>
-      b.servers.filter((s) => s.takesNewClients()).length,
+    backendGauge(
+      'haproxy_backend_active_servers',
+      'Total number of active UP servers with a non-zero weight',
+      'max',
+      (b) => b.servers.filter((s) => s.takesNewClients()).length,
     );
-    backendGauge('haproxy_backend_weight', "Server's effective weight, or sum of active servers' effective weights for a backend", 'max', (b) =>
-      b.servers.reduce((n, s) => n + (s.takesNewClients() ? s.effectiveWeight : 0), 0),
+    backendGauge(
+      'haproxy_backend_weight',
+      "Server's effective weight, or sum of active servers' effective weights for a backend",
+      'max',
+      (b) => b.servers.reduce((n, s) => n + (s.takesNewClients() ? s.effectiveWeight : 0), 0),
     );
     this.#backend = {
-      requests: counter('haproxy_backend_http_requests_total', 'Total number of HTTP requests processed by this object since the worker process started', p),
+      requests: counter(
+        'haproxy_backend_http_requests_total',
+        'Total number of HTTP requests processed by this object since the worker process started',
+        p,
+      ),
       responses: counter('haproxy_backend_http_responses_total', 'Total number of HTTP responses, by status class', ['proxy', 'code']),
       sessions: counter('haproxy_backend_sessions_total', 'Total number of sessions since process started', p),
       bytesIn: counter('haproxy_backend_bytes_in_total', 'Total number of request bytes since process started', p),
       bytesOut: counter('haproxy_backend_bytes_out_total', 'Total number of response bytes since process started', p),
-      connectionErrors: counter('haproxy_backend_connection_errors_total', 'Total number of failed connections to server since the worker process started', p),
-      responseErrors: counter('haproxy_backend_response_errors_total', 'Total number of invalid responses since the worker process started', p),
-      retries: counter('haproxy_backend_retry_warnings_total', 'Total number of server connection retries since the worker process started', p),
-      redispatches: counter('haproxy_backend_redispatch_warnings_total', 'Total number of server redispatches due to connection failures since the worker process started', p),
-      clientAborts: counter('haproxy_backend_client_aborts_total', 'Total number of requests or connections aborted by the client since the worker process started', p),
-      serverAborts: counter('haproxy_backend_server_aborts_total', 'Total number of requests or connections aborted by the server since the worker process started', p),
+      connectionErrors: counter(
+        'haproxy_backend_connection_errors_total',
+        'Total number of failed connections to server since the worker process started',
+        p,
+      ),
+      responseErrors: counter(
+        'haproxy_backend_response_errors_total',
+        'Total number of invalid responses since the worker process started',
+        p,
+      ),
+      retries: counter(
+        'haproxy_backend_retry_warnings_total',
+        'Total number of server connection retries since the worker process started',
+        p,
+      ),
+      redispatches: counter(
+        'haproxy_backend_redispatch_warnings_total',
+        'Total number of server redispatches due to connection failures since the worker process started',
+        p,
+      ),
+      clientAborts: counter(
+        'haproxy_backend_client_aborts_total',
+        'Total number of requests or connections aborted by the client since the worker process started',
+        p,
+      ),
+      serverAborts: counter(
+        'haproxy_backend_server_aborts_total',
+        'Total number of requests or connections aborted by the server since the worker process started',
+        p,
+      ),
       internalErrors: counter('haproxy_backend_internal_errors_total', 'Total number of internal errors since process started', p),
     };
 
@@ -236,16 +306,32 @@ export class HaproxyMetrics {
         labelNames: p,
         registers,
       }),
-      connections: counter('haproxy_frontend_connections_total', 'Total number of new connections accepted on this frontend since the worker process started', p),
+      connections: counter(
+        'haproxy_frontend_connections_total',
+        'Total number of new connections accepted on this frontend since the worker process started',
+        p,
+      ),
       sessions: counter('haproxy_frontend_sessions_total', 'Total number of sessions since process started', p),
-      requests: counter('haproxy_frontend_http_requests_total', 'Total number of HTTP requests processed by this object since the worker process started', p),
+      requests: counter(
+        'haproxy_frontend_http_requests_total',
+        'Total number of HTTP requests processed by this object since the worker process started',
+        p,
+      ),
       responses: counter('haproxy_frontend_http_responses_total', 'Total number of HTTP responses, by status class', ['proxy', 'code']),
       bytesIn: counter('haproxy_frontend_bytes_in_total', 'Total number of request bytes since process started', p),
       bytesOut: counter('haproxy_frontend_bytes_out_total', 'Total number of response bytes since process started', p),
       requestErrors: counter('haproxy_frontend_request_errors_total', 'Total number of invalid requests since process started', p),
-      intercepted: counter('haproxy_frontend_intercepted_requests_total', 'Total number of HTTP requests intercepted on the frontend (redirects) since the worker process started', p),
+      intercepted: counter(
+        'haproxy_frontend_intercepted_requests_total',
+        'Total number of HTTP requests intercepted on the frontend (redirects) since the worker process started',
+        p,
+      ),
       internalErrors: counter('haproxy_frontend_internal_errors_total', 'Total number of internal errors since process started', p),
-      deniedConnections: counter('haproxy_frontend_denied_connections_total', 'Total number of incoming connections blocked on a listener/frontend by a tcp-request connection rule since the worker process started', p),
+      deniedConnections: counter(
+        'haproxy_frontend_denied_connections_total',
+        'Total number of incoming connections blocked on a listener/frontend by a tcp-request connection rule since the worker process started',
+        p,
+      ),
       deniedRequests: counter('haproxy_frontend_denied_requests_total', 'Total number of denied requests since process started', p),
     };
 

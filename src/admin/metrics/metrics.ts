@@ -79,8 +79,20 @@ export class LbMetrics implements ExchangeObserver {
       ['frontend', 'backend', 'server', 'code'],
       registry,
     );
-    this.#duration = new SeriesHistogram('lb_request_duration_seconds', 'Time from request received to response finished.', ['backend'], LATENCY_BUCKETS, registry);
-    this.#queueTime = new SeriesHistogram('lb_queue_duration_seconds', 'Time requests waited for a free server slot.', ['backend'], LATENCY_BUCKETS, registry);
+    this.#duration = new SeriesHistogram(
+      'lb_request_duration_seconds',
+      'Time from request received to response finished.',
+      ['backend'],
+      LATENCY_BUCKETS,
+      registry,
+    );
+    this.#queueTime = new SeriesHistogram(
+      'lb_queue_duration_seconds',
+      'Time requests waited for a free server slot.',
+      ['backend'],
+      LATENCY_BUCKETS,
+      registry,
+    );
     this.#connectTime = new SeriesHistogram(
       'lb_connect_duration_seconds',
       'Time to get a connection to the server (pooled or new, TCP + TLS).',
@@ -88,11 +100,31 @@ export class LbMetrics implements ExchangeObserver {
       LATENCY_BUCKETS,
       registry,
     );
-    this.#bytesIn = new SeriesCounter('lb_request_bytes_total', 'Request body bytes received from clients and sent upstream.', ['frontend', 'backend'], registry);
-    this.#bytesOut = new SeriesCounter('lb_response_bytes_total', 'Response body bytes sent to clients.', ['frontend', 'backend'], registry);
+    this.#bytesIn = new SeriesCounter(
+      'lb_request_bytes_total',
+      'Request body bytes received from clients and sent upstream.',
+      ['frontend', 'backend'],
+      registry,
+    );
+    this.#bytesOut = new SeriesCounter(
+      'lb_response_bytes_total',
+      'Response body bytes sent to clients.',
+      ['frontend', 'backend'],
+      registry,
+    );
     this.#retries = new SeriesCounter('lb_retries_total', 'Requests retried after a failed attempt.', ['backend'], registry);
-    this.#redispatches = new SeriesCounter('lb_redispatches_total', 'Retries sent to another server than the failed one.', ['backend'], registry);
-    this.#routeRequests = new SeriesCounter('lb_route_requests_total', 'Requests a route took, by frontend and route name.', ['frontend', 'route'], registry);
+    this.#redispatches = new SeriesCounter(
+      'lb_redispatches_total',
+      'Retries sent to another server than the failed one.',
+      ['backend'],
+      registry,
+    );
+    this.#routeRequests = new SeriesCounter(
+      'lb_route_requests_total',
+      'Requests a route took, by frontend and route name.',
+      ['frontend', 'route'],
+      registry,
+    );
     // With workers, /metrics aggregates every process: state every process holds alike
     // (up, weight, operator state) takes the max, what each holds a share of is summed.
     const serverGauge = (name: string, help: string, value: (s: UpstreamServer) => number, aggregator: 'sum' | 'max' = 'sum') =>
@@ -215,7 +247,8 @@ export class LbMetrics implements ExchangeObserver {
       collect() {
         this.reset();
         for (const cert of certificates()) {
-          if (cert.notAfter !== null && cert.names[0] !== undefined) this.set({ frontend: cert.frontend, name: cert.names[0] }, Math.floor(Date.parse(cert.notAfter) / 1000));
+          if (cert.notAfter !== null && cert.names[0] !== undefined)
+            this.set({ frontend: cert.frontend, name: cert.names[0] }, Math.floor(Date.parse(cert.notAfter) / 1000));
         }
       },
     });

@@ -46,7 +46,12 @@
 
   interface RouteView {
     readonly name: string;
-    readonly action: { readonly kind: 'backend' | 'redirect' | 'respond'; readonly backend?: string; readonly status?: number; readonly to?: string };
+    readonly action: {
+      readonly kind: 'backend' | 'redirect' | 'respond';
+      readonly backend?: string;
+      readonly status?: number;
+      readonly to?: string;
+    };
     readonly hits: number;
   }
 
@@ -76,7 +81,12 @@
     readonly notAfter: string | null;
     readonly source: 'file' | 'acme';
     readonly nextRenewal: string | null;
-    readonly acme?: { readonly challenge: string; readonly ordering: boolean; readonly failures: number; readonly lastError: string | null };
+    readonly acme?: {
+      readonly challenge: string;
+      readonly ordering: boolean;
+      readonly failures: number;
+      readonly lastError: string | null;
+    };
   }
 
   // ---- settings -----------------------------------------------------------------------
@@ -263,7 +273,11 @@
     if (token) headers.authorization = `Bearer ${token}`;
     const res = await fetch(path, { cache: 'no-store', ...init, headers });
     if (res.status === 401 || res.status === 403) {
-      askForToken(res.status === 403 ? 'Doorman refused that token. Try again:' : 'This Doorman asks for its admin token (admin.token in its config).');
+      askForToken(
+        res.status === 403
+          ? 'Doorman refused that token. Try again:'
+          : 'This Doorman asks for its admin token (admin.token in its config).',
+      );
       throw new TokenNeeded();
     }
     if (!res.ok) {
@@ -347,7 +361,8 @@
     const progress = healthProgress(server, check);
     if (progress) return progress;
     if (server.state === 'DOWN' && server.adminState !== 'READY') return { direction: null, text: `set to ${server.adminState}` };
-    if (server.state === 'MAINT' && check && server.healthCounter !== null && server.healthCounter < check.rise) return { direction: 'down', text: 'checks failing' };
+    if (server.state === 'MAINT' && check && server.healthCounter !== null && server.healthCounter < check.rise)
+      return { direction: 'down', text: 'checks failing' };
     return null;
   }
 
@@ -401,7 +416,9 @@
           el(
             'ul',
             { class: 'routes' },
-            ...routes.map((r) => el('li', {}, `${r.name} → ${describeAction(r.action)} `, el('span', { class: 'muted' }, `${r.hits} hits`))),
+            ...routes.map((r) =>
+              el('li', {}, `${r.name} → ${describeAction(r.action)} `, el('span', { class: 'muted' }, `${r.hits} hits`)),
+            ),
             el('li', {}, `else → ${fallback}`),
           ),
         ]);
@@ -503,7 +520,12 @@
       'section',
       { class: 'backend card', 'aria-labelledby': `${id}-title`, 'data-backend': name },
       el('header', { class: 'backend-head' }, el('div', null, title, meta), summary),
-      el('div', { class: 'backend-body' }, chart, el('div', { class: 'legend-box' }, el('h3', { class: 'legend-title' }, 'Req/s by server'), legend)),
+      el(
+        'div',
+        { class: 'backend-body' },
+        chart,
+        el('div', { class: 'legend-box' }, el('h3', { class: 'legend-title' }, 'Req/s by server'), legend),
+      ),
       el('div', { class: 'table-wrap' }, table),
     );
     const view = { section, meta, summary, plot, yTop, xStart, legend, rows, servers: new Map<string, ServerRow>() };
@@ -573,7 +595,13 @@
       const ok = check.status === 'ok';
       const what = ok ? String(check.code) : check.reason;
       rebuild(cells.check, what + String(check.durationMs), () => [
-        el('span', { class: ok ? 'ok' : 'bad' }, el('span', { 'aria-hidden': 'true' }, ok ? '✓ ' : '✗ '), el('span', { class: 'visually-hidden' }, ok ? 'passed: ' : 'failed: '), what),
+        el(
+          'span',
+          { class: ok ? 'ok' : 'bad' },
+          el('span', { 'aria-hidden': 'true' }, ok ? '✓ ' : '✗ '),
+          el('span', { class: 'visually-hidden' }, ok ? 'passed: ' : 'failed: '),
+          what,
+        ),
         el('span', { class: 'muted' }, ` · ${check.durationMs} ms`),
       ]);
       setAttr(cells.check, 'title', `checked at ${new Date(check.at).toLocaleTimeString()}`);
@@ -581,7 +609,11 @@
     // Slow start: the weight in use now, then the one it ramps to.
     const ramping = s.effectiveWeight < s.weight;
     setText(cells.weight, ramping ? `${s.effectiveWeight.toFixed(2)} → ${s.weight}` : String(s.weight));
-    setAttr(cells.weight, 'title', ramping ? `slow start: ${Math.round((s.effectiveWeight / s.weight) * 100)} % of weight ${s.weight}` : null);
+    setAttr(
+      cells.weight,
+      'title',
+      ramping ? `slow start: ${Math.round((s.effectiveWeight / s.weight) * 100)} % of weight ${s.weight}` : null,
+    );
     setText(cells.since, formatAge(now - Date.parse(s.lastChange)));
     setAttr(cells.since, 'title', `since ${new Date(s.lastChange).toLocaleString()}`);
     // Weight 0 takes no new clients: worth a colour.
@@ -633,7 +665,15 @@
     setText(view.xStart, `−${formatSpan(span)}`);
 
     view.legend.replaceChildren(
-      ...lines.map((line) => el('li', null, swatch(line.color), el('span', { class: 'legend-name' }, line.name), el('span', { class: 'num' }, formatRate(line.rate)))),
+      ...lines.map((line) =>
+        el(
+          'li',
+          null,
+          swatch(line.color),
+          el('span', { class: 'legend-name' }, line.name),
+          el('span', { class: 'num' }, formatRate(line.rate)),
+        ),
+      ),
     );
   }
 
@@ -720,7 +760,9 @@
     if (!c.acme) return 'by hand (file)';
     if (c.acme.ordering) return `ordering (${c.acme.challenge})…`;
     const next = c.nextRenewal ? new Date(c.nextRenewal).toLocaleString() : '–';
-    return c.acme.failures > 0 ? `retry ${next} after ${c.acme.failures} failure(s): ${c.acme.lastError ?? ''}` : `${next} (${c.acme.challenge})`;
+    return c.acme.failures > 0
+      ? `retry ${next} after ${c.acme.failures} failure(s): ${c.acme.lastError ?? ''}`
+      : `${next} (${c.acme.challenge})`;
   }
 
   function updateCertificates(certs: readonly CertificateView[], now: number): void {

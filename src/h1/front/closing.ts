@@ -29,6 +29,12 @@ export function closeNow(socket: Socket, flushing: boolean): void {
  * not ask to close, the request body was read to its end (else its end is unknown), no
  * drain asked to close, and a client that half-closed still has a request waiting.
  */
-export function keepsConnection(responseCloses: boolean, bodyRead: boolean, draining: boolean, clientEnded: boolean, requestWaiting: boolean): boolean {
+export function keepsConnection(
+  responseCloses: boolean,
+  bodyRead: boolean,
+  draining: boolean,
+  clientEnded: boolean,
+  requestWaiting: boolean,
+): boolean {
   return !responseCloses && bodyRead && !draining && (!clientEnded || requestWaiting);
 }

@@ -132,7 +132,10 @@ class Connection implements H1Connection, ResponseOwner, BodySource, TimerTarget
     const http11 = (head.flags & MF_VER_11) !== 0;
     // A refused upgrade is answered and the connection closed, as a tunnel would have been.
     const keepAlive = wantsKeepAlive(head.flags) && upgrade === null;
-    const body = kind === 'length' || kind === 'chunked' ? new RequestBody(this, head.contentLength, kind === 'chunked', this.#options.chunkedLimits ?? DEFAULT_CHUNKED_LIMITS) : null;
+    const body =
+      kind === 'length' || kind === 'chunked'
+        ? new RequestBody(this, head.contentLength, kind === 'chunked', this.#options.chunkedLimits ?? DEFAULT_CHUNKED_LIMITS)
+        : null;
     this.#body.begin(body, body !== null && http11 && (head.flags & MF_EXPECT_CONTINUE) !== 0);
     const down = new SocketDownstream(this, body, head.method, http11, keepAlive, upgrade !== null);
     this.#down = down;
@@ -140,7 +143,12 @@ class Connection implements H1Connection, ResponseOwner, BodySource, TimerTarget
     // Without a body, what follows the head is the next request (or a tunnel's first bytes): it waits.
     this.#pending.keep(body !== null ? null : rest);
     this.#timer.set(T_NONE);
-    const exchange = new Exchange(exchangeHeadOf(head, body !== null, upgrade, this.#options.addresses), down, this.#options.context(), this.#options.requestId());
+    const exchange = new Exchange(
+      exchangeHeadOf(head, body !== null, upgrade, this.#options.addresses),
+      down,
+      this.#options.context(),
+      this.#options.requestId(),
+    );
     this.#exchange = exchange;
     const refused = refusalOf(head);
     if (refused !== null) exchange.reject(refused);

@@ -11,7 +11,8 @@ import type { RequestHead as ParsedHead } from '../request-head.js';
 export function originFormOf(target: string): string {
   const authority = target.indexOf('//') + 2;
   let pathStart = authority;
-  while (pathStart < target.length && target.charCodeAt(pathStart) !== 47 /* / */ && target.charCodeAt(pathStart) !== 63 /* ? */) pathStart++;
+  while (pathStart < target.length && target.charCodeAt(pathStart) !== 47 /* / */ && target.charCodeAt(pathStart) !== 63 /* ? */)
+    pathStart++;
   if (pathStart === target.length) return '/';
   return target.charCodeAt(pathStart) === 63 ? `/${target.slice(pathStart)}` : target.slice(pathStart);
 }
@@ -24,7 +25,12 @@ export function tunnelledUpgrade(head: ParsedHead): 'websocket' | null {
 }
 
 /** The head the exchange reads; `hasBody` comes from bodyKind. */
-export function exchangeHeadOf(head: ParsedHead, hasBody: boolean, upgrade: 'websocket' | null, addresses: ConnectionAddresses): ExchangeHead {
+export function exchangeHeadOf(
+  head: ParsedHead,
+  hasBody: boolean,
+  upgrade: 'websocket' | null,
+  addresses: ConnectionAddresses,
+): ExchangeHead {
   const count = head.fieldCount;
   const headers = new Array<string>(2 * count);
   let connection: string | undefined;
@@ -33,7 +39,8 @@ export function exchangeHeadOf(head: ParsedHead, hasBody: boolean, upgrade: 'web
     const value = head.valueAt(i);
     headers[2 * i] = name;
     headers[2 * i + 1] = value;
-    if (name.length === 10 && name.toLowerCase() === 'connection') connection = connection === undefined ? value : `${connection}, ${value}`;
+    if (name.length === 10 && name.toLowerCase() === 'connection')
+      connection = connection === undefined ? value : `${connection}, ${value}`;
   }
   return {
     method: head.method,

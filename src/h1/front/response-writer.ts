@@ -61,7 +61,8 @@ export function buildResponseHead(
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i]!;
     const value = headers[i + 1]!;
-    if (UNSAFE.test(value) || UNSAFE.test(name) || name.length === 0) throw new Error(`header ${JSON.stringify(name)} cannot be sent over HTTP/1.1`);
+    if (UNSAFE.test(value) || UNSAFE.test(name) || name.length === 0)
+      throw new Error(`header ${JSON.stringify(name)} cannot be sent over HTTP/1.1`);
     if (name.length === 14 && name.toLowerCase() === 'content-length') hasLength = true;
     else if (name.length === 4 && name.toLowerCase() === 'date') hasDate = true;
     text += `${name}: ${value}\r\n`;
@@ -93,7 +94,8 @@ export function buildInterimHead(status: number, statusText: string, headers: re
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i]!;
     const value = headers[i + 1]!;
-    if (UNSAFE.test(value) || UNSAFE.test(name) || name.length === 0) throw new Error(`header ${JSON.stringify(name)} cannot be sent over HTTP/1.1`);
+    if (UNSAFE.test(value) || UNSAFE.test(name) || name.length === 0)
+      throw new Error(`header ${JSON.stringify(name)} cannot be sent over HTTP/1.1`);
     text += `${name}: ${value}\r\n`;
   }
   return `${text}\r\n`;

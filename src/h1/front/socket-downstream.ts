@@ -99,7 +99,15 @@ export class SocketDownstream implements Downstream {
 
   respond(status: number, statusText: string, headers: readonly string[], close: boolean): void {
     if (this.finished || this.started) return;
-    const head = buildResponseHead(status, statusText, headers, this.#method, this.#http11, this.#keepAlive && !close && !this.#owner.bodyPending(), this.#owner.keepAliveText);
+    const head = buildResponseHead(
+      status,
+      statusText,
+      headers,
+      this.#method,
+      this.#http11,
+      this.#keepAlive && !close && !this.#owner.bodyPending(),
+      this.#owner.keepAliveText,
+    );
     this.started = true;
     this.#framing = head.framing;
     this.#close = head.close;
