@@ -103,6 +103,8 @@ class StreamDownstream implements Downstream {
   /** The response head, until it is sent. */
   #head: Record<string, string | string[]> | null = null;
   #trailers: readonly string[] | null = null;
+  /** Body chunks that came with the head, before it was sent. */
+  #held: Buffer[] | null = null;
 
   constructor(stream: ServerHttp2Stream, hasBody: boolean, clientTimeoutMs: number) {
     this.#stream = stream;
@@ -141,14 +143,18 @@ class StreamDownstream implements Downstream {
     // HTTP/2 has no reason phrase and no Connection header: closing is the session's business (GOAWAY).
     checkResponseFields(headers);
     this.#head = toHeaderObject(headers, { ':status': String(status) });
-    // Sent with the first body byte or the end, or on the next turn: a response that ends
-    // at once with no body and no trailers then goes out as one HEADERS frame (gRPC's
+    // Held until the end of this turn: a response whose body and end arrive with its head
+    // (most do) leaves as HEADERS + DATA with END_STREAM, without waiting for trailers, and
+    // one that ends at once with no body and no trailers as a single HEADERS frame (gRPC's
     // trailers-only answer must stay that shape).
-    setImmediate(this.#flush);
+    queueMicrotask(this.#flush);
   }
 
   write(chunk: Buffer): boolean {
-    this.#flush();
+    if (this.#head !== null) {
+      (this.#held ??= []).push(chunk);
+      return true;
+    }
     return this.#stream.write(chunk);
   }
 
@@ -159,36 +165,61 @@ class StreamDownstream implements Downstream {
   end(last?: string, trailers?: readonly string[]): void {
     this.#ended = true;
     const stream = this.#stream;
-    if (this.#head && !last && !trailers) {
-      if (!stream.destroyed) stream.respond(this.#head, { endStream: true });
-      this.#head = null;
+    const head = this.#head;
+    if (head === null) {
+      // The head left earlier, ready for trailers (sent by the wantTrailers listener).
+      this.#trailers = trailers ?? null;
+      stream.end(last);
       return;
     }
-    this.#trailers = trailers ?? null;
-    this.#flush();
+    this.#head = null;
+    if (stream.destroyed) return;
+    const held = this.#held;
+    this.#held = null;
+    const empty = held === null && !last;
+    if (trailers === undefined) {
+      if (!this.#send(head, { endStream: empty })) return;
+      if (empty) return;
+    } else {
+      this.#trailers = trailers;
+      if (!this.#send(head, { waitForTrailers: true })) return;
+      stream.once('wantTrailers', this.#sendTrailers);
+    }
+    if (held !== null) for (const chunk of held) stream.write(chunk);
     stream.end(last);
   }
 
-  /** Sends the stored head, ready for trailers after the last DATA frame. */
+  /** The head, at the end of the turn it came in, when the response did not end in it: trailers may still come. */
   readonly #flush = (): void => {
     const head = this.#head;
-    if (!head) return;
+    if (head === null) return;
     this.#head = null;
     const stream = this.#stream;
     if (stream.destroyed) return;
+    if (!this.#send(head, { waitForTrailers: true })) return;
+    stream.once('wantTrailers', this.#sendTrailers);
+    const held = this.#held;
+    this.#held = null;
+    if (held !== null) for (const chunk of held) stream.write(chunk);
+  };
+
+  /** Sends a response head; false (the stream reset) when node:http2 refuses it. */
+  #send(head: Record<string, string | string[]>, options: http2.ServerStreamResponseOptions): boolean {
     try {
-      stream.respond(head, { waitForTrailers: true });
+      this.#stream.respond(head, options);
+      return true;
     } catch {
-      stream.close(NGHTTP2_INTERNAL_ERROR);
-      return;
+      this.#stream.close(NGHTTP2_INTERNAL_ERROR);
+      return false;
     }
-    stream.once('wantTrailers', () => {
-      try {
-        stream.sendTrailers(this.#trailers ? toHeaderObject(this.#trailers, {}) : {});
-      } catch {
-        stream.close(NGHTTP2_INTERNAL_ERROR);
-      }
-    });
+  }
+
+  readonly #sendTrailers = (): void => {
+    try {
+      this.#stream.sendTrailers(this.#trailers ? toHeaderObject(this.#trailers, {}) : {});
+    } catch {
+      this.#stream.close(NGHTTP2_INTERNAL_ERROR);
+    }
   };
 
   abort(): void {

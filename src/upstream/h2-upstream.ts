@@ -79,6 +79,8 @@ class H2Upstream implements Upstream {
       settings: { enablePush: false },
     });
     this.#sessions.set(key, session);
+    // Every stream dispatched while the session connects waits on its 'connect': any number may.
+    session.setMaxListeners(0);
     const timer = setTimeout(() => session.destroy(new LbError('LB_ERR_CONNECT_TIMEOUT', 'connect: timeout')), this.#timeouts.connectMs);
     session.once('connect', () => clearTimeout(timer));
     session.on('error', (err) => this.#sessionErrors.set(session, err));
