@@ -83,8 +83,10 @@ async function startDoorman(name, lb, { certs, servers, balance, dir, tag, route
   writeFileSync(configFile, stringify(doormanConfig({ certs, servers, balance, routes })));
   const stdoutFile = join(dir, `${name}-${tag}.log`);
   const stderrFile = join(dir, `${name}-${tag}.err`);
-  // DOORMAN_NODE_ARGS adds node flags to Doorman only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
-  const nodeArgs = (process.env.DOORMAN_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  // DOORMAN_NODE_ARGS adds node flags to Doorman only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof";
+  // DOORMAN_BASE_NODE_ARGS, when set, replaces them for doorman-base (flag A/B runs on one build).
+  const baseArgs = name === 'doorman-base' ? process.env.DOORMAN_BASE_NODE_ARGS : undefined;
+  const nodeArgs = (baseArgs ?? process.env.DOORMAN_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const proc = startProcess(name, process.execPath, [...nodeArgs, lb, '--config', configFile], { stdoutFile, stderrFile });
   const ports = await waitForFile(proc, stdoutFile, (text) => {
     let frontend;

@@ -30,6 +30,7 @@ export interface AccessRecord {
   readonly bytesOut: number;
   /** Request body bytes received from the client. */
   readonly bytesIn: number;
+  /** Durations in milliseconds to the microsecond; -1 for a phase never reached. */
   readonly queueMs: number;
   readonly connectMs: number;
   readonly responseMs: number;

@@ -3,7 +3,12 @@
 // an untrusted certificate rather than a refused handshake). Generation only: node-forge
 // builds and signs it, Node makes the key; nothing here verifies anything.
 import { generateKeyPairSync } from 'node:crypto';
-import forge from 'node-forge';
+import { createRequire } from 'node:module';
+import type Forge from 'node-forge';
+
+// node-forge costs about 2 MB of heap in every process; most never make a placeholder,
+// so it is loaded (synchronously: it is CommonJS) the first time one is needed.
+const require = createRequire(import.meta.url);
 
 /** A PEM certificate and its PEM private key. */
 export interface PemPair {
@@ -15,6 +20,7 @@ const DAY_MS = 86_400_000;
 
 /** A self-signed certificate for `names` (the first is the subject), valid for 90 days from yesterday. */
 export function selfSignedCertificate(names: readonly string[]): PemPair {
+  const forge = require('node-forge') as typeof Forge;
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const keyPem = privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
   const forgeKey = forge.pki.privateKeyFromPem(keyPem);

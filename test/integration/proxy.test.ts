@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spkiPin } from '../../src/tls/pin.js';
 import { startBackend, type TestBackend } from '../helpers/backend.js';
-import { rawExchange, request } from '../helpers/client.js';
+import { rawExchange, request, waitFor } from '../helpers/client.js';
 import { startLb, tempDir, writePair, type RunningLb } from '../helpers/lb.js';
 import { testPki } from '../helpers/pki.js';
 
@@ -53,6 +53,19 @@ describe('core data path', () => {
     const reply = await request({ port: running.port('https'), ca: pki.ca.cert, path: '/hello?x=1' });
     expect(reply.status).toBe(200);
     expect(reply.body).toMatch(/^backend=web[12] path=\/hello\?x=1/);
+  });
+
+  it('logs the request with its durations in milliseconds to the microsecond', async () => {
+    const reply = await request({ port: running.port('https'), ca: pki.ca.cert, path: '/timed' });
+    expect(reply.status).toBe(200);
+    await waitFor(() => running.logs.some((l) => l.msg === 'access' && l.path === '/timed'), 5000, 'access line');
+    const line = running.logs.find((l) => l.msg === 'access' && l.path === '/timed')!;
+    for (const field of ['queueMs', 'connectMs', 'responseMs', 'totalMs']) {
+      const value = line[field];
+      expect(typeof value).toBe('number');
+      expect(Math.round((value as number) * 1000) / 1000).toBe(value);
+    }
+    expect(line.totalMs).toBeGreaterThan(0);
   });
 
   it('spreads requests over both servers', async () => {

@@ -283,7 +283,8 @@ describe('websocket tunnel', () => {
     for (const port of [running.port('http'), running.port('https')]) {
       const out = await rawExchange(
         port,
-        'GET /plain HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n',
+        // `close` too, so the answer ends the exchange instead of the keep-alive idling to the timeout.
+        'GET /plain HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings, close\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n',
         port === running.port('https') ? pki.ca.cert : undefined,
         5000,
       );
