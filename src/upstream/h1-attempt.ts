@@ -209,7 +209,8 @@ export class H1Attempt implements PoolUser {
     this.#state = HEAD;
     conn.requests++;
     const socket = conn.socket;
-    socket.setTimeout(this.#serverMs);
+    // The timeout stays set while a connection waits in the pool: set anew (a new timer) only when it differs.
+    if (socket.timeout !== this.#serverMs) socket.setTimeout(this.#serverMs);
     const body = this.#request.body;
     if (body === null || this.#head.framing === 'none') {
       socket.write(this.#head.bytes);

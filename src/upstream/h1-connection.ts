@@ -35,6 +35,8 @@ export class H1Connection {
   connected = false;
   /** Requests written on it so far: more than 0 means a reused connection. */
   requests = 0;
+  /** While idle in the pool: when it is closed (performance.now() time). */
+  idleUntil = 0;
   /** Set by recycle(): closed once its request ends instead of going back to the pool. */
   retired = false;
   /** What was written first on it (a PROXY header), null for nothing. */
@@ -128,6 +130,6 @@ export class H1Connection {
 
   readonly #onTimeout = (): void => {
     if (this.user !== null) this.user.onSocketTimeout();
-    else this.socket.destroy(); // idle too long
+    else this.socket.destroy(); // idle for the server timeout: the pool's own expiry is normally sooner
   };
 }

@@ -2,7 +2,9 @@
 // warmest socket, and the others age out), at most `maxconn` in all, requests waiting
 // for a free one beyond that; idle connections close after a timeout and above a cap.
 // A connection opened with a preface (a PROXY header naming one client connection) only
-// ever serves requests with the same preface.
+// ever serves requests with the same preface. Idle expiry is one timer per pool, armed
+// for the earliest deadline: a socket timeout per release would allocate a timer (and a
+// bound callback) on every request.
 import type { Socket } from 'node:net';
 import type { UpstreamError } from '../errors.js';
 import { H1Connection, type ConnectionOwner, type ConnectionUser } from './h1-connection.js';
@@ -48,6 +50,10 @@ export class H1Pool implements ConnectionOwner {
   readonly #idleCap: number;
   #closed = false;
   #onEmpty: (() => void) | null = null;
+  /** Closes idle connections past their deadline; armed while any is idle. */
+  #expiryTimer: NodeJS.Timeout | null = null;
+  /** When #expiryTimer fires (performance.now() time). */
+  #expiryAt = Infinity;
 
   constructor(options: PoolOptions) {
     this.#options = options;
@@ -119,10 +125,34 @@ export class H1Pool implements ConnectionOwner {
       return;
     }
     if (this.#idle.length >= this.#idleCap) this.#idle.shift()!.socket.destroy();
-    socket.setTimeout(idleMs);
     if (socket.isPaused()) socket.resume();
+    conn.idleUntil = performance.now() + idleMs;
     this.#idle.push(conn);
+    if (conn.idleUntil < this.#expiryAt) this.#armExpiry(conn.idleUntil);
   }
+
+  #armExpiry(at: number): void {
+    if (this.#expiryTimer !== null) clearTimeout(this.#expiryTimer);
+    this.#expiryAt = at;
+    this.#expiryTimer = setTimeout(this.#expire, Math.max(1, Math.ceil(at - performance.now()))).unref();
+  }
+
+  /** Closes the idle connections whose time is up, then waits for the next deadline. */
+  readonly #expire = (): void => {
+    this.#expiryTimer = null;
+    this.#expiryAt = Infinity;
+    const now = performance.now();
+    let next = Infinity;
+    const idle = this.#idle;
+    for (let at = idle.length - 1; at >= 0; at--) {
+      const conn = idle[at]!;
+      if (conn.idleUntil <= now) {
+        idle.splice(at, 1);
+        conn.socket.destroy();
+      } else if (conn.idleUntil < next) next = conn.idleUntil;
+    }
+    if (next !== Infinity) this.#armExpiry(next);
+  };
 
   connectionClosed(conn: H1Connection): void {
     if (!this.#all.delete(conn)) return;
@@ -140,6 +170,9 @@ export class H1Pool implements ConnectionOwner {
   recycle(): void {
     for (const conn of this.#all) conn.retired = true;
     for (const conn of this.#idle.splice(0)) conn.socket.destroy();
+    if (this.#expiryTimer !== null) clearTimeout(this.#expiryTimer);
+    this.#expiryTimer = null;
+    this.#expiryAt = Infinity;
   }
 
   /** Takes no new request; resolves once every connection has closed. Returns the users still waiting. */

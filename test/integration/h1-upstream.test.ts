@@ -406,6 +406,28 @@ describe('H1 upstream: connection reuse', () => {
     await waitFor(() => upstream.pool.size === 0, 5000, 'the connection closed');
   });
 
+  it('keeps each idle connection until its own deadline, the earliest first', async () => {
+    // The first connection's server allows 2 s (kept 1 s), the second's 3 s (kept 2 s).
+    let n = 0;
+    const server = await rawServer((socket) => {
+      const timeout = n++ === 0 ? 2 : 3;
+      setTimeout(() => socket.write(`HTTP/1.1 200 OK\r\nKeep-Alive: timeout=${timeout}\r\nContent-Length: 0\r\n\r\n`), 20);
+    });
+    const upstream = upstreamTo(server.port) as Upstream & { pool: { size: number; idleCount: number } };
+    const first = call(upstream, {});
+    const second = call(upstream, {});
+    expect([(await first.done).status, (await second.done).status]).toEqual([200, 200]);
+    const released = performance.now();
+    expect(upstream.pool.idleCount).toBe(2);
+    await waitFor(() => upstream.pool.idleCount === 1, 5000, 'the first deadline');
+    const firstGone = performance.now() - released;
+    await waitFor(() => upstream.pool.idleCount === 0, 5000, 'the second deadline');
+    const secondGone = performance.now() - released;
+    expect(firstGone).toBeGreaterThanOrEqual(900);
+    expect(secondGone).toBeGreaterThanOrEqual(1900);
+    await waitFor(() => upstream.pool.size === 0, 5000, 'both closed');
+  });
+
   it('retries once on a fresh connection when a reused one dies before answering (nothing of the body sent)', async () => {
     let n = 0;
     const server = await rawServer((socket) => {
