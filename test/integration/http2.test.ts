@@ -2,6 +2,8 @@
 // stream is an exchange like an HTTP/1.1 request (cookie, forwarded headers, errors,
 // one access line with the protocol), and HTTP/1.1 clients keep working on the same port.
 import http2, { type ClientHttp2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBackend, type TestBackend } from '../helpers/backend.js';
@@ -204,5 +206,63 @@ describe('ALPN', () => {
       await running.close();
       await web1.close();
     }
+  });
+});
+
+describe('response trailers from HTTP/1.1 servers to HTTP/2 clients', () => {
+  const webCert = pki.selfSigned('web');
+  let web: https.Server;
+  let running: RunningLb;
+
+  beforeAll(async () => {
+    // Chunked answers with a trailer section: in one piece (`/now`), or the trailers a moment after the body (`/later`).
+    web = https.createServer({ cert: webCert.cert, key: webCert.key }, (req, res) => {
+      res.setHeader('Trailer', 'x-sum');
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.addTrailers({ 'x-sum': req.url === '/now' ? 'now-5' : 'later-5' });
+      if (req.url === '/now') res.end('hello');
+      else {
+        res.write('hel');
+        setTimeout(() => res.end('lo'), 50);
+      }
+    });
+    await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve));
+    const { port } = web.address() as AddressInfo;
+    running = await startProxy(pki.front, [{ name: 'web', address: `127.0.0.1:${port}`, trust: webCert }]);
+  });
+
+  afterAll(async () => {
+    await running?.close();
+    await new Promise((resolve) => web?.close(resolve));
+  });
+
+  function withTrailers(path: string): Promise<{ status: unknown; body: string; trailers: IncomingHttpHeaders }> {
+    const session = connect(running.port());
+    return new Promise((resolve, reject) => {
+      const stream = session.request({ ':path': path });
+      let status: unknown;
+      let trailers: IncomingHttpHeaders = {};
+      const chunks: Buffer[] = [];
+      stream.on('response', (h) => (status = h[':status']));
+      stream.on('trailers', (t: IncomingHttpHeaders) => (trailers = t));
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        session.close();
+        resolve({ status, body: Buffer.concat(chunks).toString(), trailers });
+      });
+      stream.on('error', reject);
+    });
+  }
+
+  it('relays a body and trailers that came with the head in one piece', async () => {
+    const answer = await withTrailers('/now');
+    expect(answer).toMatchObject({ status: 200, body: 'hello' });
+    expect(answer.trailers['x-sum']).toBe('now-5');
+  });
+
+  it('relays trailers that come after the head and part of the body', async () => {
+    const answer = await withTrailers('/later');
+    expect(answer).toMatchObject({ status: 200, body: 'hello' });
+    expect(answer.trailers['x-sum']).toBe('later-5');
   });
 });
