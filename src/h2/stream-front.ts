@@ -173,9 +173,9 @@ class StreamDownstream implements Downstream {
       return;
     }
     this.#head = null;
-    if (stream.destroyed) return;
     const held = this.#held;
     this.#held = null;
+    if (stream.destroyed) return;
     const empty = held === null && !last;
     if (trailers === undefined) {
       if (!this.#send(head, { endStream: empty })) return;

@@ -77,11 +77,14 @@ export class H1Pool implements ConnectionOwner {
   /** Gives `user` the most recently idle usable connection, else a new one, else a place in line. */
   acquire(user: PoolUser): void {
     const idle = this.#idle;
+    let now = -1;
     for (let at = idle.length - 1; at >= 0; at--) {
       const conn = idle[at]!;
       if (!samePreface(conn.preface, user.preface)) continue;
       idle.splice(at, 1);
-      if (!conn.usable()) {
+      // Past its deadline while the expiry timer waited on a busy event loop: the server may be closing it.
+      if (now < 0) now = performance.now();
+      if (conn.idleUntil <= now || !conn.usable()) {
         conn.socket.destroy();
         continue;
       }

@@ -428,6 +428,19 @@ describe('H1 upstream: connection reuse', () => {
     await waitFor(() => upstream.pool.size === 0, 5000, 'both closed');
   });
 
+  it('never reuses an idle connection past its deadline, even when the expiry timer has not run yet', async () => {
+    const server = await rawServer((socket) => socket.write('HTTP/1.1 200 OK\r\nKeep-Alive: timeout=2\r\nContent-Length: 0\r\n\r\n'));
+    const upstream = upstreamTo(server.port) as Upstream & { pool: { idleCount: number } };
+    expect((await call(upstream, {}).done).status).toBe(200);
+    expect(upstream.pool.idleCount).toBe(1);
+    // A stalled event loop: the 1 s idle deadline passes while no timer can fire.
+    const until = performance.now() + 1100;
+    while (performance.now() < until);
+    const o = await call(upstream, {}).done;
+    expect(o.status).toBe(200);
+    expect(server.connections.length).toBe(2);
+  });
+
   it('retries once on a fresh connection when a reused one dies before answering (nothing of the body sent)', async () => {
     let n = 0;
     const server = await rawServer((socket) => {
