@@ -165,27 +165,21 @@ class StreamDownstream implements Downstream {
   end(last?: string, trailers?: readonly string[]): void {
     this.#ended = true;
     const stream = this.#stream;
+    this.#trailers = trailers ?? null;
     const head = this.#head;
-    if (head === null) {
-      // The head left earlier, ready for trailers (sent by the wantTrailers listener).
-      this.#trailers = trailers ?? null;
-      stream.end(last);
-      return;
-    }
-    this.#head = null;
-    const held = this.#held;
-    this.#held = null;
-    if (stream.destroyed) return;
-    const empty = held === null && !last;
-    if (trailers === undefined) {
-      if (!this.#send(head, { endStream: empty })) return;
-      if (empty) return;
+    if (head !== null && trailers === undefined) {
+      // The whole response is here: its head need not wait for trailers.
+      this.#head = null;
+      const held = this.#held;
+      this.#held = null;
+      if (stream.destroyed) return;
+      const empty = held === null && !last;
+      if (!this.#send(head, { endStream: empty }) || empty) return;
+      if (held !== null) for (const chunk of held) stream.write(chunk);
     } else {
-      this.#trailers = trailers;
-      if (!this.#send(head, { waitForTrailers: true })) return;
-      stream.once('wantTrailers', this.#sendTrailers);
+      // A head still held goes out ready for the trailers (sent by the wantTrailers listener).
+      this.#flush();
     }
-    if (held !== null) for (const chunk of held) stream.write(chunk);
     stream.end(last);
   }
 
@@ -194,12 +188,11 @@ class StreamDownstream implements Downstream {
     const head = this.#head;
     if (head === null) return;
     this.#head = null;
-    const stream = this.#stream;
-    if (stream.destroyed) return;
-    if (!this.#send(head, { waitForTrailers: true })) return;
-    stream.once('wantTrailers', this.#sendTrailers);
     const held = this.#held;
     this.#held = null;
+    const stream = this.#stream;
+    if (stream.destroyed || !this.#send(head, { waitForTrailers: true })) return;
+    stream.once('wantTrailers', this.#sendTrailers);
     if (held !== null) for (const chunk of held) stream.write(chunk);
   };
 
