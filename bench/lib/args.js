@@ -9,7 +9,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --connections N     autocannon connections / concurrent TLS loops        default 50
   --only a,b          scenarios to run (default: every quick scenario;
                       "memory" runs only when named, "all" runs everything)
-  --contenders a,b    direct,doorman,haproxy,http-proxy                    default: all available
+  --contenders a,b    direct,doorman,haproxy,http-proxy,node-floor         default: all available
   --memory-duration S length of the memory scenario's sustained run        default 60
   --idle-connections N open idle TLS connections in the memory scenario    default 1000
   --front-key rsa|ecdsa key of the proxies' front certificate (RSA-2048 or P-256) default rsa

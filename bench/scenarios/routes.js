@@ -10,5 +10,5 @@ export default {
   quick: false,
   routes: 50,
   // Only Doorman is given the routes; the others would run plain keepalive again.
-  skip: ['direct', 'haproxy', 'http-proxy', 'doorman-base'],
+  skip: ['direct', 'haproxy', 'http-proxy', 'node-floor', 'doorman-base'],
 };
