@@ -172,14 +172,30 @@ function serveStream(stream, headers) {
   const request =
     `${headers[':method']} ${headers[':path']} HTTP/1.1\r\nhost: ${headers[':authority']}\r\n` +
     `${length === undefined ? '' : `content-length: ${length}\r\n`}x-forwarded-for: ${stream.session.socket.remoteAddress}\r\n\r\n`;
+  // A body that arrives with its head (most do) leaves with it: respond + end(body), the
+  // fewest calls node:http2 allows; a longer one streams after its first chunk.
+  let head = null;
   const upstream = pool.send(Buffer.from(request, 'latin1'), {
-    onHead(head, contentLength) {
-      if (stream.destroyed) return;
-      const status = Number(head.latin1Slice(9, 12));
-      stream.respond({ ':status': status, 'content-length': String(contentLength) }, { endStream: contentLength === 0 });
+    onHead(bytes, contentLength) {
+      head = { ':status': Number(bytes.latin1Slice(9, 12)), 'content-length': String(contentLength) };
     },
-    onBody: (chunk) => stream.destroyed || stream.write(chunk),
-    onEnd: () => stream.destroyed || stream.end(),
+    onBody(chunk) {
+      if (stream.destroyed) return;
+      if (upstream.remaining > 0) {
+        if (head) stream.respond(head);
+        head = null;
+        stream.write(chunk);
+      } else if (head) {
+        stream.respond(head);
+        head = null;
+        stream.end(chunk);
+      } else stream.end(chunk);
+    },
+    onEnd() {
+      if (stream.destroyed || stream.writableEnded) return;
+      if (head) stream.respond(head, { endStream: true });
+      else stream.end();
+    },
     onAbort: () => stream.destroy(),
   });
   if (length !== undefined) stream.on('data', (chunk) => upstream.socket.write(chunk));
