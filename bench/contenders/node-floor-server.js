@@ -181,15 +181,10 @@ function serveStream(stream, headers) {
     },
     onBody(chunk) {
       if (stream.destroyed) return;
-      if (upstream.remaining > 0) {
-        if (head) stream.respond(head);
-        head = null;
-        stream.write(chunk);
-      } else if (head) {
-        stream.respond(head);
-        head = null;
-        stream.end(chunk);
-      } else stream.end(chunk);
+      if (head) stream.respond(head);
+      head = null;
+      if (upstream.remaining > 0) stream.write(chunk);
+      else stream.end(chunk);
     },
     onEnd() {
       if (stream.destroyed || stream.writableEnded) return;
