@@ -145,6 +145,7 @@ async function runOne({ scenario, variant, round, args, certs, servers, dir }) {
       connections: scenario.connections ? scenario.connections(args) : args.connections,
       memoryDurationSec: args.memoryDurationSec,
       idleConnections: args.idleConnections,
+      idleHoldSec: args.idleHoldSec,
       serverPids: servers.map((s) => s.pid),
     };
     result = scenario.measure ? await scenario.measure(target, ctx) : await measureLoad(scenario.run, target, ctx);
@@ -307,7 +308,7 @@ async function main() {
   say('\n================ summary ================\n');
   for (const line of machineLines(machine)) say(line);
   const memoryNote = report.scenarios.memory
-    ? `; memory: 1 round of ${args.memoryDurationSec} s, ${args.idleConnections} idle connections`
+    ? `; memory: 1 round of ${args.memoryDurationSec} s, ${args.idleConnections} idle connections held ${args.idleHoldSec} s`
     : '';
   say(
     `duration ${args.durationSec} s per run (after ${args.warmupSec} s warm-up), ${args.rounds} round(s), ${args.connections} connections, front certificate ${args.frontKey === 'ecdsa' ? 'ECDSA P-256' : 'RSA-2048'}${memoryNote}; figures are medians over rounds\n`,

@@ -11,6 +11,7 @@ import { runWorker } from './cluster/worker.js';
 import type { Logger } from 'pino';
 import { readConfig, type ReadResult } from './config/read.js';
 import type { Config } from './config/types.js';
+import { startHeapTrim } from './heap-trim.js';
 import { createLogger, type LogOutput } from './log.js';
 import { handleStopSignals } from './process-signals.js';
 
@@ -93,6 +94,7 @@ async function main(): Promise<void> {
     await flush();
     process.exit(1);
   }
+  startHeapTrim(logger);
 }
 
 /**

@@ -12,6 +12,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --contenders a,b    direct,doorman,haproxy,http-proxy,node-floor         default: all available
   --memory-duration S length of the memory scenario's sustained run        default 60
   --idle-connections N open idle TLS connections in the memory scenario    default 1000
+  --idle-hold S       seconds idle before the memory scenario's settled figures default 15
   --front-key rsa|ecdsa key of the proxies' front certificate (RSA-2048 or P-256) default rsa
   --no-json           do not write bench/results/<timestamp>.json
   -h, --help`;
@@ -29,6 +30,12 @@ function list(text) {
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
+}
+
+function idleHold(text) {
+  const sec = positive('idle-hold', text);
+  if (sec < 3) throw new Error(`--idle-hold: expected at least 3 seconds, got "${text}"`);
+  return sec;
 }
 
 function frontKey(text) {
@@ -50,6 +57,7 @@ export function parseBenchArgs(argv = process.argv.slice(2)) {
       contenders: { type: 'string' },
       'memory-duration': { type: 'string', default: '60' },
       'idle-connections': { type: 'string', default: '1000' },
+      'idle-hold': { type: 'string', default: '15' },
       'front-key': { type: 'string', default: 'rsa' },
       'no-json': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -65,6 +73,7 @@ export function parseBenchArgs(argv = process.argv.slice(2)) {
     contenders: values.contenders ? list(values.contenders) : null,
     memoryDurationSec: positive('memory-duration', values['memory-duration']),
     idleConnections: positive('idle-connections', values['idle-connections'], { integer: true }),
+    idleHoldSec: idleHold(values['idle-hold']),
     frontKey: frontKey(values['front-key']),
     writeJson: !values['no-json'],
   };

@@ -144,6 +144,7 @@ export function memoryTable(rows) {
   if (withMemory.length === 0) return '';
   const n = withMemory[0].memory.idleConnections;
   const sec = withMemory[0].memory.sustainedSec;
+  const hold = withMemory[0].memory.idleHoldSec;
   return table(
     [
       'contender',
@@ -152,8 +153,10 @@ export function memoryTable(rows) {
       'RSS end MB',
       'drift',
       'RSS max MB',
-      'idle: before MB',
-      `with ${n} idle conns MB`,
+      'after load MB',
+      `idle ${hold} s MB`,
+      `${n} idle conns, at 2 s MB`,
+      `${n} idle conns, at ${hold} s MB`,
       'KB/conn',
       'after close MB',
       'conns opened',
@@ -167,8 +170,10 @@ export function memoryTable(rows) {
         fmt.dec1(m.endMb),
         `${m.driftPct >= 0 ? '+' : ''}${m.driftPct.toFixed(1)} %`,
         fmt.dec1(m.maxMb),
+        fmt.dec1(m.afterLoadMb),
         fmt.dec1(m.idleBaselineMb),
         fmt.dec1(m.idleOpenMb),
+        fmt.dec1(m.idleHeldMb),
         fmt.dec1(m.idleKbPerConnection),
         fmt.dec1(m.idleClosedMb),
         `${m.idleOpened}/${n} (${m.idleStillOpen} still open)`,

@@ -1,7 +1,7 @@
 // Memory, run only with `--only memory` (it takes about 80 s per contender, one
 // round): RSS of the proxy's process tree over a sustained keep-alive run (flat
-// within ±10 %?), then with N idle client TLS connections held open (each having
-// made one keep-alive request), and after they are closed.
+// within ±10 %?), then idle, then with N idle client TLS connections held open (each
+// having made one keep-alive request), and after they are closed.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { measureLoad } from '../lib/measure.js';
 import { treeRssMb } from '../lib/proc-stats.js';
@@ -31,10 +31,14 @@ export default {
   rounds: 1,
   path: '/?size=100',
   skip: ['direct'],
-  async measure(target, { pid, warmupSec, connections, memoryDurationSec, idleConnections, serverPids }) {
+  async measure(target, { pid, warmupSec, connections, memoryDurationSec, idleConnections, idleHoldSec, serverPids }) {
     const result = await measureLoad(keepalive.run, target, { pid, warmupSec, connections, serverPids, durationSec: memoryDurationSec });
     const drift = rssDrift(result.rssSamples);
+    // Idle figures twice: just after the load or the handshakes, and once the process has
+    // been idle as long as a quiet balancer is (a runtime may give memory back when idle).
     await sleep(SETTLE_MS);
+    const afterLoadMb = treeRssMb(pid);
+    await sleep(idleHoldSec * 1000 - SETTLE_MS);
     const idleBaselineMb = treeRssMb(pid);
     const idle = await openIdleConnections({
       port: target.port,
@@ -45,6 +49,8 @@ export default {
     });
     await sleep(SETTLE_MS);
     const idleOpenMb = treeRssMb(pid);
+    await sleep(idleHoldSec * 1000 - SETTLE_MS);
+    const idleHeldMb = treeRssMb(pid);
     const stillOpen = idle.open();
     idle.close();
     await sleep(SETTLE_MS);
@@ -58,9 +64,12 @@ export default {
         idleOpened: idle.sockets.length,
         idleStillOpen: stillOpen,
         idleFailures: idle.failures,
+        idleHoldSec,
+        afterLoadMb,
         idleBaselineMb,
         idleOpenMb,
-        idleKbPerConnection: idle.sockets.length ? ((idleOpenMb - idleBaselineMb) * 1024) / idle.sockets.length : null,
+        idleHeldMb,
+        idleKbPerConnection: idle.sockets.length ? ((idleHeldMb - idleBaselineMb) * 1024) / idle.sockets.length : null,
         idleClosedMb,
       },
     };

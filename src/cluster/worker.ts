@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { createLoadBalancer, type LoadBalancer } from '../app.js';
 import type { Backend } from '../backend/backend.js';
 import { createLogger, type LogOutput } from '../log.js';
+import { startHeapTrim } from '../heap-trim.js';
 import { handleStopSignals } from '../process-signals.js';
 import type { FromWorker, ServerStateUpdate, ToWorker, WorkerTraffic } from './messages.js';
 import { WORKER } from './roles.js';
@@ -96,6 +97,7 @@ export function runWorker(): void {
       await log.flush();
       process.exit(1);
     }
+    startHeapTrim(logger);
     return [];
   }
 

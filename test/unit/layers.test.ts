@@ -9,7 +9,7 @@ const SRC = resolve(new URL('../../src', import.meta.url).pathname);
 
 /** Bottom first. Each entry is a folder or a file under src/ (without .ts). */
 const LAYERS: readonly (readonly string[])[] = [
-  ['errors', 'config', 'log', 'line-batch', 'process-signals', 'h1', 'client-address', 'proxy-protocol'],
+  ['errors', 'config', 'log', 'line-batch', 'process-signals', 'heap-trim', 'h1', 'client-address', 'proxy-protocol'],
   ['tls', 'limits'],
   // ACME orders certificates the frontends serve; it sits on tls and config only.
   ['acme'],
