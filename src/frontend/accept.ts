@@ -62,7 +62,7 @@ function admit(socket: Socket, addresses: ConnectionAddresses, carried: boolean,
       socket.destroy();
       return;
     }
-    socket.once('close', release);
+    socket.on('close', release);
   }
   serve(addresses, carried);
 }

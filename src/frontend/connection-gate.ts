@@ -52,7 +52,8 @@ export class ConnectionGate {
 
   #start(socket: Socket, admit: () => void): void {
     this.#open += 1;
-    socket.once('close', () => {
+    // 'close' comes once: `on` spares the wrapper `once` makes for every connection.
+    socket.on('close', () => {
       this.#open -= 1;
       this.#next();
     });

@@ -13,7 +13,7 @@ import type { ConnectionGate } from './connection-gate.js';
 import { rawErrorResponse } from '../h1/front/raw-response.js';
 import { ACME_TLS_ALPN, type FrontendTls } from '../tls/frontend.js';
 import type { ExchangeContext } from '../exchange/exchange.js';
-import { serveH1Connection, type H1Connection } from '../h1/front/connection.js';
+import { serveH1Connection, type H1Connection, type H1FrontOptions } from '../h1/front/connection.js';
 import { H1_ERRORS, type H1ErrorCode } from '../h1/errors.js';
 import { acceptConnection, type AcceptPolicy } from './accept.js';
 import { AddressBook } from './address-book.js';
@@ -137,14 +137,13 @@ export function createListener(
   // SNI goes through `current`, so a reload's certificates answer the next handshake.
   // Connections served by the own HTTP/1.1 engine, for drain.
   const h1Connections = new Set<H1Connection>();
-  /** Hands an HTTP/1.1 connection to the own engine, with the settings in force now. */
-  function serveOwn(socket: Socket, addresses: ConnectionAddresses): void {
+  const forget = (conn: H1Connection) => h1Connections.delete(conn);
+  /** The engine's settings in force: made per config, shared by its connections. */
+  function h1Options(): H1FrontOptions {
     const { handlers, timeouts: now, config: frontendConfig } = current;
-    const front = handlers.h1Front;
-    const conn = serveH1Connection(socket, {
-      addresses,
+    return {
       context: () => current.handlers.h1Front.exchange,
-      requestId: front.requestId,
+      requestId: handlers.h1Front.requestId,
       clientTimeoutMs: now.clientMs,
       headLimits: H1_HEAD_LIMITS,
       rawError: (status) => current.handlers.rawError?.(status) ?? rawErrorResponse(status),
@@ -153,9 +152,13 @@ export function createListener(
         current.handlers.clientError?.(Object.assign(new Error(message), { code }), status);
         logger.info({ frontend: frontendConfig.name, status, err: code }, 'bad request');
       },
-    });
-    h1Connections.add(conn);
-    socket.once('close', () => h1Connections.delete(conn));
+      closed: forget,
+    };
+  }
+  let h1 = h1Options();
+  /** Hands an HTTP/1.1 connection to the own engine, with the settings in force now. */
+  function serveOwn(socket: Socket, addresses: ConnectionAddresses): void {
+    h1Connections.add(serveH1Connection(socket, addresses, h1));
   }
   const tlsServer = tls
     ? tlsModule.createServer(
@@ -185,7 +188,7 @@ export function createListener(
       acceptConnection(socket, current.handlers.accept, (addresses, carried) => {
         const { connections } = current.handlers;
         connections?.(1);
-        socket.once('close', () => connections?.(-1));
+        socket.on('close', () => connections?.(-1));
         // TLS reads through its own wrap; a plain socket must be let out of pauseOnConnect.
         if (tlsServer) {
           if (carried) book.remember(socket, addresses);
@@ -231,6 +234,7 @@ export function createListener(
       if ((nextTls === null) !== (current.tls === null))
         throw new Error(`frontend ${nextConfig.name}: cannot switch TLS on a running listener`);
       current = { config: nextConfig, tls: nextTls, handlers: nextHandlers, timeouts: nextTimeouts };
+      h1 = h1Options();
       h2.updateSettings(h2Options(nextConfig).settings);
       // The default certificate (no or unknown SNI) and the TLS settings of new handshakes.
       if (nextTls && tlsServer) tlsServer.setSecureContext(nextTls.serverOptions);

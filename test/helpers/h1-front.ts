@@ -109,8 +109,7 @@ export async function startFront(script: Script, clientTimeoutMs = 2000, maxconn
   const clientErrors: number[] = [];
   let ids = 0;
   const serve = (socket: net.Socket) => {
-    const conn = serveH1Connection(socket, {
-      addresses: socketAddresses(socket),
+    const conn = serveH1Connection(socket, socketAddresses(socket), {
       context: () => ctx,
       requestId: () => `r${++ids}`,
       clientTimeoutMs,

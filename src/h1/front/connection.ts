@@ -5,6 +5,7 @@
 // head deadline, keep-alive idleness and body idleness; a tunnel after a 101. The
 // exchange decides everything else.
 import type { Socket } from 'node:net';
+import type { ConnectionAddresses } from '../../client-address.js';
 import { Exchange } from '../../exchange/exchange.js';
 import { bodyKind } from '../body-kind.js';
 import { DEFAULT_CHUNKED_LIMITS } from '../chunked.js';
@@ -35,14 +36,18 @@ function next(conn: Connection): void {
   conn.continueWithBuffered();
 }
 
-/** Serves HTTP/1.1 on `socket` (plain, or TLS after its handshake) until it closes. */
-export function serveH1Connection(socket: Socket, options: H1FrontOptions): H1Connection {
-  return new Connection(socket, options);
+/**
+ * Serves HTTP/1.1 on `socket` (plain, or TLS after its handshake) until it closes;
+ * `addresses` were decided at accept (a PROXY header's, or the socket's).
+ */
+export function serveH1Connection(socket: Socket, addresses: ConnectionAddresses, options: H1FrontOptions): H1Connection {
+  return new Connection(socket, addresses, options);
 }
 
 class Connection implements H1Connection, ResponseOwner, BodySource, TimerTarget {
   readonly socket: Socket;
   readonly keepAliveText: string;
+  readonly #addresses: ConnectionAddresses;
   readonly #options: H1FrontOptions;
   readonly #headLimits: HeadLimits;
   #state = HEAD;
@@ -61,8 +66,9 @@ class Connection implements H1Connection, ResponseOwner, BodySource, TimerTarget
     return this.#options.rawError?.(status) ?? rawErrorResponse(status);
   }
 
-  constructor(socket: Socket, options: H1FrontOptions) {
+  constructor(socket: Socket, addresses: ConnectionAddresses, options: H1FrontOptions) {
     this.socket = socket;
+    this.#addresses = addresses;
     this.#options = options;
     this.#headLimits = options.headLimits ?? DEFAULT_HEAD_LIMITS;
     this.#pending = new PendingBytes(socket, this.#headLimits.maxHeadBytes);
@@ -76,7 +82,8 @@ class Connection implements H1Connection, ResponseOwner, BodySource, TimerTarget
     socket.on('end', this.#onEnd);
     socket.on('drain', this.#onDrain);
     socket.on('error', this.#onError);
-    socket.once('close', this.#onClose);
+    // 'close' comes once: `on` spares the wrapper `once` makes for every connection.
+    socket.on('close', this.#onClose);
   }
 
   closeIdle(): void {
@@ -144,7 +151,7 @@ class Connection implements H1Connection, ResponseOwner, BodySource, TimerTarget
     this.#pending.keep(body !== null ? null : rest);
     this.#timer.set(T_NONE);
     const exchange = new Exchange(
-      exchangeHeadOf(head, body !== null, upgrade, this.#options.addresses),
+      exchangeHeadOf(head, body !== null, upgrade, this.#addresses),
       down,
       this.#options.context(),
       this.#options.requestId(),
@@ -271,6 +278,7 @@ class Connection implements H1Connection, ResponseOwner, BodySource, TimerTarget
     this.#down = null;
     this.#exchange = null;
     down?.clientGone();
+    this.#options.closed?.(this);
   };
 
   onTimer(mode: number): void {

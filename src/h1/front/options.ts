@@ -1,15 +1,15 @@
 // What a listener gives Doorman's own HTTP/1.1 engine for each connection, and what it
 // gets back to drain it.
 import type { Socket } from 'node:net';
-import type { ConnectionAddresses } from '../../client-address.js';
 import type { ExchangeContext } from '../../exchange/exchange.js';
 import type { ChunkedLimits } from '../chunked.js';
 import type { HeadLimits } from '../head.js';
 
-/** The settings of one frontend's HTTP/1.1 connections. */
+/**
+ * The settings of one frontend's HTTP/1.1 connections, shared by all of them (made once
+ * per config, not per connection: an idle connection should cost little memory).
+ */
 export interface H1FrontOptions {
-  /** The connection's addresses, decided at accept (a PROXY header's, or the socket's). */
-  readonly addresses: ConnectionAddresses;
   /** The exchange context in force (a reload may replace it between two requests). */
   readonly context: () => ExchangeContext;
   readonly requestId: () => string;
@@ -21,6 +21,8 @@ export interface H1FrontOptions {
   readonly clientError?: (status: number, code: string) => void;
   /** The raw answer for such a request (the frontend's error page, HSTS); default: the built-in text. */
   readonly rawError?: (status: number) => string;
+  /** The connection closed (the listener forgets it). */
+  readonly closed?: (conn: H1Connection) => void;
 }
 
 /** A served connection, as the listener sees it for drain. */
