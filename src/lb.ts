@@ -155,6 +155,7 @@ async function runPrimary(config: Config, workers: number, log: LogOutput, rerea
     await flush();
     process.exit(1);
   }
+  startHeapTrim(logger);
 }
 
 const isWorker = cluster.isWorker;
