@@ -42,9 +42,11 @@ export const DEFAULT_HEAP_TRIM: HeapTrimOptions = {
 export interface TrimState {
   readonly quiet: number;
   readonly tries: number;
+  /** The last tick collected: V8's GC threads may still be sweeping, on our CPU clock. */
+  readonly collected: boolean;
 }
 
-export const INITIAL_TRIM_STATE: TrimState = { quiet: 0, tries: 0 };
+export const INITIAL_TRIM_STATE: TrimState = { quiet: 0, tries: 0, collected: false };
 
 /** One tick's decision from the CPU the process used and the young generation's size. */
 export function decideTrim(
@@ -53,10 +55,13 @@ export function decideTrim(
   youngBytes: number,
   options: HeapTrimOptions,
 ): { state: TrimState; collect: boolean } {
+  // The tick after a collection says nothing about traffic: our own GC's background work
+  // would make it look busy, start a new quiet stretch and lift the cap on tries.
+  if (state.collected) return { state: { ...state, collected: false }, collect: false };
   if (cpuMs >= options.quietCpuMs) return { state: INITIAL_TRIM_STATE, collect: false };
   const quiet = state.quiet + 1;
   const collect = quiet >= options.quietTicks && youngBytes > options.grownBytes && state.tries < options.maxTries;
-  return { state: { quiet, tries: state.tries + (collect ? 1 : 0) }, collect };
+  return { state: { quiet, tries: state.tries + (collect ? 1 : 0), collected: collect }, collect };
 }
 
 /** The young generation's resident bytes. */
@@ -112,15 +117,17 @@ export function startHeapTrim(logger: Logger, options: HeapTrimOptions = DEFAULT
       const after = youngGenerationBytes();
       if (after <= options.grownBytes) {
         logger.debug({ youngBeforeMb: mb(young), youngAfterMb: mb(after), rssMb: mb(process.memoryUsage.rss()) }, 'heap trimmed');
+      } else if (state.tries === options.maxTries) {
+        logger.debug({ youngMb: mb(after), tries: state.tries }, 'heap trim gave up until the next busy second');
       }
     }
-    // Measured after our own collection: its CPU does not make the next tick busy.
     since = process.cpuUsage();
   }, options.tickMs);
   timer.unref();
   return { stop: () => clearInterval(timer) };
 }
 
+/** Megabytes with one decimal. */
 function mb(bytes: number): number {
-  return Math.round(bytes / 1024 / 102.4) / 10;
+  return Math.round((bytes / 2 ** 20) * 10) / 10;
 }

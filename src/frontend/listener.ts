@@ -138,7 +138,11 @@ export function createListener(
   // Connections served by the own HTTP/1.1 engine, for drain.
   const h1Connections = new Set<H1Connection>();
   const forget = (conn: H1Connection) => h1Connections.delete(conn);
-  /** The engine's settings in force: made per config, shared by its connections. */
+  /**
+   * The engine's settings in force, made per config and shared by its connections: the
+   * timeout, request ids and frontend name are this config's; the exchange context and
+   * error answers are looked up in `current` when used.
+   */
   function h1Options(): H1FrontOptions {
     const { handlers, timeouts: now, config: frontendConfig } = current;
     return {
@@ -155,10 +159,10 @@ export function createListener(
       closed: forget,
     };
   }
-  let h1 = h1Options();
+  let h1Settings = h1Options();
   /** Hands an HTTP/1.1 connection to the own engine, with the settings in force now. */
   function serveOwn(socket: Socket, addresses: ConnectionAddresses): void {
-    h1Connections.add(serveH1Connection(socket, addresses, h1));
+    h1Connections.add(serveH1Connection(socket, addresses, h1Settings));
   }
   const tlsServer = tls
     ? tlsModule.createServer(
@@ -234,7 +238,7 @@ export function createListener(
       if ((nextTls === null) !== (current.tls === null))
         throw new Error(`frontend ${nextConfig.name}: cannot switch TLS on a running listener`);
       current = { config: nextConfig, tls: nextTls, handlers: nextHandlers, timeouts: nextTimeouts };
-      h1 = h1Options();
+      h1Settings = h1Options();
       h2.updateSettings(h2Options(nextConfig).settings);
       // The default certificate (no or unknown SNI) and the TLS settings of new handshakes.
       if (nextTls && tlsServer) tlsServer.setSecureContext(nextTls.serverOptions);

@@ -55,6 +55,8 @@ export interface FrontRig {
   readonly attempts: UpstreamRequest[];
   readonly records: AccessRecord[];
   readonly connections: Set<H1Connection>;
+  /** Every connection the engine reported closed (through its `closed` setting), in order. */
+  readonly closed: H1Connection[];
   readonly clientErrors: number[];
   close(): Promise<void>;
 }
@@ -106,6 +108,7 @@ export async function startFront(script: Script, clientTimeoutMs = 2000, maxconn
     logger: pino({ level: 'silent' }),
   };
   const connections = new Set<H1Connection>();
+  const closed: H1Connection[] = [];
   const clientErrors: number[] = [];
   let ids = 0;
   const serve = (socket: net.Socket) => {
@@ -115,9 +118,12 @@ export async function startFront(script: Script, clientTimeoutMs = 2000, maxconn
       clientTimeoutMs,
       headLimits: { maxHeadBytes: 16384, maxHeaders: 100 },
       clientError: (status) => clientErrors.push(status),
+      closed: (conn) => {
+        closed.push(conn);
+        connections.delete(conn);
+      },
     });
     connections.add(conn);
-    socket.once('close', () => connections.delete(conn));
   };
   const listener = tlsOptions ? tls.createServer(tlsOptions, serve) : net.createServer(serve);
   await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
@@ -128,6 +134,7 @@ export async function startFront(script: Script, clientTimeoutMs = 2000, maxconn
     attempts,
     records,
     connections,
+    closed,
     clientErrors,
     async close() {
       for (const conn of connections) conn.close();

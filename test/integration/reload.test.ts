@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { startBackend, type TestBackend } from '../helpers/backend.js';
 import { startCli, type RunningCli } from '../helpers/cli.js';
-import { request } from '../helpers/client.js';
+import { rawExchange, request } from '../helpers/client.js';
 import { startLoad } from '../helpers/load.js';
 import { tempDir, writePair } from '../helpers/lb.js';
 import { testPki } from '../helpers/pki.js';
@@ -133,6 +133,18 @@ describe('hot reload', () => {
     expect(result.byBackend.get('web1')).toBeGreaterThan(0);
     expect(result.byBackend.get('web2')).toBeGreaterThan(0);
     expect(setup.cli.lines.filter((l) => l.msg === 'listening').length).toBe(1);
+  });
+
+  it('gives HTTP/1.1 connections opened after a reload its client timeout', async () => {
+    const web = [await backend('web1')];
+    const setup = await start(web, 1, { timeouts: { shutdown: '5s', client: '7s' } });
+    // A keep-alive request: the answer announces the idle timeout (read for 1.5 s, then hung up).
+    const keepAliveTimeout = async () =>
+      /Keep-Alive: timeout=(\d+)/i.exec(await rawExchange(setup.https, 'GET / HTTP/1.1\r\nHost: a\r\n\r\n', pki.ca.cert, 1500))?.[1];
+    expect(await keepAliveTimeout()).toBe('7');
+    setup.write(web, { timeouts: { shutdown: '5s', client: '9s' } });
+    expect((await setup.hup()).msg).toBe('reloaded');
+    expect(await keepAliveTimeout()).toBe('9');
   });
 
   it('sends traffic to a server a reload added, and drains one it removed', async () => {

@@ -49,6 +49,27 @@ describe('h1 front: requests and responses', () => {
     expect(rig.records.map((r) => r.termination)).toEqual(['normal', 'normal']);
   });
 
+  it('tells its owner once when a connection closes, whoever closed it', async () => {
+    const rig = await front(echo());
+    const byClient = await client(rig);
+    byClient.send(GET('/one'));
+    await byClient.responses(1);
+    const [first] = [...rig.connections];
+    byClient.destroy();
+    await waitFor(() => rig.closed.length === 1, undefined, 'the client-closed connection reported');
+    expect(rig.closed).toEqual([first]);
+
+    const byUs = await client(rig);
+    byUs.send(GET('/two'));
+    await byUs.responses(1);
+    const [second] = [...rig.connections];
+    second!.close();
+    await waitFor(() => byUs.closed, undefined, 'our close reached the client');
+    await waitFor(() => rig.closed.length === 2, undefined, 'the closed connection reported');
+    expect(rig.closed).toEqual([first, second]);
+    expect(rig.connections.size).toBe(0);
+  });
+
   it('answers three pipelined requests in order', async () => {
     // The second answer is slow: the third must still come last.
     const slowFirst: Script = (req, h) => {
