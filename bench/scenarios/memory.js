@@ -1,4 +1,4 @@
-// Memory, run only with `--only memory` (it takes about 80 s per contender, one
+// Memory, run only with `--only memory` (it takes about 110 s per contender, one
 // round): RSS of the proxy's process tree over a sustained keep-alive run (flat
 // within ±10 %?), then idle, then with N idle client TLS connections held open (each
 // having made one keep-alive request), and after they are closed.
