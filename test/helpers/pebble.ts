@@ -5,20 +5,11 @@
 // its issuing root is read from its management port to verify what it issued.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { join } from 'node:path';
 import https from 'node:https';
 import type { Issued } from '../../src/dev/pki.js';
+import { freePort } from './ports.js';
 import { waitFor, waitForValue } from './wait.js';
-
-/** A free loopback port, for a process that binds it itself (Pebble's listeners, its validation targets). */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 export interface PebbleOptions {
   /** Where its config and certificate go. */

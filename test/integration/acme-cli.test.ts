@@ -10,7 +10,8 @@ import { metric, parseMetrics } from '../helpers/admin.js';
 import { startBackend } from '../helpers/backend.js';
 import { runCli, startCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/lb.js';
-import { freePort, preparePebble } from '../helpers/pebble.js';
+import { preparePebble } from '../helpers/pebble.js';
+import { freePort } from '../helpers/ports.js';
 import { testPki } from '../helpers/pki.js';
 import { waitFor } from '../helpers/wait.js';
 

@@ -3,7 +3,6 @@
 import { writeFileSync } from 'node:fs';
 import https from 'node:https';
 import type http from 'node:http';
-import net, { type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
@@ -14,6 +13,7 @@ import { parseHttplog } from '../helpers/httplog.js';
 import { startProxy, tempDir, writePair, type ProxyOptions, type ProxyServer, type RunningLb } from '../helpers/lb.js';
 import { testPki } from '../helpers/pki.js';
 import { waitFor } from '../helpers/wait.js';
+import { closedAddress } from '../helpers/ports.js';
 
 const pki = testPki();
 const certs = { web1: pki.selfSigned('web1'), web2: pki.selfSigned('web2') };
@@ -37,15 +37,6 @@ async function proxy(servers: readonly ProxyServer[], options: ProxyOptions = {}
   const running = await startProxy(pki.front, servers, { ...options, top: { log: { format: 'haproxy' }, ...options.top } });
   cleanups.push(() => running.close());
   return running;
-}
-
-/** An address nothing listens on: connections to it are refused. */
-async function closedPort(): Promise<string> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return `127.0.0.1:${port}`;
 }
 
 /** One HTTPS request on its own connection; also tells the client port it came from. */
@@ -140,7 +131,7 @@ describe('log.format: haproxy', () => {
 
   it('logs retries with the redispatch mark and a refused connection as SC', async () => {
     const web1 = await backend('web1');
-    const dead = await closedPort();
+    const dead = await closedAddress();
     const running = await proxy([{ name: 'web0', address: dead, trust: certs.web1 }, served(web1)], {
       backend: { balance: 'roundrobin', retries: 2, redispatch: true },
     });

@@ -1,7 +1,6 @@
 // `metrics.haproxyCompat: true`: HAProxy's exporter names and labels on /metrics,
 // checked against the traffic sent and the servers' states; absent when off; and
 // safe to sum over workers with prom-client's AggregatorRegistry.
-import net, { type AddressInfo } from 'node:net';
 import { AggregatorRegistry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { metric, parseMetrics, scrape } from '../helpers/admin.js';
@@ -10,6 +9,7 @@ import { request } from '../helpers/client.js';
 import { startProxy, type ProxyOptions, type ProxyServer, type RunningLb } from '../helpers/lb.js';
 import { testPki } from '../helpers/pki.js';
 import { waitFor } from '../helpers/wait.js';
+import { closedAddress } from '../helpers/ports.js';
 
 const pki = testPki();
 const certs = { web1: pki.selfSigned('web1'), web2: pki.selfSigned('web2') };
@@ -37,14 +37,6 @@ async function proxy(servers: readonly ProxyServer[], options: ProxyOptions & { 
   });
   cleanups.push(() => running.close());
   return running;
-}
-
-async function closedPort(): Promise<string> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return `127.0.0.1:${port}`;
 }
 
 /** haproxy_server_status as { state: value } for one server. */
@@ -162,7 +154,7 @@ describe('metrics.haproxyCompat', () => {
 
   it('counts retries, redispatches and connection errors against the refusing server', async () => {
     const web1 = await backend('web1');
-    const dead = await closedPort();
+    const dead = await closedAddress();
     const running = await proxy([served(web1), { name: 'web2', address: dead, trust: certs.web2 }], {
       backend: { balance: 'roundrobin', retries: 3, redispatch: true },
     });

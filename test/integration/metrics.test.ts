@@ -2,7 +2,6 @@
 // open client connections, upstream TLS failures, retries and redispatches, and
 // prom-client's process metrics.
 import https from 'node:https';
-import net, { type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { spkiPin } from '../../src/tls/pin.js';
 import { metric, scrape } from '../helpers/admin.js';
@@ -11,6 +10,7 @@ import { request } from '../helpers/client.js';
 import { startProxy, type ProxyOptions, type ProxyServer, type RunningLb } from '../helpers/lb.js';
 import { testPki } from '../helpers/pki.js';
 import { waitFor } from '../helpers/wait.js';
+import { closedAddress } from '../helpers/ports.js';
 
 const pki = testPki();
 const certs = { web1: pki.selfSigned('web1'), web2: pki.selfSigned('web2') };
@@ -34,15 +34,6 @@ async function proxy(servers: readonly ProxyServer[], options: ProxyOptions = {}
 
 function served(b: TestBackend): ProxyServer {
   return { name: b.name, address: b.address, trust: certs[b.name as 'web1' | 'web2'] };
-}
-
-/** An address nothing listens on: a port taken from the OS, then released (connections are refused). */
-async function closedPort(): Promise<string> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return `127.0.0.1:${port}`;
 }
 
 describe('request metrics', () => {
@@ -129,7 +120,7 @@ describe('upstream failures', () => {
 
   it('lb_retries_total and lb_redispatches_total count requests moved off a server that refuses connections', async () => {
     const web1 = await backend('web1');
-    const dead = await closedPort();
+    const dead = await closedAddress();
     const running = await proxy([served(web1), { name: 'web2', address: dead, trust: certs.web2 }], {
       backend: { balance: 'roundrobin', retries: 3, redispatch: true },
     });
@@ -154,7 +145,7 @@ describe('upstream failures', () => {
   });
 
   it('with retries 0 a refused connection is a 502 and nothing is retried', async () => {
-    const dead = await closedPort();
+    const dead = await closedAddress();
     const running = await proxy([{ name: 'web1', address: dead, trust: certs.web1 }], { backend: { retries: 0 } });
     expect((await request({ port: running.port(), ca: pki.ca.cert })).status).toBe(502);
     await waitFor(async () => metric(await scrape(running), 'lb_requests_total', { code: '502' }) === 1, 5_000, '502 counted');

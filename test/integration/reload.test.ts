@@ -14,6 +14,7 @@ import { startLoad } from '../helpers/load.js';
 import { tempDir, writePair } from '../helpers/lb.js';
 import { testPki } from '../helpers/pki.js';
 import { waitFor } from '../helpers/wait.js';
+import { freePort } from '../helpers/ports.js';
 
 const pki = testPki();
 const cleanups: Array<() => Promise<void>> = [];
@@ -267,7 +268,7 @@ describe('hot reload of listeners', () => {
   it('moves the admin listener and applies a new token, answering the reload that asked for it', async () => {
     const web = [await backend('web1')];
     const setup = await start(web, 1);
-    const moved = await listenOnFreePort();
+    const moved = await freePort();
     setup.write(web, { admin: { bind: `127.0.0.1:${moved}`, token: 'sesame' } });
     expect(await reloadApi(setup)).toEqual({ status: 200, body: { reloaded: true } });
     const next = `http://127.0.0.1:${moved}`;
@@ -339,12 +340,3 @@ describe('hot reload of listeners', () => {
     for (let i = 0; i < 3; i++) expect((await request({ port: setup.https, ca: pki.ca.cert })).headers['x-backend']).toBe('web2');
   });
 });
-
-/** A port that was free a moment ago (for a bind that must be a fixed port). */
-async function listenOnFreePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
