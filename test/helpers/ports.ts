@@ -1,11 +1,11 @@
 // Ports chosen before anything binds them: for a process that binds its own (Pebble, a
 // Doorman config written before it starts) and for a server address that must refuse
 // connections. A port from listen(0), released at once, lies in the kernel's ephemeral
-// range: until its consumer binds it, any process's next outbound connection may take it
-// as its local port (the bind then fails with EADDRINUSE), and a "closed" one may be
-// answered by whatever took it. Ports below that range are never handed out by the
-// kernel, so only an explicit bind can take them; each vitest worker draws from its own
-// slice, so two test files running at once never draw the same port.
+// range: until its consumer binds it, another test process's listen(0) may be handed the
+// same port (the bind then fails with EADDRINUSE), and a "closed" one may be answered by
+// whatever took it. The kernel hands out ports below that range to nobody, so only an
+// explicit bind can take them; each vitest worker draws from its own slice, so two test
+// files running at once never draw the same port.
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 

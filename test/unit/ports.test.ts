@@ -1,5 +1,5 @@
 // The test helper that picks ports for processes binding their own: below the kernel's
-// ephemeral range (so no outbound connection takes them first) and free.
+// ephemeral range (so no other process's listen(0) takes them first) and free.
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
