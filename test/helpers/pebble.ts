@@ -136,24 +136,39 @@ export async function preparePebble(options: PebbleOptions): Promise<Pebble> {
         {},
         sink,
       );
-      await waitFor(() => log.includes('Starting challenge servers'), 10_000, 'pebble-challtestsrv');
+      const challtestsrv = dns;
+      await waitFor(
+        () => {
+          if (challtestsrv.child.exitCode !== null) throw new Error(`pebble-challtestsrv exited: ${log}`);
+          return log.includes('Starting challenge servers');
+        },
+        10_000,
+        () => `pebble-challtestsrv (output: ${log})`,
+      );
       // No random sleeps, no rejected nonces, every order validated anew: deterministic tests.
-      pebble = run(
+      const server = run(
         'pebble',
         ['-config', configFile, '-dnsserver', `127.0.0.1:${dnsPort}`],
         { PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0', PEBBLE_AUTHZREUSE: '0' },
         sink,
       );
+      pebble = server;
+      let lastTry = 'no answer yet';
       await waitForValue(
         async () => {
+          // A pebble that could not start (a port taken, say) fails the wait at once, saying why.
+          if (server.child.exitCode !== null) throw new Error(`pebble exited: ${log}`);
           try {
-            return (await get(directory)).status === 200 ? true : undefined;
-          } catch {
+            const { status } = await get(directory);
+            lastTry = `status ${status}`;
+            return status === 200 ? true : undefined;
+          } catch (err) {
+            lastTry = (err as Error).message;
             return undefined;
           }
         },
         10_000,
-        `pebble's directory (${log})`,
+        () => `pebble's directory (last try: ${lastTry}; output: ${log})`,
       );
     },
     async stop() {

@@ -32,6 +32,14 @@ function slice(): { from: number; to: number } | null {
   return { from: FLOOR + index * size, to: FLOOR + (index + 1) * size };
 }
 
+const range = slice();
+/**
+ * The next port to try: the slice is walked in order from a random start, so ports
+ * handed out but not yet bound (Pebble's six, say) are never handed out again before
+ * the walk wraps around.
+ */
+let cursor = range ? Math.floor(Math.random() * (range.to - range.from)) : 0;
+
 /** Binds 127.0.0.1:`port` and releases it: null when something holds it. */
 async function tryPort(port: number): Promise<number | null> {
   const server = net.createServer();
@@ -45,12 +53,12 @@ async function tryPort(port: number): Promise<number | null> {
   return taken;
 }
 
-/** A loopback port free now that no outbound connection or listen(0) can take before its consumer binds it. */
+/** A loopback port, free now, that no other process's listen(0) can take before its consumer binds it. */
 export async function freePort(): Promise<number> {
-  const range = slice();
   if (range) {
+    const size = range.to - range.from;
     for (let attempt = 0; attempt < 50; attempt++) {
-      const port = range.from + Math.floor(Math.random() * (range.to - range.from));
+      const port = range.from + (cursor++ % size);
       if ((await tryPort(port)) !== null) return port;
     }
   }

@@ -9,8 +9,15 @@ export const DEFAULT_DEADLINE_MS = 10_000;
 /** Between two polls: short, so a condition is seen soon after it holds. */
 const POLL_MS = 20;
 
+/** What a wait is for, in its failure message: a function is asked at the failure (a process's output so far, say). */
+export type Waited = string | (() => string);
+
 /** Polls `probe` until it returns true; fails after `timeoutMs`. A probe that throws fails the wait at once. */
-export async function waitFor(probe: () => boolean | Promise<boolean>, timeoutMs = DEFAULT_DEADLINE_MS, what = 'condition'): Promise<void> {
+export async function waitFor(
+  probe: () => boolean | Promise<boolean>,
+  timeoutMs = DEFAULT_DEADLINE_MS,
+  what: Waited = 'condition',
+): Promise<void> {
   await waitForValue(async () => ((await probe()) ? true : undefined), timeoutMs, what);
 }
 
@@ -18,13 +25,13 @@ export async function waitFor(probe: () => boolean | Promise<boolean>, timeoutMs
 export async function waitForValue<T>(
   probe: () => T | undefined | Promise<T | undefined>,
   timeoutMs = DEFAULT_DEADLINE_MS,
-  what = 'a value',
+  what: Waited = 'a value',
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
     if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs}ms waiting for ${typeof what === 'function' ? what() : what}`);
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
 }

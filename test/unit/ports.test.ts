@@ -1,5 +1,6 @@
 // The test helper that picks ports for processes binding their own: below the kernel's
-// ephemeral range (so no other process's listen(0) takes them first) and free.
+// ephemeral range (so no other process's listen(0) takes them first), free, and not
+// handed out twice.
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
@@ -20,6 +21,13 @@ describe('freePort', () => {
       });
       await new Promise((resolve) => server.close(resolve));
     }
+  });
+
+  it('does not hand out a port again before it has walked its whole slice', async () => {
+    // Pebble takes six before it binds any: one handed out twice and Pebble cannot start.
+    const ports: number[] = [];
+    for (let i = 0; i < 200; i++) ports.push(await freePort());
+    expect(new Set(ports).size).toBe(ports.length);
   });
 
   it('gives an address that refuses connections', async () => {
