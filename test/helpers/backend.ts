@@ -31,6 +31,8 @@ export interface BackendOptions {
   /** PEM cert and key; absent: plain HTTP. */
   readonly tls?: { cert: string; key: string };
   readonly handler?: BackendHandler;
+  /** A fixed port, for a server that stops and comes back where it was (from ports.ts's freePort); default: any. */
+  readonly port?: number;
 }
 
 /** Default answer: 200 with `backend=<name>` and the request's path. */
@@ -79,7 +81,7 @@ export async function startBackend(options: BackendOptions): Promise<TestBackend
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   Object.assign(backend, { port, address: `127.0.0.1:${port}` });
   return backend;

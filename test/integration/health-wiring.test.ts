@@ -10,6 +10,7 @@ import { startBackend, type TestBackend } from '../helpers/backend.js';
 import { request } from '../helpers/client.js';
 import { startProxy, type ProxyOptions, type RunningLb } from '../helpers/lb.js';
 import { testPki } from '../helpers/pki.js';
+import { freePort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/wait.js';
 
 const pki = testPki();
@@ -29,8 +30,12 @@ const TIMEOUT_MS = 250;
 /** Scheduling slack on a busy test machine; the loop's own jitter is ±10%. */
 const SLACK_MS = 1_500;
 
-async function backend(name: 'web1' | 'web2', handler?: Parameters<typeof startBackend>[0]['handler']): Promise<TestBackend> {
-  const b = await startBackend({ name, tls: certs[name], ...(handler ? { handler } : {}) });
+async function backend(
+  name: 'web1' | 'web2',
+  handler?: Parameters<typeof startBackend>[0]['handler'],
+  port?: number,
+): Promise<TestBackend> {
+  const b = await startBackend({ name, tls: certs[name], ...(handler ? { handler } : {}), ...(port ? { port } : {}) });
   cleanups.push(b.close);
   return b;
 }
@@ -69,7 +74,8 @@ function healthHandler(name: string, health: () => number) {
 
 describe('a backend stopped and restarted', () => {
   it('goes DOWN within fall × interval + timeout, shows it everywhere, and comes back UP within rise × interval', async () => {
-    const web1 = await backend('web1');
+    // web1 comes back on its port: one no other process's listen(0) can take meanwhile.
+    const web1 = await backend('web1', undefined, await freePort());
     const web2 = await backend('web2');
     const running = await proxy([web1, web2], { backend: { check: FAST_CHECK } });
     const web1Port = web1.port;
