@@ -3,7 +3,7 @@
 // runs in its own workers; each child instead writes V8's raw coverage into CHILD_DIR
 // (NODE_V8_COVERAGE, which test/coverage/child-env.ts sets in each test worker) when it exits, and the
 // report merges it in, mapped from dist/*.js back to src/*.ts through tsc's source maps.
-// A child killed with SIGKILL writes nothing: its coverage is lost, never invented.
+// A child killed with SIGKILL writes nothing, or half a file: its coverage is lost, never invented.
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { mergeProcessCovs, type ProcessCov, type ScriptCov } from '@bcoe/v8-coverage';
@@ -18,10 +18,24 @@ const DIST = new URL('dist/', ROOT).href;
 /** Inside coverage/, which vitest empties at the start of each run. */
 const CHILD_DIR = fileURLToPath(new URL('coverage/.children/', ROOT));
 
-/** The compiled modules of Doorman in one child's raw coverage file. */
-function distScripts(file: string): ScriptCov[] {
-  const raw = JSON.parse(readFileSync(file, 'utf8')) as ProcessCov;
-  return raw.result.filter((script) => script.url.startsWith(DIST) && script.url.endsWith('.js'));
+/** How long a child's coverage file may stay incomplete: a child still exiting is writing it. */
+const INCOMPLETE_DEADLINE_MS = 5_000;
+
+/**
+ * The compiled modules of Doorman in one child's raw coverage file; null when the file
+ * never completes (a child killed while writing it: V8 writes it in place, not atomically).
+ */
+async function distScripts(file: string): Promise<ScriptCov[] | null> {
+  const deadline = Date.now() + INCOMPLETE_DEADLINE_MS;
+  for (;;) {
+    try {
+      const raw = JSON.parse(readFileSync(file, 'utf8')) as ProcessCov;
+      return raw.result.filter((script) => script.url.startsWith(DIST) && script.url.endsWith('.js'));
+    } catch (err) {
+      if (!(err instanceof SyntaxError) || Date.now() > deadline) return null;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
 }
 
 interface SourceMap {
@@ -32,14 +46,16 @@ interface SourceMap {
 }
 
 /** Every child's coverage, merged per script and mapped to src/. Empty when no child wrote any. */
-async function childCoverage(): Promise<{ map: CoverageMapData[]; processes: number }> {
+async function childCoverage(): Promise<{ map: CoverageMapData[]; processes: number; incomplete: number }> {
   let files: string[];
   try {
     files = readdirSync(CHILD_DIR).filter((name) => name.endsWith('.json'));
   } catch {
-    return { map: [], processes: 0 };
+    return { map: [], processes: 0, incomplete: 0 };
   }
-  const merged = mergeProcessCovs(files.map((name) => ({ result: distScripts(CHILD_DIR + name) })));
+  const scripts = await Promise.all(files.map((name) => distScripts(CHILD_DIR + name)));
+  const complete = scripts.filter((result): result is ScriptCov[] => result !== null);
+  const merged = mergeProcessCovs(complete.map((result) => ({ result })));
   const maps = await Promise.all(
     merged.result.map(async (script) => {
       const jsFile = fileURLToPath(script.url);
@@ -56,7 +72,7 @@ async function childCoverage(): Promise<{ map: CoverageMapData[]; processes: num
     }),
   );
   rmSync(CHILD_DIR, { recursive: true, force: true });
-  return { map: maps, processes: files.length };
+  return { map: maps, processes: complete.length, incomplete: files.length - complete.length };
 }
 
 const provider: CoverageProviderModule = {
@@ -79,7 +95,8 @@ const provider: CoverageProviderModule = {
         }
       }
       console.log(
-        `coverage: lines ${inProcess}% from the test processes alone, ${map.getCoverageSummary().lines.pct}% with ${children.processes} child processes`,
+        `coverage: lines ${inProcess}% from the test processes alone, ${map.getCoverageSummary().lines.pct}% with ${children.processes} child processes` +
+          (children.incomplete > 0 ? ` (${children.incomplete} left out: their coverage file stayed incomplete)` : ''),
       );
       return map;
     };
